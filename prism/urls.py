@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import path, re_path
+
+from reviews.webhooks import GitHubWebhookView
+
+urlpatterns = [
+    # People paste the payload URL with and without the trailing slash; accept both
+    # rather than redirect, since GitHub does not follow redirects for a POST.
+    re_path(r"^webhooks/github/?$", GitHubWebhookView.as_view(), name="github-webhook"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,127 @@
+"""Which GitHub webhook deliveries Prism reviews, and the little it reads from them.
+
+Pure: no Django. GitHub keeps adding events and actions (FACTS.md W2, W12), so the
+reviewed ones are listed explicitly and everything else is ignored with a reason.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+PING = "ping"
+PULL_REQUEST = "pull_request"
+
+# New code to read: opened, new commits pushed, reopened, or a draft made ready.
+REVIEWED_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
+
+
+class PayloadError(ValueError):
+    """The delivery's body is not a payload we can act on; the message says why."""
+
+
+@dataclass(frozen=True)
+class PullRequestEvent:
+    action: str
+    repo_full_name: str
+    pr_number: int
+    title: str
+    url: str
+    author: str
+    head_sha: str
+    base_sha: str
+    draft: bool
+    state: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    review: bool
+    reason: str = ""
+    pull_request: PullRequestEvent | None = None
+
+
+def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
+    """The JSON payload of a delivery sent as `application/json` or as a form.
+
+    GitHub's API default is `application/x-www-form-urlencoded` with the JSON in a
+    `payload` field (FACTS.md W10).
+    """
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded":
+        try:
+            fields = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=50)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise PayloadError("the form body is not valid UTF-8 form data") from exc
+        if "payload" not in fields:
+            raise PayloadError("the form body has no 'payload' field")
+        text: str | bytes = fields["payload"][0]
+    elif media_type == "application/json" or media_type == "":
+        text = body
+    else:
+        raise PayloadError(
+            f"unsupported content type {media_type!r}; "
+            "use application/json or application/x-www-form-urlencoded"
+        )
+    try:
+        payload = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise PayloadError("the payload is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise PayloadError("the payload must be a JSON object")
+    return payload
+
+
+def decide(event: str, payload: dict[str, Any]) -> Decision:
+    """Whether a delivery asks for a review, and if not, why not."""
+    if event != PULL_REQUEST:
+        return Decision(review=False, reason=f"event {event or '(none)'!r} is not reviewed")
+    action = payload.get("action")
+    if action not in REVIEWED_ACTIONS:
+        return Decision(review=False, reason=f"pull_request action {action!r} is not reviewed")
+    pull_request = parse_pull_request(payload)
+    if pull_request.state != "open":
+        return Decision(review=False, reason=f"pull request is {pull_request.state}")
+    if pull_request.draft:
+        return Decision(review=False, reason="pull request is a draft")
+    return Decision(review=True, pull_request=pull_request)
+
+
+def parse_pull_request(payload: dict[str, Any]) -> PullRequestEvent:
+    """Read the fields a review needs, naming the first one that is missing or wrong."""
+    pr = _field(payload, "pull_request", dict)
+    repository = _field(payload, "repository", dict)
+    number = _field(pr, "number", int, "pull_request.")
+    if isinstance(number, bool) or number <= 0:
+        raise PayloadError("pull_request.number must be a positive integer")
+    head = _field(pr, "head", dict, "pull_request.")
+    base = _field(pr, "base", dict, "pull_request.")
+    user = pr.get("user") if isinstance(pr.get("user"), dict) else {}
+    return PullRequestEvent(
+        action=str(payload.get("action")),
+        repo_full_name=_field(repository, "full_name", str, "repository.")[:200],
+        pr_number=number,
+        title=str(pr.get("title") or "")[:500],
+        url=str(pr.get("html_url") or "")[:500],
+        author=str(user.get("login") or "")[:100],
+        head_sha=_sha(head, "pull_request.head.sha"),
+        base_sha=_sha(base, "pull_request.base.sha"),
+        draft=bool(pr.get("draft", False)),
+        state=str(pr.get("state") or "open"),
+    )
+
+
+def _field(container: dict[str, Any], key: str, kind: type, prefix: str = "") -> Any:
+    value = container.get(key)
+    if value is None:
+        raise PayloadError(f"the payload is missing {prefix}{key}")
+    if not isinstance(value, kind):
+        raise PayloadError(f"{prefix}{key} must be a {kind.__name__}")
+    return value
+
+
+def _sha(ref: dict[str, Any], name: str) -> str:
+    sha = ref.get("sha")
+    if not isinstance(sha, str) or not 7 <= len(sha) <= 64 or not sha.isalnum():
+        raise PayloadError(f"the payload is missing a valid {name}")
+    return sha

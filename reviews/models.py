@@ -1,0 +1,76 @@
+from django.db import models
+
+
+class Analysis(models.Model):
+    """One review of one pull request at one head commit.
+
+    Created by a webhook delivery (or a re-run), claimed by a worker, and finished with
+    findings, a failure, or a reason it was skipped. Failures stay on the row so the
+    admin and the API show them.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+        SUPERSEDED = "superseded"
+
+    # GitHub's X-GitHub-Delivery GUID; null for reviews started by an operator.
+    delivery_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    event = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=64, blank=True)
+
+    repo_full_name = models.CharField(max_length=200)
+    pr_number = models.PositiveIntegerField()
+    pr_title = models.CharField(max_length=500, blank=True)
+    pr_url = models.URLField(max_length=500, blank=True)
+    pr_author = models.CharField(max_length=100, blank=True)
+    head_sha = models.CharField(max_length=64)
+    base_sha = models.CharField(max_length=64, blank=True)
+    rerun_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    feedback = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    # The model's last raw answer when it could not be parsed, for the operator.
+    raw_output = models.TextField(blank=True)
+
+    comment_id = models.BigIntegerField(null=True, blank=True)
+    comment_url = models.URLField(max_length=500, blank=True)
+    comment_posted_at = models.DateTimeField(null=True, blank=True)
+    comment_error = models.TextField(blank=True)
+
+    llm_model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the broker last took the task; null means it never did (broker down), so the
+    # sweep dispatches it again without waiting.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "analyses"
+        indexes = [
+            models.Index(fields=["repo_full_name", "pr_number"]),
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repo_full_name}#{self.pr_number} @ {self.head_sha[:8]} ({self.status})"
+
+    @property
+    def findings(self) -> list[dict]:
+        return self.feedback.get("findings", []) if isinstance(self.feedback, dict) else []

@@ -1,0 +1,184 @@
+"""Every write to an Analysis, in one place.
+
+State changes are conditional UPDATEs checked by their row count, so two processes
+racing on one review (a redelivered task, a sweep, a second worker) never both win.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .events import PullRequestEvent
+from .models import Analysis
+
+logger = logging.getLogger(__name__)
+
+Status = Analysis.Status
+FINISHED = (Status.COMPLETED, Status.FAILED, Status.SKIPPED, Status.SUPERSEDED)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    analysis_id: int
+    queued: bool  # False: a duplicate delivery, nothing new to do
+
+
+def analysis_record_delivery(
+    *, delivery_id: str, event: str, pull_request: PullRequestEvent
+) -> Recorded:
+    """Store a delivery that asks for a review, exactly once per delivery id.
+
+    GitHub's manual redelivery reuses the delivery id (FACTS.md W5): a redelivery of a
+    delivery whose review failed queues that review again instead of being swallowed.
+    """
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            analysis = Analysis.objects.create(
+                delivery_id=delivery_id,
+                event=event,
+                action=pull_request.action,
+                repo_full_name=pull_request.repo_full_name,
+                pr_number=pull_request.pr_number,
+                pr_title=pull_request.title,
+                pr_url=pull_request.url,
+                pr_author=pull_request.author,
+                head_sha=pull_request.head_sha,
+                base_sha=pull_request.base_sha,
+                # Optimistic: the caller publishes right after commit and clears this if
+                # the broker refuses, which is what the sweep looks for.
+                dispatched_at=now,
+            )
+    except IntegrityError:
+        existing = Analysis.objects.filter(delivery_id=delivery_id).values_list("id", flat=True)
+        analysis_id = existing.first()
+        if analysis_id is None:
+            raise
+        requeued = analysis_requeue_failed(analysis_id=analysis_id)
+        return Recorded(analysis_id=analysis_id, queued=requeued)
+    return Recorded(analysis_id=analysis.id, queued=True)
+
+
+def analysis_requeue_failed(*, analysis_id: int) -> bool:
+    """Move a failed analysis back to queued for a fresh attempt; False if it was not failed."""
+    return bool(
+        Analysis.objects.filter(id=analysis_id, status=Status.FAILED).update(
+            status=Status.QUEUED,
+            error="",
+            raw_output="",
+            attempts=0,
+            lease_expires_at=None,
+            started_at=None,
+            finished_at=None,
+            dispatched_at=timezone.now(),
+        )
+    )
+
+
+def analysis_mark_dispatched(*, analysis_id: int, dispatched: bool) -> None:
+    Analysis.objects.filter(id=analysis_id, status=Status.QUEUED).update(
+        dispatched_at=timezone.now() if dispatched else None
+    )
+
+
+class Claim(Enum):
+    CLAIMED = "claimed"
+    BUSY = "busy"  # another worker holds a live lease, or the review is finished
+    EXHAUSTED = "exhausted"  # its workers kept dying; now failed
+
+
+def analysis_claim(*, analysis_id: int) -> Claim:
+    """Take a review for this worker: queued, or running under a lease that expired.
+
+    A lease that expired means the worker holding it died (or hung past its time limit).
+    Such a review is taken again at most REVIEW_MAX_ATTEMPTS times in all, so a pull
+    request that kills its worker cannot be redelivered forever.
+    """
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
+    claimable = Q(status=Status.QUEUED) | Q(
+        status=Status.RUNNING,
+        lease_expires_at__lt=now,
+        attempts__lt=settings.REVIEW_MAX_ATTEMPTS,
+    )
+    claimed = (
+        Analysis.objects.filter(claimable, id=analysis_id).update(
+            status=Status.RUNNING,
+            lease_expires_at=lease,
+            started_at=now,
+            attempts=F("attempts") + 1,
+        )
+        == 1
+    )
+    if claimed:
+        return Claim.CLAIMED
+    exhausted = Analysis.objects.filter(
+        id=analysis_id, status=Status.RUNNING, lease_expires_at__lt=now
+    ).update(
+        status=Status.FAILED,
+        error=(
+            f"The review was interrupted {settings.REVIEW_MAX_ATTEMPTS} times "
+            "(its worker stopped or was killed mid-review); giving up. "
+            "Re-run it once the cause is fixed."
+        ),
+        lease_expires_at=None,
+        finished_at=now,
+    )
+    return Claim.EXHAUSTED if exhausted else Claim.BUSY
+
+
+def analysis_release(*, analysis_id: int, error: str) -> None:
+    """Hand a claimed review back to the queue before a retry, keeping why it stopped."""
+    Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
+        status=Status.QUEUED, lease_expires_at=None, error=error, dispatched_at=timezone.now()
+    )
+
+
+def analysis_finish(
+    *, analysis_id: int, status: str, error: str = "", **fields: Any
+) -> bool:
+    """Record the end of a running review. False if it was no longer running (lost lease)."""
+    if status not in FINISHED:
+        raise ValueError(f"{status!r} is not a finished status")
+    return bool(
+        Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
+            status=status,
+            error=error,
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+            **fields,
+        )
+    )
+
+
+def analysis_fail(*, analysis_id: int, error: str, raw_output: str = "") -> bool:
+    """Fail a review that is not finished yet, whatever state it is in."""
+    return bool(
+        Analysis.objects.filter(id=analysis_id)
+        .exclude(status__in=FINISHED)
+        .update(
+            status=Status.FAILED,
+            error=error,
+            raw_output=raw_output,
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+        )
+    )
+
+
+def analyses_needing_dispatch(*, now: Any = None) -> list[int]:
+    """Reviews the broker may not have: never accepted, lost, or held by a dead worker."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
+    pending = Q(status=Status.QUEUED) & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
+    abandoned = Q(status=Status.RUNNING, lease_expires_at__lt=now)
+    return list(
+        Analysis.objects.filter(pending | abandoned).order_by("id").values_list("id", flat=True)
+    )

@@ -1,0 +1,112 @@
+"""The GitHub webhook: verify, record, enqueue, answer. Nothing else happens here.
+
+GitHub gives a delivery 10 seconds (FACTS.md W1); all real work is in the worker.
+"""
+
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import events, services, signatures
+from .tasks import dispatch_review
+
+logger = logging.getLogger(__name__)
+
+EVENT_HEADER = "HTTP_X_GITHUB_EVENT"
+DELIVERY_HEADER = "HTTP_X_GITHUB_DELIVERY"
+SIGNATURE_HEADER = "HTTP_X_HUB_SIGNATURE_256"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class GitHubWebhookView(APIView):
+    # The signature is the authentication; DRF's must not run (nor CSRF, nor throttles).
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    renderer_classes = (JSONRenderer,)
+    throttle_classes = ()
+
+    def post(self, request: Request) -> Response:
+        # WARNING: the signature covers the raw bytes, so read them before anything
+        # parses the body; request.data is never touched here.
+        try:
+            body = _read_body(request, settings.GITHUB_WEBHOOK_MAX_BYTES)
+        except BodyTooLarge:
+            return _answer(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body exceeds 25 MB")
+
+        secret = settings.GITHUB_WEBHOOK_SECRET
+        if not secret:
+            logger.error("webhook refused: GITHUB_WEBHOOK_SECRET is not configured")
+            return _answer(status.HTTP_403_FORBIDDEN, "webhook secret is not configured")
+        if not signatures.verify(secret, body, request.META.get(SIGNATURE_HEADER)):
+            logger.warning("webhook refused: missing or wrong X-Hub-Signature-256")
+            return _answer(status.HTTP_401_UNAUTHORIZED, "missing or invalid signature")
+
+        event = request.META.get(EVENT_HEADER, "")
+        delivery_id = request.META.get(DELIVERY_HEADER, "")
+        if not event or not delivery_id or len(delivery_id) > 64:
+            return _answer(
+                status.HTTP_400_BAD_REQUEST,
+                "X-GitHub-Event and X-GitHub-Delivery (at most 64 characters) are required",
+            )
+        try:
+            payload = events.load_payload(body, request.META.get("CONTENT_TYPE", ""))
+            if event == events.PING:
+                return Response({"status": "pong"}, status=status.HTTP_200_OK)
+            decision = events.decide(event, payload)
+        except events.PayloadError as exc:
+            logger.info("webhook rejected delivery_id=%s: %s", delivery_id, exc)
+            return _answer(status.HTTP_400_BAD_REQUEST, str(exc))
+
+        if not decision.review:
+            return Response({"status": "ignored", "reason": decision.reason})
+
+        recorded = services.analysis_record_delivery(
+            delivery_id=delivery_id, event=event, pull_request=decision.pull_request
+        )
+        if not recorded.queued:
+            return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
+        transaction.on_commit(partial(dispatch_review, recorded.analysis_id))
+        logger.info(
+            "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
+            delivery_id,
+            recorded.analysis_id,
+            decision.pull_request.repo_full_name,
+            decision.pull_request.pr_number,
+        )
+        return Response(
+            {"status": "queued", "analysis_id": recorded.analysis_id},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing more than `limit` bytes.
+
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) stays in force for every other view;
+    this one reads the stream itself with GitHub's 25 MB cap (FACTS.md W6).
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise BodyTooLarge
+    body = request._request.read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLarge
+    return body
+
+
+def _answer(code: int, detail: str) -> Response:
+    return Response({"detail": detail}, status=code)

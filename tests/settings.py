@@ -1,0 +1,18 @@
+"""Test settings: prism.settings with safe test values for what the environment leaves unset.
+
+DATABASE_URL and CELERY_BROKER_URL still come from the environment, so CI runs the
+suite against PostgreSQL and Redis.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("GITHUB_WEBHOOK_SECRET", "test-webhook-secret")
+os.environ.setdefault("GITHUB_TOKEN", "ghp_testtoken000000000000000000000000000")
+os.environ.setdefault("LLM_API_KEY", "sk-or-test-llm-key-0000000000")
+os.environ.setdefault("GITHUB_API_URL", "https://api.github.test")
+os.environ.setdefault("LLM_BASE_URL", "https://llm.test/api/v1")
+
+from prism.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
