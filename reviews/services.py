@@ -141,9 +141,7 @@ def analysis_release(*, analysis_id: int, error: str) -> None:
     )
 
 
-def analysis_finish(
-    *, analysis_id: int, status: str, error: str = "", **fields: Any
-) -> bool:
+def analysis_finish(*, analysis_id: int, status: str, error: str = "", **fields: Any) -> bool:
     """Record the end of a running review. False if it was no longer running (lost lease)."""
     if status not in FINISHED:
         raise ValueError(f"{status!r} is not a finished status")

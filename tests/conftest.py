@@ -7,14 +7,47 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip PostgreSQL-only tests on a laptop's SQLite; in CI they must run, so stop instead."""
-    if connection.vendor == "postgresql":
-        return
-    needing = [item for item in items if "postgres" in item.keywords]
-    if needing and IN_CI:
-        raise pytest.UsageError(
-            f"{len(needing)} tests need PostgreSQL and CI never skips them: "
-            "set DATABASE_URL=postgres://..."
-        )
-    for item in needing:
-        item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL=postgres://..."))
+    """Skip PostgreSQL and Redis tests on a bare laptop; CI must run them, so it stops instead."""
+    from django.conf import settings
+
+    available = {
+        "postgres": connection.vendor == "postgresql",
+        "redis": settings.CELERY_BROKER_URL.startswith("redis://"),
+    }
+    for marker, setting in (("postgres", "DATABASE_URL"), ("redis", "CELERY_BROKER_URL")):
+        needing = [item for item in items if marker in item.keywords]
+        if not needing or available[marker]:
+            continue
+        if IN_CI:
+            raise pytest.UsageError(
+                f"{len(needing)} tests need {marker} and CI never skips them: set {setting}"
+            )
+        for item in needing:
+            item.add_marker(pytest.mark.skip(reason=f"needs {setting} pointing at {marker}"))
+
+
+@pytest.fixture
+def make_analysis(db):
+    """An Analysis as a webhook would have recorded it; override any field."""
+    from reviews.models import Analysis
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(**fields):
+        n = next(counter)
+        defaults = {
+            "delivery_id": f"delivery-{n}",
+            "event": "pull_request",
+            "action": "opened",
+            "repo_full_name": "octo/widgets",
+            "pr_number": 7,
+            "pr_title": "Add widgets",
+            "pr_url": "https://github.com/octo/widgets/pull/7",
+            "pr_author": "octocat",
+            "head_sha": f"{n:040x}",
+            "base_sha": "b" * 40,
+        }
+        defaults.update(fields)
+        return Analysis.objects.create(**defaults)
+
+    return make

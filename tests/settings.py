@@ -13,6 +13,6 @@ os.environ.setdefault("LLM_API_KEY", "sk-or-test-llm-key-0000000000")
 os.environ.setdefault("GITHUB_API_URL", "https://api.github.test")
 os.environ.setdefault("LLM_BASE_URL", "https://llm.test/api/v1")
 
-from prism.settings import *  # noqa: E402,F403
+from prism.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,254 @@
+import json
+import logging
+import uuid
+from unittest import mock
+from urllib.parse import urlencode
+
+import pytest
+from django.test import override_settings
+from kombu.exceptions import OperationalError
+
+from reviews import signatures
+from reviews.models import Analysis
+from tests.fixtures import payload, payload_bytes
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "test-webhook-secret"
+URL = "/webhooks/github/"
+
+
+@pytest.fixture
+def published():
+    """What the webhook handed to the broker, without a broker."""
+    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
+        yield apply_async
+
+
+@pytest.fixture
+def deliver(client, django_capture_on_commit_callbacks):
+    def deliver(
+        body: bytes,
+        *,
+        event: str = "pull_request",
+        delivery_id: str | None = None,
+        content_type: str = "application/json",
+        signature: str | None = None,
+        url: str = URL,
+    ):
+        headers = {
+            "HTTP_X_GITHUB_EVENT": event,
+            "HTTP_X_GITHUB_DELIVERY": delivery_id or str(uuid.uuid4()),
+            "HTTP_X_HUB_SIGNATURE_256": signature
+            if signature is not None
+            else signatures.sign(SECRET, body),
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(url, data=body, content_type=content_type, **headers)
+
+    return deliver
+
+
+def test_an_opened_pull_request_is_queued_for_review(deliver, published):
+    response = deliver(payload_bytes("pull_request.opened.json"), delivery_id="d-1")
+
+    assert response.status_code == 202
+    analysis = Analysis.objects.get()
+    assert response.json() == {"status": "queued", "analysis_id": analysis.id}
+    source = payload("pull_request.opened.json")
+    assert analysis.delivery_id == "d-1"
+    assert (analysis.event, analysis.action) == ("pull_request", "opened")
+    assert analysis.repo_full_name == source["repository"]["full_name"]
+    assert analysis.pr_number == source["pull_request"]["number"]
+    assert analysis.head_sha == source["pull_request"]["head"]["sha"]
+    assert analysis.base_sha == source["pull_request"]["base"]["sha"]
+    assert analysis.pr_author == source["pull_request"]["user"]["login"]
+    assert analysis.status == Analysis.Status.QUEUED
+    published.assert_called_once_with((analysis.id,))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pull_request.synchronize.json",
+        "pull_request.reopened.json",
+        "pull_request.ready_for_review.json",
+        "pull_request.opened.with-null-body.json",
+        "pull_request.opened.with-organization.json",
+    ],
+)
+def test_every_reviewed_action_is_queued(deliver, published, name):
+    assert deliver(payload_bytes(name)).status_code == 202
+    assert published.call_count == 1
+
+
+def test_the_url_without_trailing_slash_works_too(deliver, published):
+    response = deliver(payload_bytes("pull_request.opened.json"), url="/webhooks/github")
+    assert response.status_code == 202
+
+
+def test_a_form_encoded_delivery_is_accepted(deliver, published):
+    body = urlencode({"payload": payload_bytes("pull_request.opened.json").decode()}).encode()
+    response = deliver(body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 202
+    assert Analysis.objects.count() == 1
+
+
+def test_a_missing_signature_is_refused_and_nothing_is_stored(client, published):
+    response = client.post(
+        URL,
+        data=payload_bytes("pull_request.opened.json"),
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="pull_request",
+        HTTP_X_GITHUB_DELIVERY="d-unsigned",
+    )
+    assert response.status_code == 401
+    assert not Analysis.objects.exists()
+    published.assert_not_called()
+
+
+def test_a_wrong_signature_is_refused(deliver, published):
+    body = payload_bytes("pull_request.opened.json")
+    response = deliver(body, signature=signatures.sign("another-secret", body))
+    assert response.status_code == 401
+    assert not Analysis.objects.exists()
+
+
+def test_a_signature_over_other_bytes_is_refused(deliver, published):
+    body = payload_bytes("pull_request.opened.json")
+    pretty = json.dumps(json.loads(body), indent=2).encode()
+    response = deliver(pretty, signature=signatures.sign(SECRET, body))
+    assert response.status_code == 401
+
+
+@override_settings(GITHUB_WEBHOOK_SECRET="")
+def test_without_a_configured_secret_every_delivery_is_refused(deliver, published, caplog):
+    body = payload_bytes("pull_request.opened.json")
+    with caplog.at_level(logging.ERROR, logger="reviews.webhooks"):
+        response = deliver(body, signature=signatures.sign("", body))
+    assert response.status_code == 403
+    assert "GITHUB_WEBHOOK_SECRET is not configured" in caplog.text
+    assert not Analysis.objects.exists()
+
+
+def test_ping_answers_200(deliver, published):
+    response = deliver(payload_bytes("ping.json"), event="ping")
+    assert response.status_code == 200
+    assert not Analysis.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("event", "name", "reason"),
+    [
+        ("pull_request", "pull_request.closed.json", "action 'closed'"),
+        ("pull_request", "pull_request.labeled.json", "action 'labeled'"),
+        ("pull_request", "pull_request.converted_to_draft.json", "action 'converted_to_draft'"),
+        ("push", "push.json", "event 'push'"),
+        ("pull_request_review", "pull_request_review.submitted.json", "pull_request_review"),
+    ],
+)
+def test_other_events_and_actions_are_ignored_with_a_reason(
+    deliver, published, event, name, reason
+):
+    response = deliver(payload_bytes(name), event=event)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+    assert reason in response.json()["reason"]
+    assert not Analysis.objects.exists()
+    published.assert_not_called()
+
+
+def test_a_draft_pull_request_is_ignored(deliver, published):
+    data = payload("pull_request.opened.json")
+    data["pull_request"]["draft"] = True
+    body = json.dumps(data).encode()
+    response = deliver(body)
+    assert response.json() == {"status": "ignored", "reason": "pull request is a draft"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"action": "opened"}', "missing pull_request"),
+        (b'{"action": "opened", "pull_request": {"number": 1}, "repository": {}}', "head"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
+def test_a_malformed_payload_gets_a_400_with_a_clear_message(deliver, published, body, message):
+    response = deliver(body)
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert not Analysis.objects.exists()
+
+
+def test_a_form_body_without_payload_field_gets_a_400(deliver, published):
+    response = deliver(b"other=1", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "payload" in response.json()["detail"]
+
+
+def test_a_missing_delivery_id_gets_a_400(client, published):
+    body = payload_bytes("pull_request.opened.json")
+    response = client.post(
+        URL,
+        data=body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="pull_request",
+        HTTP_X_HUB_SIGNATURE_256=signatures.sign(SECRET, body),
+    )
+    assert response.status_code == 400
+
+
+def test_a_body_over_25_mb_gets_a_413_before_any_work(deliver, published):
+    body = b"x" * (25 * 1024 * 1024 + 1)
+    response = deliver(body)
+    assert response.status_code == 413
+    assert not Analysis.objects.exists()
+
+
+def test_a_duplicate_delivery_answers_duplicate_and_queues_nothing(deliver, published):
+    body = payload_bytes("pull_request.opened.json")
+    first = deliver(body, delivery_id="dup-1").json()
+    second = deliver(body, delivery_id="dup-1")
+
+    assert second.status_code == 200
+    assert second.json() == {"status": "duplicate", "analysis_id": first["analysis_id"]}
+    assert Analysis.objects.count() == 1
+    assert published.call_count == 1
+
+
+def test_a_redelivered_failed_delivery_is_queued_again(deliver, published):
+    body = payload_bytes("pull_request.opened.json")
+    analysis_id = deliver(body, delivery_id="redo-1").json()["analysis_id"]
+    Analysis.objects.filter(id=analysis_id).update(status="failed", error="LLM down")
+
+    response = deliver(body, delivery_id="redo-1")
+
+    assert response.status_code == 202
+    assert response.json() == {"status": "queued", "analysis_id": analysis_id}
+    analysis = Analysis.objects.get()
+    assert (analysis.status, analysis.error) == ("queued", "")
+    assert published.call_count == 2
+
+
+def test_with_the_broker_down_the_delivery_is_still_accepted_and_left_for_the_sweep(
+    deliver, published
+):
+    published.side_effect = OperationalError("Connection refused")
+
+    response = deliver(payload_bytes("pull_request.opened.json"))
+
+    assert response.status_code == 202
+    analysis = Analysis.objects.get()
+    assert analysis.status == "queued"
+    assert analysis.dispatched_at is None
+
+
+def test_secrets_never_reach_the_logs(deliver, published, caplog, settings):
+    with caplog.at_level(logging.DEBUG):
+        deliver(payload_bytes("pull_request.opened.json"))
+        deliver(b"{}", signature="sha256=bad")
+    for secret in (settings.GITHUB_WEBHOOK_SECRET, settings.GITHUB_TOKEN, settings.LLM_API_KEY):
+        assert secret not in caplog.text
