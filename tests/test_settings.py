@@ -1,0 +1,52 @@
+import re
+import subprocess
+import sys
+
+from tests.fixtures import REPO_ROOT
+
+SETTINGS = (REPO_ROOT / "prism" / "settings.py").read_text(encoding="utf-8")
+NAME_READ = re.compile(r"""(?:env\.\w+|_positive_int|_choice)\(\s*"([A-Z_]+)\"""")
+
+
+def settings_read_from_the_environment() -> set[str]:
+    return set(NAME_READ.findall(SETTINGS))
+
+
+def test_every_setting_is_documented_in_env_example_and_readme():
+    example = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z_]+)=", example, flags=re.MULTILINE))
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    names = settings_read_from_the_environment()
+    assert len(names) > 20
+    assert names - documented == set()
+    assert {name for name in names if f"`{name}`" not in readme} == set()
+
+
+def run_settings(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "import prism.settings"],
+        cwd=REPO_ROOT,
+        # A developer's .env must not configure this run: only `env` does.
+        env={"PYTHONPATH": str(REPO_ROOT), "PRISM_ENV_FILE": "/nonexistent", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
+    result = run_settings({"DEBUG": "false"})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_settings_refuse_a_bad_value_with_a_clear_message():
+    result = run_settings({"SECRET_KEY": "x", "LLM_CONCURRENCY": "0"})
+    assert "LLM_CONCURRENCY must be a positive whole number" in result.stderr
+    result = run_settings({"SECRET_KEY": "x", "INLINE_MIN_SEVERITY": "urgent"})
+    assert "INLINE_MIN_SEVERITY must be one of" in result.stderr
+
+
+def test_settings_start_with_nothing_but_a_secret_key():
+    result = run_settings({"SECRET_KEY": "x"})
+    assert result.returncode == 0, result.stderr
