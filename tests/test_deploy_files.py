@@ -1,0 +1,238 @@
+"""The deployment files: Dockerfile, docker-compose.yml and the GitHub Actions workflow.
+
+No database and no Docker engine: compose only validates and resolves its file
+(`docker compose config`), and the Dockerfile and workflow are read as text.
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
+
+APP_SERVICES = ("web", "worker", "beat")
+
+
+def _compose_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    result = subprocess.run(
+        ["docker", "compose", "version"], capture_output=True, text=True, check=False
+    )
+    return result.returncode == 0
+
+
+needs_compose = pytest.mark.skipif(
+    not _compose_available(), reason="needs the docker CLI with the compose plugin"
+)
+
+
+@pytest.fixture(scope="module", params=["without .env", "with .env"])
+def compose_config(request, tmp_path_factory) -> dict:
+    """`docker compose config` on a copy of the file, with and without a `.env` beside it.
+
+    A copy in an empty folder keeps the result independent of whatever `.env` the
+    developer has in the repository root.
+    """
+    tmp_path = tmp_path_factory.mktemp("compose")
+    shutil.copy(COMPOSE_FILE, tmp_path / "docker-compose.yml")
+    if request.param == "with .env":
+        (tmp_path / ".env").write_text(
+            "DATABASE_URL=sqlite:////tmp/from-dotenv.sqlite3\nLOG_LEVEL=DEBUG\n"
+        )
+    result = subprocess.run(
+        ["docker", "compose", "-f", "docker-compose.yml", "config", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@needs_compose
+def test_compose_defines_the_app_the_database_the_broker_and_a_migration_step(compose_config):
+    assert set(compose_config["services"]) == {
+        "web",
+        "worker",
+        "beat",
+        "migrate",
+        "postgres",
+        "redis",
+    }
+    assert compose_config["services"]["postgres"]["image"] == "postgres:16"
+    assert compose_config["services"]["redis"]["image"] == "redis:7"
+
+
+@needs_compose
+def test_web_worker_beat_and_migrate_run_the_same_build(compose_config):
+    services = [compose_config["services"][name] for name in (*APP_SERVICES, "migrate")]
+    builds = {json.dumps(service["build"], sort_keys=True) for service in services}
+    images = {service["image"] for service in services}
+    assert len(builds) == 1
+    assert len(images) == 1
+
+
+@needs_compose
+def test_the_app_waits_for_healthy_servers_and_finished_migrations(compose_config):
+    services = compose_config["services"]
+    for name in APP_SERVICES:
+        depends_on = services[name]["depends_on"]
+        assert depends_on["postgres"]["condition"] == "service_healthy", name
+        assert depends_on["redis"]["condition"] == "service_healthy", name
+        assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+
+
+@needs_compose
+def test_the_servers_and_the_web_app_have_healthchecks(compose_config):
+    services = compose_config["services"]
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "http://127.0.0.1:8000/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+    # The image's probe targets the web server, which beat does not run.
+    assert services["beat"]["healthcheck"]["disable"] is True
+
+
+@needs_compose
+def test_postgres_keeps_its_data_in_a_named_volume(compose_config):
+    assert "pgdata" in compose_config["volumes"]
+    mounts = compose_config["services"]["postgres"]["volumes"]
+    assert {"type": "volume", "source": "pgdata", "target": "/var/lib/postgresql/data"} in [
+        {key: mount[key] for key in ("type", "source", "target")} for mount in mounts
+    ]
+
+
+@needs_compose
+def test_compose_points_the_app_at_its_own_servers_whatever_env_says(compose_config):
+    for name in (*APP_SERVICES, "migrate"):
+        environment = compose_config["services"][name]["environment"]
+        assert environment["DATABASE_URL"] == "postgres://prism:prism@postgres:5432/prism"
+        assert environment["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+
+
+@needs_compose
+def test_only_web_publishes_a_port_so_workers_can_scale(compose_config):
+    services = compose_config["services"]
+    assert [(p["target"], p["published"]) for p in services["web"]["ports"]] == [(8000, "8000")]
+    for name in ("worker", "beat", "migrate"):
+        assert "ports" not in services[name], name
+        assert "container_name" not in services[name], name
+    assert services["worker"]["command"] == ["celery", "-A", "prism", "worker", "-l", "info"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "prism", "beat"]
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    instructions, pending = [], ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def _index(instructions, keyword: str, containing: str = "") -> int:
+    for position, (found, arguments) in enumerate(instructions):
+        if found == keyword and containing in arguments:
+            return position
+    raise AssertionError(f"no {keyword} {containing!r} in the Dockerfile")
+
+
+def test_the_image_is_python_3_12_slim():
+    assert _dockerfile_instructions()[0] == ("FROM", "python:3.12-slim")
+
+
+def test_requirements_are_installed_before_the_source_is_copied():
+    instructions = _dockerfile_instructions()
+    requirements = _index(instructions, "COPY", "requirements.txt")
+    install = _index(instructions, "RUN", "pip install -r requirements.txt")
+    source = _index(instructions, "COPY", ". .")
+    assert requirements < install < source
+
+
+def test_the_image_runs_as_a_non_root_user():
+    instructions = _dockerfile_instructions()
+    user = _index(instructions, "USER")
+    assert instructions[user][1] not in {"root", "0"}
+    assert user < _index(instructions, "CMD")
+    assert "--uid 10001" in instructions[_index(instructions, "RUN", "useradd")][1]
+
+
+def test_static_files_are_collected_with_a_build_only_secret_key():
+    instructions = _dockerfile_instructions()
+    collectstatic = instructions[_index(instructions, "RUN", "collectstatic --noinput")][1]
+    assert collectstatic.startswith("SECRET_KEY=build-only DEBUG=false ")
+    env = " ".join(arguments for keyword, arguments in instructions if keyword == "ENV")
+    assert "SECRET_KEY" not in env
+    assert "ARG" not in {keyword for keyword, _ in instructions}
+
+
+def test_the_image_serves_gunicorn_on_port_8000_with_a_healthcheck():
+    instructions = _dockerfile_instructions()
+    assert ("EXPOSE", "8000") in instructions
+    healthcheck = instructions[_index(instructions, "HEALTHCHECK")][1]
+    assert "urllib.request" in healthcheck
+    assert "http://127.0.0.1:8000/healthz" in healthcheck
+    command = json.loads(instructions[_index(instructions, "CMD")][1])
+    assert command[:2] == ["gunicorn", "prism.wsgi:application"]
+    assert "0.0.0.0:8000" in command
+    assert command[command.index("--access-logfile") + 1] == "-"
+
+
+def _workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def test_ci_runs_on_pushes_and_pull_requests():
+    workflow = _workflow()
+    # YAML 1.1 reads a bare `on` key as True.
+    triggers = workflow.get("on", workflow.get(True))
+    assert {"push", "pull_request"} <= set(triggers)
+
+
+def test_ci_tests_against_postgres_and_redis_service_containers():
+    test_job = _workflow()["jobs"]["test"]
+    services = test_job["services"]
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["postgres"]["env"]["POSTGRES_DB"] == "test"
+    assert "pg_isready" in services["postgres"]["options"]
+    assert services["postgres"]["ports"] == ["5432:5432"]
+    assert services["redis"]["image"] == "redis:7"
+    assert "redis-cli ping" in services["redis"]["options"]
+    assert services["redis"]["ports"] == ["6379:6379"]
+
+
+def test_ci_runs_make_test_with_the_service_urls_and_the_shared_fixtures():
+    steps = _workflow()["jobs"]["test"]["steps"]
+    runs = [step for step in steps if step.get("run") == "make test"]
+    assert len(runs) == 1
+    env = runs[0]["env"]
+    assert env["DATABASE_URL"] == "postgres://postgres:postgres@localhost:5432/test"
+    assert env["CELERY_BROKER_URL"] == "redis://localhost:6379/0"
+    assert env["CI"] == "true"
+    fixtures = [step for step in steps if step.get("with", {}).get("path") == "shared"]
+    assert len(fixtures) == 1
+    assert steps.index(fixtures[0]) < steps.index(runs[0])
+    assert any("../shared" in step.get("run", "") for step in steps)
+
+
+def test_ci_lints_with_ruff_check_and_format():
+    runs = " ".join(step.get("run", "") for step in _workflow()["jobs"]["lint"]["steps"])
+    assert "ruff check" in runs
+    assert "ruff format --check" in runs
