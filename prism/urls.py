@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.urls import path, re_path
 
+from reviews.health import healthz
 from reviews.webhooks import GitHubWebhookView
 
 urlpatterns = [
     # People paste the payload URL with and without the trailing slash; accept both
     # rather than redirect, since GitHub does not follow redirects for a POST.
     re_path(r"^webhooks/github/?$", GitHubWebhookView.as_view(), name="github-webhook"),
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
