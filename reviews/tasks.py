@@ -1,11 +1,14 @@
 """Celery tasks: thin. Claim the row, call the pipeline, decide whether to retry."""
 
 import logging
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
 from . import services
+from .models import Analysis
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +64,11 @@ def sweep_stale_analyses() -> int:
     if analysis_ids:
         logger.info("sweep dispatched %s of %s stale analyses", dispatched, len(analysis_ids))
     return dispatched
+
+
+def rerun_review(analysis: Analysis) -> Analysis:
+    """Queue a fresh review of the same pull request and dispatch it once committed."""
+    with transaction.atomic():
+        rerun = services.analysis_rerun(analysis=analysis)
+        transaction.on_commit(partial(dispatch_review, rerun.id))
+    return rerun

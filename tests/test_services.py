@@ -104,3 +104,25 @@ def test_the_sweep_survives_a_broker_that_is_still_down(make_analysis):
     ):
         assert sweep_stale_analyses() == 0
     assert Analysis.objects.get(id=analysis.id).dispatched_at is None
+
+
+def test_a_rerun_is_a_new_queued_analysis_of_the_same_pull_request(
+    make_analysis, django_capture_on_commit_callbacks
+):
+    from reviews.tasks import rerun_review
+
+    original = make_analysis(status="failed", error="LLM down")
+    with (
+        mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        rerun = rerun_review(original)
+
+    assert rerun.id != original.id
+    assert (rerun.status, rerun.rerun_of_id, rerun.delivery_id) == ("queued", original.id, None)
+    assert (rerun.repo_full_name, rerun.pr_number, rerun.head_sha) == (
+        original.repo_full_name,
+        original.pr_number,
+        original.head_sha,
+    )
+    apply_async.assert_called_once_with((rerun.id,))
