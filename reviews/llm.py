@@ -1,0 +1,475 @@
+"""Client for any OpenAI-compatible chat-completions server: OpenRouter, OpenAI, vLLM, Ollama,
+llama.cpp. One call asks for a review of one chunk and returns validated findings.
+
+https://platform.openai.com/docs/api-reference/chat/create
+https://openrouter.ai/docs/api/reference/overview
+https://openrouter.ai/docs/api/reference/errors-and-debugging
+"""
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from jsonschema import Draft202012Validator
+
+from reviews.redaction import redact
+
+logger = logging.getLogger(__name__)
+
+# Strict structured outputs need every property required and no extra keys; optional values
+# are spelled as a null type instead.
+_FINDING_PROPERTIES = {
+    "path": {"type": "string"},
+    "line": {"type": "integer"},
+    "end_line": {"type": ["integer", "null"]},
+    "category": {"type": "string", "enum": ["bug", "security", "performance", "style"]},
+    "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
+    "title": {"type": "string"},
+    "body": {"type": "string"},
+    "suggestion": {"type": ["string", "null"]},
+}
+FINDINGS_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "findings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": _FINDING_PROPERTIES,
+                "required": list(_FINDING_PROPERTIES),
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["summary", "findings"],
+    "additionalProperties": False,
+}
+SCHEMA_NAME = "prism_review"
+RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+APP_TITLE = "Prism"
+
+MAX_ATTEMPTS = 3  # per call, in this process; Celery retries the whole review after that
+TRANSIENT_STATUSES = {408, 429}
+# Servers refuse an unsupported response_format with 400 (OpenAI, vLLM), 422 (some proxies)
+# or, on OpenRouter with require_parameters, 404 "no endpoints ... requested parameters".
+FORMAT_REJECTION_STATUSES = {400, 404, 422}
+FORMAT_REJECTION = re.compile(
+    r"response_format|response format|json_schema|json schema|structured output"
+    r"|requested parameters",
+    re.IGNORECASE,
+)
+_VALIDATOR = Draft202012Validator(FINDINGS_SCHEMA)
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    base_url: str
+    api_key: str
+    model: str
+    response_format: str  # one of RESPONSE_FORMATS
+    max_output_tokens: int = 4000
+    temperature: float = 0.1
+    connect_timeout: float = 10
+    read_timeout: float = 180
+    max_wait: float = 10  # longer waits are left to Celery's countdown
+    app_url: str = "http://localhost"  # sent to OpenRouter as HTTP-Referer (app attribution)
+
+
+class LLMError(Exception):
+    """A review call that failed. `permanent` errors will fail again when retried; otherwise
+    `retry_after` is the wait in seconds the provider asked for, if it did. `raw_output` keeps
+    the model's last answer when that answer was the problem."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        raw_output: str = "",
+    ):
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.raw_output = raw_output
+
+
+@dataclass(frozen=True)
+class ReviewOutput:
+    summary: str
+    findings: list[dict]
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None
+    calls: int
+
+
+class LLMClient:
+    def __init__(
+        self,
+        config: LLMConfig,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if config.response_format not in RESPONSE_FORMATS:
+            raise ValueError(f"response_format must be one of {RESPONSE_FORMATS}")
+        self.config = config
+        self._session = session or requests.Session()
+        self._sleep = sleep
+        # Stepped down for the client's lifetime when the server refuses it: a review makes
+        # many calls and each refused one would cost a round trip.
+        self.response_format = config.response_format
+        self._openrouter = urlsplit(config.base_url).hostname in {
+            "openrouter.ai",
+            "www.openrouter.ai",
+        }
+
+    def review(self, messages: list[dict]) -> ReviewOutput:
+        """Ask for a review; if the answer is not valid review JSON, ask once more saying why."""
+        tally = _Tally(model=self.config.model)
+        answer = self._complete(messages, tally)
+        try:
+            summary, findings = parse_review(answer.text, truncated=answer.truncated)
+        except InvalidOutput as exc:
+            logger.warning("LLM answer unusable, asking once more: %s", exc)
+            repair = [*messages, _assistant(answer.text), _user(exc.repair_request)]
+            answer = self._complete(repair, tally)
+            try:
+                summary, findings = parse_review(answer.text, truncated=answer.truncated)
+            except InvalidOutput as again:
+                raise LLMError(
+                    f"the model's answer is unusable after one repair attempt: {again}",
+                    permanent=True,
+                    raw_output=answer.text,
+                ) from again
+        return tally.output(summary, findings)
+
+    # --- one completion, with format fallback and transient retries ------------------------
+
+    def _complete(self, messages: list[dict], tally: "_Tally") -> "_Answer":
+        while True:
+            try:
+                payload = self._post(self._body(messages))
+            except _FormatRejected as exc:
+                self._step_down(exc)
+                continue
+            tally.add(payload)
+            return _Answer.of(payload)
+
+    def _body(self, messages: list[dict]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": messages,
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_output_tokens,
+        }
+        if self.response_format == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": FINDINGS_SCHEMA},
+            }
+        elif self.response_format == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        if self._openrouter:
+            # Without it OpenRouter may route to a provider that silently ignores
+            # response_format or max_tokens.
+            body["provider"] = {"require_parameters": True}
+        return body
+
+    def _step_down(self, exc: "_FormatRejected") -> None:
+        current = self.response_format
+        if current == "none":
+            raise LLMError(
+                f"the LLM provider rejected the request ({exc.status}): {exc.message}",
+                permanent=True,
+            )
+        self.response_format = RESPONSE_FORMATS[RESPONSE_FORMATS.index(current) + 1]
+        logger.warning(
+            "LLM server refused response_format=%s (%s), using %s from now on",
+            current,
+            exc.status,
+            self.response_format,
+        )
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        attempt = 1
+        while True:
+            try:
+                return self._post_once(body)
+            except _Transient as exc:
+                wait = exc.retry_after
+                if wait is None:
+                    wait = min(self.config.max_wait, 2.0 ** (attempt - 1))
+                if wait > self.config.max_wait or attempt >= MAX_ATTEMPTS:
+                    retry_after = wait if wait > self.config.max_wait else exc.retry_after
+                    raise LLMError(
+                        f"the LLM provider is unavailable: {exc.message}",
+                        permanent=False,
+                        retry_after=retry_after,
+                    ) from None
+                logger.warning("LLM provider unavailable, retrying in %.1fs: %s", wait, exc.message)
+                # Jitter spreads out the retries of concurrent review calls.
+                self._sleep(wait * random.uniform(1.0, 1.25))
+                attempt += 1
+
+    def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._session.post(
+                f"{self.config.base_url.rstrip('/')}/chat/completions",
+                json=body,
+                headers=self._headers(),
+                timeout=(self.config.connect_timeout, self.config.read_timeout),
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"could not reach it ({type(exc).__name__})") from None
+        except requests.RequestException as exc:
+            raise LLMError(
+                f"could not call the LLM provider ({type(exc).__name__})", permanent=True
+            ) from None
+        payload = _json_or_none(response)
+        error = _error_of(response, payload)
+        if error is not None:
+            status, message = error
+            self._raise_for(status, self._scrub(message), _retry_after(response))
+        if not payload or not payload.get("choices"):
+            raise _Transient("it answered without choices")
+        if (payload["choices"][0] or {}).get("finish_reason") == "error":
+            raise _Transient("the model failed while answering")
+        return payload
+
+    def _headers(self) -> dict[str, str]:
+        headers = {}
+        # Local servers (Ollama, llama.cpp) need no key; an empty Bearer confuses some proxies.
+        if self.config.api_key:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        if self._openrouter:
+            headers["HTTP-Referer"] = self.config.app_url
+            headers["X-Title"] = APP_TITLE
+        return headers
+
+    def _raise_for(self, status: int, message: str, retry_after: float | None) -> None:
+        if status in FORMAT_REJECTION_STATUSES and FORMAT_REJECTION.search(message):
+            raise _FormatRejected(status, message)
+        # OpenRouter's in-flight spending budget answers 402 with Retry-After: a wait, not
+        # an empty account.
+        if status in TRANSIENT_STATUSES or status >= 500 or (status == 402 and retry_after):
+            raise _Transient(f"{status}: {message}", retry_after)
+        raise LLMError(_permanent_message(status, message), permanent=True)
+
+    def _scrub(self, message: str) -> str:
+        # Some providers echo the key they refused; nothing from a response reaches an
+        # exception or a log line without this.
+        if self.config.api_key:
+            message = message.replace(self.config.api_key, "[api key]")
+        message = " ".join(redact(message)[0].split())
+        return message[:300] or "(no message)"
+
+
+def _permanent_message(status: int, message: str) -> str:
+    if status == 402:
+        return f"the LLM provider says the account has no credit (402): {message}"
+    if status == 401:
+        return f"the LLM provider rejected the API key (401): {message}"
+    if status == 403:
+        return f"the LLM provider refused the request (403): {message}"
+    return f"the LLM provider rejected the request ({status}): {message}"
+
+
+def _json_or_none(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _error_of(response: requests.Response, payload: dict | None) -> tuple[int, str] | None:
+    """(status, message) when the call failed, including OpenRouter's errors inside a 200."""
+    error = (payload or {}).get("error")
+    message = error.get("message", "") if isinstance(error, dict) else str(error or "")
+    if not response.ok:
+        return response.status_code, message or response.text
+    if not error:
+        return None
+    code = error.get("code") if isinstance(error, dict) else None
+    # A 200 body's error carries the HTTP status it would have had; when it doesn't, the
+    # model failed mid-answer, which OpenRouter reports as 502.
+    return (int(code) if str(code).isdigit() else 502), message or json.dumps(error)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class _Transient(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class _FormatRejected(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _Answer:
+    text: str
+    truncated: bool
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> "_Answer":
+        choice = payload["choices"][0] or {}
+        message = choice.get("message") or {}
+        # A structured-output refusal has no content; keep its text for the operator.
+        content = message.get("content") or message.get("refusal") or ""
+        if isinstance(content, list):  # content parts, as some servers send them
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return cls(text=str(content), truncated=choice.get("finish_reason") == "length")
+
+
+@dataclass
+class _Tally:
+    """Usage summed over every answered call of one review, the repair call included."""
+
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    calls: int = 0
+
+    def add(self, payload: dict[str, Any]) -> None:
+        usage = payload.get("usage") or {}
+        self.calls += 1
+        self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.completion_tokens += int(usage.get("completion_tokens") or 0)
+        if isinstance(usage.get("cost"), int | float):
+            self.cost = (self.cost or 0.0) + usage["cost"]
+        self.model = payload.get("model") or self.model
+
+    def output(self, summary: str, findings: list[dict]) -> ReviewOutput:
+        return ReviewOutput(
+            summary=summary,
+            findings=findings,
+            model=self.model,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost=self.cost,
+            calls=self.calls,
+        )
+
+
+def _assistant(text: str) -> dict[str, str]:
+    return {"role": "assistant", "content": text}
+
+
+def _user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}
+
+
+# --- parsing the model's answer ------------------------------------------------------------
+
+
+class InvalidOutput(Exception):
+    """The model's answer is not usable review JSON; `repair_request` tells the model why."""
+
+    def __init__(self, message: str, repair_request: str):
+        super().__init__(message)
+        self.repair_request = repair_request
+
+
+_THINKING = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_FENCED = re.compile(r"```(?:json)?\s*\n(.*?)\n\s*```", re.DOTALL | re.IGNORECASE)
+
+
+def parse_review(text: str, *, truncated: bool = False) -> tuple[str, list[dict]]:
+    """The summary and findings in a model's answer; raises InvalidOutput."""
+    if truncated:
+        raise InvalidOutput(
+            "the answer was truncated at the output token limit",
+            "Your answer was cut off because it was too long. Reply again with the JSON "
+            "object only, a shorter summary and fewer findings: only the most important "
+            "ones, each with a brief body.",
+        )
+    data = _normalise(_extract_json(text))
+    problems = [
+        f"{'/'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message[:200]}"
+        for error in sorted(
+            _VALIDATOR.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]
+        )
+    ]
+    if problems:
+        reason = "; ".join(problems[:5])
+        raise InvalidOutput(
+            f"the answer does not match the schema: {reason}",
+            f"Your answer does not match the required JSON schema: {reason}. Reply again "
+            "with only the corrected JSON object, no prose and no code fences.",
+        )
+    return data["summary"], data["findings"]
+
+
+def _extract_json(text: str) -> Any:
+    text = _THINKING.sub("", text).strip()
+    candidates = [text, *_FENCED.findall(text)]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    raise InvalidOutput(
+        "the answer is not JSON",
+        "Your answer was not a JSON object. Reply again with only the JSON object described "
+        "in your instructions, no prose and no code fences.",
+    )
+
+
+def _normalise(data: Any) -> Any:
+    """Fix what is harmless to fix (case, omitted optional keys, extra keys); leave wrong types
+    for the validator to report."""
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+        return data
+    data = {key: data[key] for key in ("summary", "findings") if key in data}
+    data["findings"] = [_normalise_finding(f) for f in data["findings"]]
+    return data
+
+
+def _normalise_finding(finding: Any) -> Any:
+    if not isinstance(finding, dict):
+        return finding
+    finding = {key: value for key, value in finding.items() if key in _FINDING_PROPERTIES}
+    finding.setdefault("end_line", None)
+    finding.setdefault("suggestion", None)
+    for key in ("category", "severity"):
+        if isinstance(finding.get(key), str):
+            finding[key] = finding[key].strip().lower()
+    for key in ("line", "end_line"):
+        if isinstance(finding.get(key), float) and finding[key].is_integer():
+            finding[key] = int(finding[key])
+    return finding
