@@ -1,0 +1,451 @@
+"""GitHub REST client: one Session, timeouts, typed results, GitHubError(permanent=...).
+
+No Django imports: the caller passes base URL, token and timeouts from settings.
+The rules it follows are in ../shared/fixtures/github/FACTS.md (R1-R4, C1-C5, L1-L4).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2022-11-28"
+USER_AGENT = "Prism-Review-Bot (+https://github.com/prism-review)"
+JSON_MEDIA_TYPE = "application/vnd.github+json"
+DIFF_MEDIA_TYPE = "application/vnd.github.diff"
+
+PER_PAGE = 100  # the documented maximum for per_page (FACTS R3)
+MAX_FILES = 3000  # list_files never returns more than this (FACTS R3)
+MAX_COMMENT_CHARS = 65536  # longer bodies get a 422 (FACTS C2)
+STATUS_DESCRIPTION_CHARS = 140  # GitHub rejects longer commit status descriptions
+REVIEW_EVENT = "COMMENT"  # Prism never approves nor requests changes
+STATUS_STATES = frozenset({"error", "failure", "pending", "success"})
+
+CONNECT_TIMEOUT = 5.0
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+TRANSIENT_RETRIES = 3
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+RATE_LIMIT_RETRIES = 2
+RATE_LIMIT_DEFAULT_WAIT = 60.0  # "wait at least one minute" when GitHub says nothing (FACTS L2)
+MAX_ERROR_TEXT = 500
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+class GitHubError(Exception):
+    """A failed GitHub call; `permanent` says whether retrying can help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        permanent: bool,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class DiffTooLarge(GitHubError):
+    """GitHub refuses the diff media type for > 300 files or > 20,000 lines (FACTS R2)."""
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    state: str
+    merged: bool
+    draft: bool
+    head_sha: str
+    base_sha: str
+    title: str
+    body: str
+    html_url: str
+    author: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+    html_url: str
+    author: str
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    id: int
+    path: str
+    line: int | None
+    side: str
+    body: str
+
+
+class GitHubClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        timeout: float = 20.0,
+        max_wait: float = 10.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not base_url.startswith(("https://", "http://")):
+            raise ValueError("base_url must be an http(s) URL, e.g. https://api.github.com")
+        if not token:
+            raise ValueError("a GitHub token is required")
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self._max_wait = max_wait
+        self._sleep = sleep
+        self._clock = clock
+        self._session = session or requests.Session()
+        self._session.headers.update(
+            {
+                "Authorization": f"Bearer {token}",
+                "Accept": JSON_MEDIA_TYPE,
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": USER_AGENT,
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"GitHubClient(base_url={self._base_url!r})"
+
+    # Reading the pull request
+
+    def get_pull_request(self, repo: str, number: int) -> PullRequest:
+        """https://docs.github.com/rest/pulls/pulls#get-a-pull-request"""
+        data = self._request("GET", self._repo_url(repo, f"pulls/{_id(number)}")).json()
+        return _pull_request(data)
+
+    def get_diff(self, repo: str, number: int) -> str:
+        """https://docs.github.com/rest/pulls/pulls#get-a-pull-request (as a diff, FACTS R1)"""
+        url = self._repo_url(repo, f"pulls/{_id(number)}")
+        try:
+            response = self._request("GET", url, headers={"Accept": DIFF_MEDIA_TYPE})
+        except GitHubError as exc:
+            if exc.status == 406:
+                raise DiffTooLarge(str(exc), status=406, permanent=True) from exc
+            raise
+        # GitHub may omit the charset; requests would then guess, and diffs are UTF-8 bytes.
+        return response.content.decode("utf-8", errors="replace")
+
+    def list_files(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """https://docs.github.com/rest/pulls/pulls#list-pull-requests-files"""
+        url = self._repo_url(repo, f"pulls/{_id(number)}/files")
+        files: list[dict[str, Any]] = []
+        for page in self._pages(url):
+            files.extend(page)
+            if len(files) >= MAX_FILES:
+                break
+        return files[:MAX_FILES]
+
+    # Conversation comments (every pull request is an issue, FACTS C1)
+
+    def list_issue_comments(self, repo: str, number: int) -> Iterator[Comment]:
+        """https://docs.github.com/rest/issues/comments#list-issue-comments"""
+        url = self._repo_url(repo, f"issues/{_id(number)}/comments")
+        # A generator expression, not a generator function, so bad arguments raise right here.
+        return (_comment(item) for page in self._pages(url) for item in page)
+
+    def create_issue_comment(self, repo: str, number: int, body: str) -> Comment:
+        """https://docs.github.com/rest/issues/comments#create-an-issue-comment"""
+        url = self._repo_url(repo, f"issues/{_id(number)}/comments")
+        return _comment(self._request("POST", url, json={"body": _body(body)}).json())
+
+    def update_issue_comment(self, repo: str, comment_id: int, body: str) -> Comment:
+        """https://docs.github.com/rest/issues/comments#update-an-issue-comment"""
+        url = self._repo_url(repo, f"issues/comments/{_id(comment_id)}")
+        return _comment(self._request("PATCH", url, json={"body": _body(body)}).json())
+
+    # Reviews and statuses
+
+    def list_review_comments(self, repo: str, number: int) -> Iterator[ReviewComment]:
+        """https://docs.github.com/rest/pulls/comments#list-review-comments-on-a-pull-request"""
+        url = self._repo_url(repo, f"pulls/{_id(number)}/comments")
+        return (_review_comment(item) for page in self._pages(url) for item in page)
+
+    def create_review(
+        self,
+        repo: str,
+        number: int,
+        *,
+        commit_id: str,
+        body: str,
+        comments: list[dict[str, Any]],
+    ) -> int:
+        """https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"""
+        url = self._repo_url(repo, f"pulls/{_id(number)}/reviews")
+        payload = {
+            "commit_id": _sha(commit_id),
+            "body": _body(body),
+            "event": REVIEW_EVENT,
+            "comments": [_inline_comment(item) for item in comments],
+        }
+        return int(self._request("POST", url, json=payload).json()["id"])
+
+    def create_commit_status(
+        self,
+        repo: str,
+        sha: str,
+        *,
+        state: str,
+        description: str,
+        context: str = "prism/review",
+        target_url: str | None = None,
+    ) -> None:
+        """https://docs.github.com/rest/commits/statuses#create-a-commit-status"""
+        if state not in STATUS_STATES:
+            raise ValueError(f"state must be one of {sorted(STATUS_STATES)}, not {state!r}")
+        if len(description) > STATUS_DESCRIPTION_CHARS:
+            description = description[: STATUS_DESCRIPTION_CHARS - 1] + "…"
+        payload = {"state": state, "description": description, "context": context}
+        if target_url is not None:
+            payload["target_url"] = target_url
+        self._request("POST", self._repo_url(repo, f"statuses/{_sha(sha)}"), json=payload)
+
+    # Transport
+
+    def _repo_url(self, repo: str, rest: str) -> str:
+        owner, _, name = repo.partition("/")
+        if not all(_NAME.fullmatch(part) and part.strip(".") for part in (owner, name)):
+            raise ValueError(f"repo must look like 'owner/name', not {repo!r}")
+        return f"{self._base_url}/repos/{owner}/{name}/{rest}"
+
+    def _pages(self, url: str) -> Iterator[list[dict[str, Any]]]:
+        """Follow Link rel="next" as given; GitHub says not to build page URLs (FACTS R4)."""
+        next_url: str | None = url
+        params: dict[str, Any] | None = {"per_page": PER_PAGE}
+        while next_url:
+            response = self._request("GET", next_url, params=params)
+            yield response.json()
+            params = None  # the next link already carries per_page and page
+            next_url = response.links.get("next", {}).get("url")
+            # The Authorization header goes with every request: only follow links to our host.
+            if next_url and not next_url.startswith(self._base_url + "/"):
+                raise GitHubError(
+                    f"refusing to follow a pagination link off {self._base_url}",
+                    permanent=True,
+                )
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        path = url.removeprefix(self._base_url).split("?")[0]
+        failures = rate_limited = 0
+        while True:
+            response = self._attempt(method, url, path, params, json, headers)
+            if isinstance(response, GitHubError):
+                if failures >= TRANSIENT_RETRIES:
+                    raise response
+                failures += 1
+                # Full jitter keeps many workers from retrying in lockstep after an outage.
+                delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)))
+                logger.warning("github transient failure, retrying", extra={"error": str(response)})
+                self._sleep(delay)
+                continue
+            if response.ok:
+                return response
+            wait = self._rate_limit_wait(response)
+            if wait is None:
+                raise self._error(method, path, response, permanent=True)
+            if wait > self._max_wait or rate_limited >= RATE_LIMIT_RETRIES:
+                # Too long to hold a worker: the task retries with this countdown instead.
+                raise self._error(method, path, response, permanent=False, retry_after=wait)
+            rate_limited += 1
+            logger.warning("github rate limited, waiting", extra={"path": path, "wait": wait})
+            self._sleep(wait)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: dict[str, Any] | None,
+        json: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+    ) -> requests.Response | GitHubError:
+        """One request: the response, or the transient error worth another try."""
+        try:
+            response = self._session.request(
+                method, url, params=params, json=json, headers=headers, timeout=self._timeout
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            error = GitHubError(
+                f"GitHub {method} {path} failed: {type(exc).__name__}", permanent=False
+            )
+            error.__cause__ = exc
+            return error
+        if response.status_code in TRANSIENT_STATUSES:
+            return self._error(method, path, response, permanent=False)
+        return response
+
+    def _rate_limit_wait(self, response: requests.Response) -> float | None:
+        """Seconds GitHub asks us to wait, or None when this is not a rate limit (FACTS L2)."""
+        if response.status_code not in (403, 429):
+            return None
+        retry_after = _number(response.headers.get("retry-after"))
+        exhausted = response.headers.get("x-ratelimit-remaining") == "0"
+        # A 403 without these signs is a permission problem; retrying cannot help.
+        if (
+            response.status_code == 403
+            and retry_after is None
+            and not exhausted
+            and "rate limit" not in _message(response).lower()
+        ):
+            return None
+        if retry_after is not None:
+            return max(retry_after, 0.0)
+        reset = _number(response.headers.get("x-ratelimit-reset"))
+        if exhausted and reset is not None:
+            return max(reset - self._clock(), 0.0)
+        return RATE_LIMIT_DEFAULT_WAIT
+
+    def _error(
+        self,
+        method: str,
+        path: str,
+        response: requests.Response,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+    ) -> GitHubError:
+        text = f"GitHub {method} {path} returned {response.status_code}: {_message(response)}"
+        errors = _errors(response)
+        if errors:
+            text += f" ({errors})"
+        # GitHub has no reason to echo the token, but an exception text must never hold it.
+        text = text.replace(self._token, "[token]")[:MAX_ERROR_TEXT]
+        return GitHubError(
+            text, status=response.status_code, permanent=permanent, retry_after=retry_after
+        )
+
+
+def _id(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"expected a positive integer id, not {value!r}")
+    return value
+
+
+def _sha(value: str) -> str:
+    if not _SHA.fullmatch(value):
+        raise ValueError(f"expected a hex commit SHA, not {value!r}")
+    return value
+
+
+def _body(value: str) -> str:
+    if len(value) > MAX_COMMENT_CHARS:
+        raise ValueError(f"body has {len(value)} characters; GitHub accepts {MAX_COMMENT_CHARS}")
+    return value
+
+
+def _inline_comment(item: dict[str, Any]) -> dict[str, Any]:
+    """Only the line-based fields: `position` is closing down (FACTS C3)."""
+    comment = {
+        "path": item["path"],
+        "line": item["line"],
+        "side": item["side"],
+        "body": _body(item["body"]),
+    }
+    for key in ("start_line", "start_side"):
+        if item.get(key) is not None:
+            comment[key] = item[key]
+    return comment
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _message(response: requests.Response) -> str:
+    return str(_json_object(response).get("message") or response.reason or "")
+
+
+def _errors(response: requests.Response) -> str:
+    """GitHub's 422 `errors` list, which holds the reason (FACTS C2, C4)."""
+    items = _json_object(response).get("errors")
+    if not isinstance(items, list):
+        return ""
+    parts = []
+    for item in items:
+        if isinstance(item, dict):
+            where = ".".join(str(item[k]) for k in ("resource", "field") if item.get(k))
+            parts.append(f"{where}: {item.get('message') or item.get('code', '')}".strip(": "))
+        else:
+            parts.append(str(item))
+    return "; ".join(parts)
+
+
+def _login(data: dict[str, Any]) -> str:
+    # Deleted accounts come back as a null user.
+    return (data.get("user") or {}).get("login", "")
+
+
+def _pull_request(data: dict[str, Any]) -> PullRequest:
+    return PullRequest(
+        number=data["number"],
+        state=data.get("state", ""),
+        merged=bool(data.get("merged")),
+        draft=bool(data.get("draft")),
+        head_sha=data["head"]["sha"],
+        base_sha=data["base"]["sha"],
+        title=data.get("title") or "",
+        body=data.get("body") or "",
+        html_url=data.get("html_url", ""),
+        author=_login(data),
+    )
+
+
+def _comment(data: dict[str, Any]) -> Comment:
+    return Comment(
+        id=data["id"],
+        body=data.get("body") or "",
+        html_url=data.get("html_url", ""),
+        author=_login(data),
+    )
+
+
+def _review_comment(data: dict[str, Any]) -> ReviewComment:
+    return ReviewComment(
+        id=data["id"],
+        path=data.get("path", ""),
+        line=data.get("line"),
+        side=data.get("side") or "RIGHT",
+        body=data.get("body") or "",
+    )
