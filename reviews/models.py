@@ -74,3 +74,30 @@ class Analysis(models.Model):
     @property
     def findings(self) -> list[dict]:
         return self.feedback.get("findings", []) if isinstance(self.feedback, dict) else []
+
+
+class StickyComment(models.Model):
+    """Prism's one summary comment on a pull request, edited in place on every push.
+
+    Its row is the lock that serialises publishing for one pull request, so two reviews
+    racing still end with one comment, showing the newest review.
+    """
+
+    repo_full_name = models.CharField(max_length=200)
+    pr_number = models.PositiveIntegerField()
+    comment_id = models.BigIntegerField(null=True, blank=True)
+    comment_url = models.URLField(max_length=500, blank=True)
+    analysis = models.ForeignKey(
+        Analysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repo_full_name", "pr_number"], name="one_sticky_comment_per_pr"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repo_full_name}#{self.pr_number} comment {self.comment_id}"

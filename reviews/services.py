@@ -139,10 +139,15 @@ def analysis_claim(*, analysis_id: int) -> Claim:
     return Claim.EXHAUSTED if exhausted else Claim.BUSY
 
 
-def analysis_release(*, analysis_id: int, error: str) -> None:
-    """Hand a claimed review back to the queue before a retry, keeping why it stopped."""
+def analysis_release(*, analysis_id: int, error: str, retry_in: float = 0) -> None:
+    """Hand a claimed review back to the queue before a retry, keeping why it stopped.
+
+    Its dispatch time is set to when the retry is due, so the sweep does not dispatch it
+    again before then (a rate limit can ask for an hour).
+    """
+    due = timezone.now() + timedelta(seconds=retry_in)
     Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
-        status=Status.QUEUED, lease_expires_at=None, error=error, dispatched_at=timezone.now()
+        status=Status.QUEUED, lease_expires_at=None, error=error, dispatched_at=due
     )
 
 
@@ -204,5 +209,73 @@ def analysis_rerun(*, analysis: Analysis) -> Analysis:
         head_sha=analysis.head_sha,
         base_sha=analysis.base_sha,
         rerun_of=analysis,
+        dispatched_at=timezone.now(),
+    )
+
+
+def analysis_supersede_older(*, analysis: Analysis) -> int:
+    """Supersede earlier reviews of the same pull request at another head; they never post."""
+    return (
+        Analysis.objects.filter(
+            repo_full_name=analysis.repo_full_name,
+            pr_number=analysis.pr_number,
+            status__in=(Status.QUEUED, Status.RUNNING),
+            id__lt=analysis.id,
+        )
+        .exclude(head_sha=analysis.head_sha)
+        .update(
+            status=Status.SUPERSEDED,
+            error=f"Superseded by analysis #{analysis.id} of {analysis.head_sha[:12]}.",
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+        )
+    )
+
+
+def analysis_complete(*, analysis_id: int, result: Any) -> bool:
+    """Store a finished review (a `review.ReviewResult`). False if it lost its claim meanwhile."""
+    usage = result.usage
+    return analysis_finish(
+        analysis_id=analysis_id,
+        status=Status.COMPLETED,
+        feedback=result.feedback,
+        llm_model=usage.get("model") or "",
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+        cost=usage.get("cost"),
+        raw_output="",
+    )
+
+
+def analysis_record_timing(*, analysis_id: int, step: str, seconds: float) -> None:
+    """Add one step's duration to the stored feedback (the store step can't time itself)."""
+    with transaction.atomic():
+        analysis = Analysis.objects.select_for_update().only("feedback").get(id=analysis_id)
+        analysis.feedback.setdefault("timings", {})[step] = round(seconds, 3)
+        analysis.save(update_fields=["feedback"])
+
+
+def analysis_record_comment(*, analysis_id: int, comment: Any, error: str) -> None:
+    """Where the review was posted (a `github.Comment`, or None), and what failed to post."""
+    fields: dict[str, Any] = {"comment_error": error}
+    if comment is not None:
+        fields.update(
+            comment_id=comment.id, comment_url=comment.html_url, comment_posted_at=timezone.now()
+        )
+    Analysis.objects.filter(id=analysis_id).update(**fields)
+
+
+def analysis_create_manual(*, repo_full_name: str, pull_request: Any) -> Analysis:
+    """An analysis an operator asked for (`review_pr`), from a `github.PullRequest`."""
+    return Analysis.objects.create(
+        event="manual",
+        action="review_pr",
+        repo_full_name=repo_full_name,
+        pr_number=pull_request.number,
+        pr_title=pull_request.title[:500],
+        pr_url=pull_request.html_url[:500],
+        pr_author=pull_request.author[:100],
+        head_sha=pull_request.head_sha,
+        base_sha=pull_request.base_sha,
         dispatched_at=timezone.now(),
     )

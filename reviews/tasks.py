@@ -1,13 +1,17 @@
 """Celery tasks: thin. Claim the row, call the pipeline, decide whether to retry."""
 
 import logging
+import random
 from functools import partial
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 
-from . import services
+from . import publish, review, services
+from .github import GitHubError
+from .llm import LLMError
 from .models import Analysis
 
 logger = logging.getLogger(__name__)
@@ -15,6 +19,8 @@ logger = logging.getLogger(__name__)
 # The hard limit stays inside the lease, so an expired lease always means a dead worker.
 _TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.9)
 _SOFT_TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.8)
+# Transient GitHub or LLM failures (rate limits, 5xx) retried with backoff before failing.
+MAX_RETRIES = 5
 
 
 @shared_task(
@@ -23,15 +29,52 @@ _SOFT_TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.8)
     reject_on_worker_lost=True,
     time_limit=_TIME_LIMIT,
     soft_time_limit=_SOFT_TIME_LIMIT,
+    max_retries=MAX_RETRIES,
 )
 def review_pull_request(self, analysis_id: int) -> None:
     claim = services.analysis_claim(analysis_id=analysis_id)
+    if claim is services.Claim.EXHAUSTED:
+        report_failure(analysis_id)
     if claim is not services.Claim.CLAIMED:
         logger.info("review not claimed analysis_id=%s claim=%s", analysis_id, claim.value)
         return
-    # The review engine is not installed yet: the analysis stays running (never
-    # completed) so no unreviewed pull request is ever reported as reviewed.
-    logger.warning("no review engine installed yet analysis_id=%s", analysis_id)
+    try:
+        review.run(analysis_id)
+    except (GitHubError, LLMError) as exc:
+        if not exc.permanent and self.request.retries < self.max_retries:
+            countdown = exc.retry_after or _backoff(self.request.retries)
+            services.analysis_release(
+                analysis_id=analysis_id, error=f"Will retry: {exc}", retry_in=countdown
+            )
+            logger.warning(
+                "review will retry analysis_id=%s in %.0fs: %s", analysis_id, countdown, exc
+            )
+            raise self.retry(countdown=countdown) from exc
+        _fail(analysis_id, str(exc), raw_output=getattr(exc, "raw_output", ""))
+    except SoftTimeLimitExceeded:
+        _fail(analysis_id, f"The review took longer than {_SOFT_TIME_LIMIT} seconds.")
+    except Exception as exc:
+        # The one catch-all: the row must say what happened, then Celery sees the error.
+        _fail(analysis_id, f"Internal error: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _fail(analysis_id: int, error: str, raw_output: str = "") -> None:
+    logger.warning("review failed analysis_id=%s: %s", analysis_id, error)
+    if services.analysis_fail(analysis_id=analysis_id, error=error, raw_output=raw_output):
+        report_failure(analysis_id)
+
+
+def report_failure(analysis_id: int) -> None:
+    try:
+        publish.report_failure(analysis_id, review.github_client())
+    except Exception:  # reporting is best effort; the row already holds the failure
+        logger.warning("could not report failure analysis_id=%s", analysis_id, exc_info=True)
+
+
+def _backoff(retries: int) -> float:
+    """30 s, 60 s, 120 s… up to 10 minutes, with jitter so retries don't arrive together."""
+    return min(600.0, 30.0 * 2**retries) * random.uniform(0.8, 1.2)
 
 
 def dispatch_review(analysis_id: int, *, redispatch: bool = False) -> bool:

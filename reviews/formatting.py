@@ -1,0 +1,449 @@
+"""What the developer sees: the sticky summary comment, the failure notice, inline finding bodies.
+
+Everything that came from the model or the pull request goes through reviews.sanitize; the
+markup around it is ours. Pure: no Django imports.
+"""
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from reviews.sanitize import (
+    MARKER,
+    code_fence,
+    code_span,
+    sanitize_block,
+    sanitize_inline,
+    shorten,
+)
+
+__all__ = [
+    "MARKER",
+    "MAX_COMMENT_CHARS",
+    "CommentContext",
+    "Finding",
+    "render_failure",
+    "render_inline",
+    "render_review",
+    "sanitize_block",
+    "sanitize_inline",
+]
+
+MAX_COMMENT_CHARS = 65536  # GitHub answers 422 above this (FACTS.md C2)
+
+SEVERITIES = ("critical", "high", "medium", "low")
+CATEGORIES = ("bug", "security", "performance", "style")
+SECTION_TITLES = {
+    "bug": "Bugs",
+    "security": "Security",
+    "performance": "Performance",
+    "style": "Style",
+}
+CATEGORY_LABELS = {
+    "bug": "Bug",
+    "security": "Security",
+    "performance": "Performance",
+    "style": "Style",
+}
+# "2 low-severity bugs", "1 low-severity security finding"
+FOLDED_NOUNS = {"bug": "bug", "security": "security finding", "performance": "performance finding"}
+
+# The summary table is an overview; the inline comment carries the full text.
+TITLE_CHARS = 200
+BODY_CHARS = 1_000
+SUGGESTION_CHARS = 120
+PATH_CHARS = 200
+SUMMARY_CHARS = 6_000
+SKIPPED_LISTED = 100
+# One inline comment: title + body + suggestion stay well under MAX_COMMENT_CHARS.
+INLINE_BODY_CHARS = 20_000
+INLINE_SUGGESTION_CHARS = 40_000
+ERROR_CHARS = 200
+
+# Reason codes from the diff filter: (singular, plural) phrases for the footer, and a label for
+# the list of paths. Reasons a reviewer should look at come first in that list.
+SKIP_REASONS = {
+    "over_call_budget": (
+        "1 over the call budget",
+        "{n} over the call budget",
+        "over the call budget",
+    ),
+    "no_patch": (
+        "1 without a diff from GitHub",
+        "{n} without a diff from GitHub",
+        "no diff from GitHub",
+    ),
+    "lockfile": ("1 lockfile", "{n} lockfiles", "lockfile"),
+    "minified": ("1 minified file", "{n} minified files", "minified"),
+    "generated": ("1 generated file", "{n} generated files", "generated"),
+    "vendored": ("1 vendored file", "{n} vendored files", "vendored"),
+    "binary": ("1 binary file", "{n} binary files", "binary"),
+    "image": ("1 image", "{n} images", "image"),
+    "ignored": ("1 ignored by configuration", "{n} ignored by configuration", "ignored"),
+    "no_changes": ("1 with no changes", "{n} with no changes", "no changes"),
+    "removed": ("1 removed file", "{n} removed files", "removed"),
+    "submodule": ("1 submodule", "{n} submodules", "submodule"),
+}
+OTHER_REASON = ("1 for another reason", "{n} for other reasons", "other")
+FOOTER_REASON_ORDER = (
+    "lockfile", "minified", "generated", "vendored", "binary", "image", "ignored",
+    "no_changes", "removed", "submodule", "no_patch", "over_call_budget",
+)  # fmt: skip
+
+_SECRET = re.compile(
+    r"gh[pousr]_\w+|github_pat_\w+|sk-[\w-]{8,}|xox[abpr]-[\w-]+"
+    r"|(?i:bearer|token|basic)\s+[\w.~+/-]{16,}=*|[A-Za-z0-9+/_=-]{32,}"
+)
+_USERINFO = re.compile(r"://[^/\s@]+@")
+
+
+@dataclass(frozen=True)
+class CommentContext:
+    analysis_id: int
+    repo_full_name: str
+    pr_number: int
+    pr_url: str  # https://github.com/o/r/pull/7, or a GitHub Enterprise host
+    head_sha: str
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """Link hosts to keep besides GitHub's: the PR's own (GitHub Enterprise)."""
+        host = urlsplit(self.pr_url).hostname
+        return frozenset({host} if host else ())
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    end_line: int | None
+    category: str
+    severity: str
+    title: str
+    body: str
+    suggestion: str | None
+    anchored: bool
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Finding":
+        """A stored finding; unknown categories and severities show as medium bugs, not vanish."""
+        line = _int(raw.get("line"))
+        end_line = _int(raw.get("end_line"))
+        suggestion = raw.get("suggestion")
+        return cls(
+            path=str(raw.get("path") or ""),
+            line=line,
+            end_line=end_line if end_line > line else None,
+            category=raw.get("category") if raw.get("category") in CATEGORIES else "bug",
+            severity=raw.get("severity") if raw.get("severity") in SEVERITIES else "medium",
+            title=str(raw.get("title") or ""),
+            body=str(raw.get("body") or ""),
+            suggestion=suggestion if isinstance(suggestion, str) and suggestion else None,
+            anchored=raw.get("anchored") is True,
+        )
+
+    def rank(self) -> tuple[int, str, int, int]:
+        return (SEVERITIES.index(self.severity), self.path, self.line, self.end_line or self.line)
+
+    @property
+    def folded(self) -> bool:
+        return self.severity == "low" or self.category == "style"
+
+
+Entry = tuple[Finding, list[str]]  # a finding and its rendered table cells
+
+
+def render_review(feedback: dict[str, Any], ctx: CommentContext) -> str:
+    """The sticky summary comment for a finished review, at most MAX_COMMENT_CHARS long."""
+    findings = sorted(map(Finding.from_dict, feedback.get("findings") or []), key=Finding.rank)
+    coverage = feedback.get("coverage") or {}
+    entries = [(finding, _cells(finding, ctx)) for finding in findings]
+    head = [
+        MARKER,
+        "### Prism review",
+        _verdict(findings, coverage),
+        sanitize_block(str(feedback.get("summary") or ""), hosts=ctx.hosts, limit=SUMMARY_CHARS),
+        _counts_table(findings),
+    ]
+    footer = _footer(coverage, feedback.get("usage") or {}, ctx)
+
+    def build(shown: int) -> str:
+        body = _sections(entries[:shown])
+        return _document([*head, *body, _omitted(len(entries) - shown, ctx), footer])
+
+    return _longest_that_fits(build, len(entries)) or _document([*head[:3], _omitted(-1, ctx)])
+
+
+def render_failure(*, error: str, ctx: CommentContext) -> str:
+    """The sticky comment for a review that failed: never mistakable for a clean one."""
+    lines = error.strip().splitlines()
+    reason = sanitize_inline(_redact(lines[0] if lines else ""), hosts=ctx.hosts, limit=ERROR_CHARS)
+    return _document(
+        [
+            MARKER,
+            "### Prism review could not be completed",
+            "**This pull request has not been reviewed.** Prism stopped before it finished, so "
+            "no findings were produced; this is not a clean result.",
+            f"Reason: {reason or 'unknown error'}",
+            f"<sub>Prism analysis {ctx.analysis_id} · {_commit_link(ctx)}</sub>",
+        ]
+    )
+
+
+def render_inline(finding: dict[str, Any], *, ctx: CommentContext | None = None) -> str:
+    """The body of one inline review comment: badge, title, explanation, suggested change."""
+    f = Finding.from_dict(finding)
+    hosts = ctx.hosts if ctx else frozenset()
+    title = sanitize_inline(f.title, hosts=hosts, limit=TITLE_CHARS * 6) or "(untitled)"
+    badge = f"**{f.severity.capitalize()} · {CATEGORY_LABELS[f.category]}:** {title}"
+    body = sanitize_block(f.body, hosts=hosts, limit=INLINE_BODY_CHARS)
+    return _document([badge, body, _suggestion_block(f)])
+
+
+def _suggestion_block(f: Finding) -> str:
+    if f.suggestion is None:
+        return ""
+    if len(f.suggestion) > INLINE_SUGGESTION_CHARS:
+        lines = _plural(f.suggestion.count("\n") + 1, "line")
+        return f"_The suggested change ({lines}) is too long to show here._"
+    # GitHub can only apply a suggestion on a line in the diff; elsewhere it is plain code.
+    code = code_fence(f.suggestion.removesuffix("\n"), info="suggestion" if f.anchored else "")
+    return code if f.anchored else f"Suggested code:\n\n{code}"
+
+
+def _document(parts: list[str]) -> str:
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _longest_that_fits(build: Callable[[int], str], total: int) -> str | None:
+    """build(n) for the largest n <= total that fits in a comment, dropping from the end."""
+    if len(full := build(total)) <= MAX_COMMENT_CHARS:
+        return full
+    low, high = 0, total - 1
+    if len(build(low)) > MAX_COMMENT_CHARS:
+        return None
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(build(middle)) <= MAX_COMMENT_CHARS:
+            low = middle
+        else:
+            high = middle - 1
+    return build(low)
+
+
+def _verdict(findings: list[Finding], coverage: dict[str, Any]) -> str:
+    missing = _not_reviewed(coverage)
+    if not findings:
+        if missing:
+            return f"**No issues found in the reviewed files.** {missing}"
+        return "**No issues found.**"
+    severities = Counter(f.severity for f in findings)
+    counts = ", ".join(f"{severities[s]:,} {s}" for s in SEVERITIES if severities[s])
+    files = len({f.path for f in findings})
+    verdict = f"**{_plural(len(findings), 'finding')}** in {_plural(files, 'file')}: {counts}."
+    return f"{verdict} {missing}".strip()
+
+
+def _not_reviewed(coverage: dict[str, Any]) -> str:
+    total, reviewed = _int(coverage.get("files_total")), _int(coverage.get("files_reviewed"))
+    if reviewed < total:
+        return f"{total - reviewed} of {_plural(total, 'file')} were not reviewed (see below)."
+    if _int(coverage.get("lines_reviewed")) < _int(coverage.get("lines_total")):
+        return "Some changed lines were not reviewed (see below)."
+    return ""
+
+
+def _counts_table(findings: list[Finding]) -> str:
+    if not findings:
+        return ""
+    counts = Counter((f.category, f.severity) for f in findings)
+    rows = [
+        f"| {SECTION_TITLES[c]} | " + " | ".join(f"{counts[c, s]:,}" for s in SEVERITIES) + " |"
+        for c in CATEGORIES
+        if any(counts[c, s] for s in SEVERITIES)
+    ]
+    header = "| | Critical | High | Medium | Low |\n| --- | ---: | ---: | ---: | ---: |"
+    return "\n".join([header, *rows])
+
+
+def _sections(entries: list[Entry]) -> list[str]:
+    return [
+        _section(category, [entry for entry in entries if entry[0].category == category])
+        for category in CATEGORIES
+    ]
+
+
+def _section(category: str, entries: list[Entry]) -> str:
+    if not entries:
+        return ""
+    shown = [entry for entry in entries if not entry[0].folded]
+    folded = [entry for entry in entries if entry[0].folded]
+    parts = [f"#### {SECTION_TITLES[category]} ({len(entries)})", _tables(shown)]
+    if folded:
+        label = _fold_label(category, len(folded))
+        parts.append(f"<details>\n<summary>{label}</summary>\n\n{_tables(folded)}\n\n</details>")
+    return "\n\n".join(part for part in parts if part)
+
+
+def _fold_label(category: str, count: int) -> str:
+    if category == "style":
+        return _plural(count, "style finding")
+    noun = FOLDED_NOUNS[category] if count == 1 else FOLDED_NOUNS[category] + "s"
+    return f"{count:,} low-severity {noun}"
+
+
+def _tables(entries: list[Entry]) -> str:
+    """One table per file, files in the order of their most severe finding."""
+    by_path: dict[str, list[list[str]]] = {}
+    for finding, cells in entries:
+        by_path.setdefault(finding.path, []).append(cells)
+    return "\n\n".join(
+        f"**{code_span(_short_path(path)) or '(no path)'}**\n\n{_table(rows)}"
+        for path, rows in by_path.items()
+    )
+
+
+def _table(rows: list[list[str]]) -> str:
+    columns = ["Line", "Severity", "Issue", "Suggestion"]
+    if not any(cells[3] for cells in rows):
+        columns, rows = columns[:3], [cells[:3] for cells in rows]
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def _cells(f: Finding, ctx: CommentContext) -> list[str]:
+    title = sanitize_inline(f.title, hosts=ctx.hosts, limit=TITLE_CHARS * 6) or "(untitled)"
+    paragraphs = re.split(r"\n\s*\n", shorten(f.body, BODY_CHARS))
+    body = "<br>".join(p for p in (sanitize_inline(p, hosts=ctx.hosts) for p in paragraphs) if p)
+    issue = f"**{title}**<br>{body}" if body else f"**{title}**"
+    return [_line_cell(f, ctx), f.severity.capitalize(), issue, _suggestion_cell(f)]
+
+
+def _line_cell(f: Finding, ctx: CommentContext) -> str:
+    if f.line < 1:
+        return "file"
+    label = f"{f.line}-{f.end_line}" if f.end_line else str(f.line)
+    if not f.anchored:
+        return f"{label} (outside the diff)"
+    anchor = hashlib.sha256(f.path.encode("utf-8")).hexdigest()
+    lines = f"R{f.line}-R{f.end_line}" if f.end_line else f"R{f.line}"
+    return f"[{label}]({ctx.pr_url.rstrip('/')}/files#diff-{anchor}{lines})"
+
+
+def _suggestion_cell(f: Finding) -> str:
+    if f.suggestion is None:
+        return ""
+    lines = f.suggestion.strip("\n").splitlines() or [""]
+    first = code_span(shorten(lines[0].strip(), SUGGESTION_CHARS), table=True) or "(delete)"
+    more = len(lines) - 1
+    return f"{first} (+{_plural(more, 'more line')})" if more else first
+
+
+def _omitted(count: int, ctx: CommentContext) -> str:
+    where = f"see Prism analysis {ctx.analysis_id} for the full review"
+    if count < 0:
+        return f"_The findings are too long to show here; {where}._"
+    if count == 0:
+        return ""
+    return f"_{_plural(count, 'more finding')} not shown (the least severe); {where}._"
+
+
+def _footer(coverage: dict[str, Any], usage: dict[str, Any], ctx: CommentContext) -> str:
+    run = [
+        f"Model {code_span(shorten(str(usage.get('model') or 'unknown'), 100))}",
+        _commit_link(ctx),
+        _usage(usage),
+        f"Prism analysis {ctx.analysis_id}",
+    ]
+    lines = f"<sub>{_coverage_line(coverage)}</sub><br>\n<sub>{' · '.join(run)}</sub>"
+    skipped = _skipped_list(coverage.get("skipped") or [])
+    return "\n\n".join(part for part in ["---", lines, skipped] if part)
+
+
+def _coverage_line(coverage: dict[str, Any]) -> str:
+    files_total, files = _int(coverage.get("files_total")), _int(coverage.get("files_reviewed"))
+    lines_total, lines = _int(coverage.get("lines_total")), _int(coverage.get("lines_reviewed"))
+    changed = _plural(lines_total, "changed line")
+    if files >= files_total and lines >= lines_total:
+        text = f"Reviewed all {_plural(files_total, 'file')} ({changed})"
+    else:
+        text = f"Reviewed {files:,} of {_plural(files_total, 'file')} ({lines:,} of {changed})"
+    skipped = coverage.get("skipped") or []
+    if not skipped:
+        return text + "."
+    reasons = Counter(_reason(item) for item in skipped)
+    order = [*FOOTER_REASON_ORDER, "other"]
+    phrases = [
+        _reason_phrase(r, n) for r, n in sorted(reasons.items(), key=lambda i: order.index(i[0]))
+    ]
+    return f"{text}; skipped {len(skipped):,}: {', '.join(phrases)}."
+
+
+def _reason(item: dict[str, Any]) -> str:
+    reason = item.get("reason") if isinstance(item, dict) else None
+    return reason if reason in SKIP_REASONS else "other"
+
+
+def _reason_phrase(reason: str, count: int) -> str:
+    singular, plural, _ = SKIP_REASONS.get(reason, OTHER_REASON)
+    return singular if count == 1 else plural.format(n=f"{count:,}")
+
+
+def _skipped_list(skipped: list[Any]) -> str:
+    """The paths not reviewed, the ones worth a look (over budget, no diff) first."""
+    if not skipped:
+        return ""
+    order = [*SKIP_REASONS, "other"]
+    items = sorted(
+        (i for i in skipped if isinstance(i, dict)), key=lambda i: order.index(_reason(i))
+    )
+    lines = [_skipped_item(item) for item in items[:SKIPPED_LISTED]]
+    if len(skipped) > SKIPPED_LISTED:
+        lines.append(f"- and {len(skipped) - SKIPPED_LISTED:,} more")
+    summary = f"{_plural(len(skipped), 'file')} not reviewed"
+    return f"<details>\n<summary>{summary}</summary>\n\n" + "\n".join(lines) + "\n\n</details>"
+
+
+def _skipped_item(item: dict[str, Any]) -> str:
+    path = code_span(_short_path(str(item.get("path") or ""))) or "(no path)"
+    label = SKIP_REASONS.get(_reason(item), OTHER_REASON)[2]
+    lines = _int(item.get("lines"))
+    return f"- {path}: {label}" + (f" ({_plural(lines, 'line')})" if lines else "")
+
+
+def _usage(usage: dict[str, Any]) -> str:
+    tokens = _int(usage.get("prompt_tokens")) + _int(usage.get("completion_tokens"))
+    cost = usage.get("cost")
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost == cost:
+        return f"{_plural(tokens, 'token')}, ${cost:,.4f}"
+    return _plural(tokens, "token")
+
+
+def _commit_link(ctx: CommentContext) -> str:
+    sha = re.sub(r"[^0-9a-fA-F]", "", ctx.head_sha)
+    if not sha:
+        return "commit unknown"
+    return f"commit [{sha[:7]}]({ctx.pr_url.rstrip('/')}/commits/{sha})"
+
+
+def _short_path(path: str) -> str:
+    # The end of a path (the file name) says more than its start.
+    return path if len(path) <= PATH_CHARS else "…" + path[-(PATH_CHARS - 1) :]
+
+
+def _redact(text: str) -> str:
+    # Error text can quote a request: keep no token or credential that might be in it.
+    return _SECRET.sub("(redacted)", _USERINFO.sub("://(redacted)@", text))
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

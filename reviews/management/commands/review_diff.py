@@ -1,0 +1,67 @@
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from reviews import diff, formatting, review
+from reviews.github import PullRequest
+from reviews.llm import LLMError
+
+
+class Command(BaseCommand):
+    help = (
+        "Review a local unified diff with the configured LLM and print the markdown comment; "
+        "no GitHub needed and nothing is stored. Example: "
+        "git diff main | python manage.py review_diff -"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "diff_file",
+            nargs="?",
+            default="-",
+            help="A file holding the output of `git diff`, or - (the default) for stdin.",
+        )
+        parser.add_argument("--title", default="Local changes", help="Context for the model.")
+        parser.add_argument(
+            "--description", default="", help="What the change is for (context for the model)."
+        )
+
+    def handle(self, *args, diff_file: str, title: str, description: str, **options):
+        text = self._read(diff_file)
+        try:
+            files = diff.parse(text)
+        except diff.DiffError as exc:
+            raise CommandError(f"Not a unified diff: {exc}") from exc
+        if not files:
+            raise CommandError("The diff is empty: nothing to review.")
+        pr = PullRequest(
+            number=0,
+            state="open",
+            merged=False,
+            draft=False,
+            head_sha="local",
+            base_sha="",
+            title=title,
+            body=description,
+            html_url="",
+            author="",
+        )
+        try:
+            result = review.review_files(
+                files, pr=pr, llm=review.llm_client(), timings=review.Timings()
+            )
+        except LLMError as exc:
+            raise CommandError(f"The review failed: {exc}") from exc
+        context = formatting.CommentContext(
+            analysis_id=0, repo_full_name="local", pr_number=0, pr_url="", head_sha="local"
+        )
+        self.stdout.write(formatting.render_review(result.feedback, context))
+
+    def _read(self, diff_file: str) -> str:
+        try:
+            if diff_file == "-":
+                return sys.stdin.read()
+            with open(diff_file, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise CommandError(f"Cannot read {diff_file}: {exc.strerror}") from exc

@@ -1,0 +1,86 @@
+import re
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from reviews import formatting, publish, review, services
+from reviews.github import GitHubError
+from reviews.llm import LLMError
+from reviews.models import Analysis
+from reviews.tasks import dispatch_review
+
+SHORT_REFERENCE = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)#(?P<number>\d+)$")
+URL_REFERENCE = re.compile(
+    r"^https?://[^/\s]+/(?P<repo>[\w.-]+/[\w.-]+)/pull/(?P<number>\d+)(/.*)?$"
+)
+
+
+def parse_reference(text: str) -> tuple[str, int]:
+    """`owner/repo#123` or a pull request URL → (`owner/repo`, 123)."""
+    match = SHORT_REFERENCE.match(text.strip()) or URL_REFERENCE.match(text.strip())
+    if not match or int(match["number"]) <= 0:
+        raise CommandError(
+            f"{text!r} is not a pull request: use owner/repo#123 or "
+            "https://github.com/owner/repo/pull/123"
+        )
+    return match["repo"], int(match["number"])
+
+
+class Command(BaseCommand):
+    help = (
+        "Review a pull request on demand, without a webhook. By default the review is "
+        "queued for a worker; --sync runs it here and prints the comment."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "pull_request", help="owner/repo#123, or https://github.com/owner/repo/pull/123"
+        )
+        parser.add_argument(
+            "--sync",
+            action="store_true",
+            help="Review in this process (no worker needed) and print the markdown comment.",
+        )
+        parser.add_argument(
+            "--no-post",
+            action="store_true",
+            help="Store the review without posting anything to GitHub (implies --sync).",
+        )
+
+    def handle(self, *args, pull_request: str, sync: bool, no_post: bool, **options):
+        repo, number = parse_reference(pull_request)
+        try:
+            github = review.github_client()
+            pr = github.get_pull_request(repo, number)
+        except (ValueError, GitHubError) as exc:
+            raise CommandError(f"Could not read {repo}#{number}: {exc}") from exc
+        if pr.state != "open":
+            raise CommandError(f"{repo}#{number} is {pr.state}; only open pull requests.")
+        with transaction.atomic():
+            analysis = services.analysis_create_manual(repo_full_name=repo, pull_request=pr)
+            if not (sync or no_post):
+                transaction.on_commit(lambda: dispatch_review(analysis.id))
+        if not (sync or no_post):
+            self.stdout.write(self.style.SUCCESS(f"Queued analysis {analysis.id}."))
+            return
+        self._review_here(analysis, github, post=not no_post)
+
+    def _review_here(self, analysis: Analysis, github, *, post: bool) -> None:
+        if services.analysis_claim(analysis_id=analysis.id) is not services.Claim.CLAIMED:
+            raise CommandError(f"Analysis {analysis.id} is already being reviewed.")
+        self.stderr.write(f"Reviewing {analysis.repo_full_name}#{analysis.pr_number}…")
+        try:
+            review.run(analysis.id, github=github, post=post)
+        except (GitHubError, LLMError) as exc:
+            services.analysis_fail(
+                analysis_id=analysis.id, error=str(exc), raw_output=getattr(exc, "raw_output", "")
+            )
+            raise CommandError(f"Analysis {analysis.id} failed: {exc}") from exc
+        analysis.refresh_from_db()
+        if analysis.status != Analysis.Status.COMPLETED:
+            raise CommandError(f"Analysis {analysis.id} {analysis.status}: {analysis.error}")
+        self.stdout.write(
+            formatting.render_review(analysis.feedback, publish.comment_context(analysis))
+        )
+        where = analysis.comment_url or "not posted"
+        self.stderr.write(self.style.SUCCESS(f"Analysis {analysis.id} completed ({where})."))

@@ -1,0 +1,347 @@
+"""The review pipeline: one pull request at one head commit, from GitHub to stored findings.
+
+Read top-down: fetch the pull request and its changes, choose what to read, redact
+credentials, pack chunks, ask the model (chunks in parallel), anchor the findings on the
+diff, store, publish. Errors from GitHub and the model propagate to the task, which
+decides between a retry and a failure.
+"""
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from django.conf import settings
+
+from . import chunking, diff, findings, publish, redaction, services
+from .github import DiffTooLarge, GitHubClient, PullRequest
+from .llm import LLMClient, LLMConfig, LLMError, ReviewOutput
+from .models import Analysis
+from .prompt import build_messages
+
+logger = logging.getLogger(__name__)
+
+Status = Analysis.Status
+
+
+def github_client() -> GitHubClient:
+    return GitHubClient(
+        base_url=settings.GITHUB_API_URL,
+        token=settings.GITHUB_TOKEN,
+        timeout=settings.GITHUB_TIMEOUT_SECONDS,
+    )
+
+
+def llm_client() -> LLMClient:
+    return LLMClient(
+        LLMConfig(
+            base_url=settings.LLM_BASE_URL,
+            api_key=settings.LLM_API_KEY,
+            model=settings.LLM_MODEL,
+            response_format=settings.LLM_RESPONSE_FORMAT,
+            max_output_tokens=settings.LLM_MAX_OUTPUT_TOKENS,
+            temperature=settings.LLM_TEMPERATURE,
+            read_timeout=settings.LLM_READ_TIMEOUT_SECONDS,
+        )
+    )
+
+
+def run(
+    analysis_id: int,
+    *,
+    github: GitHubClient | None = None,
+    llm: LLMClient | None = None,
+    post: bool = True,
+) -> None:
+    """Review a claimed (running) analysis end to end; `post=False` only stores the result."""
+    analysis = Analysis.objects.get(id=analysis_id)
+    github = github or github_client()
+    timings = Timings()
+
+    with timings("fetch"):
+        pr = github.get_pull_request(analysis.repo_full_name, analysis.pr_number)
+    if not _still_wanted(analysis, pr):
+        return
+    services.analysis_supersede_older(analysis=analysis)
+    if post:
+        publish.report_pending(analysis, github)
+    with timings("fetch"):
+        files = fetch_files(github, analysis.repo_full_name, analysis.pr_number)
+
+    result = review_files(files, pr=pr, llm=llm or llm_client(), timings=timings)
+
+    started = time.perf_counter()
+    if not services.analysis_complete(analysis_id=analysis.id, result=result):
+        logger.info("review finished after losing its claim analysis_id=%s", analysis.id)
+        return
+    services.analysis_record_timing(
+        analysis_id=analysis.id, step="store", seconds=time.perf_counter() - started
+    )
+    if post:
+        publish.publish_review(analysis.id, github)
+
+
+def review_files(
+    files: list[diff.FileDiff], *, pr: PullRequest, llm: LLMClient, timings: "Timings"
+) -> "ReviewResult":
+    """Everything between the parsed diff and the findings; no database, no GitHub."""
+    with timings("parse"):
+        selected, skipped = diff.select_files(files, settings.IGNORE_PATHS)
+        selected, secret_findings = redact_files(selected)
+        chunks, over_budget = chunking.plan_chunks(
+            selected, max_tokens=chunk_budget(pr), max_calls=settings.LLM_MAX_CALLS
+        )
+    with timings("llm"):
+        answers = ask_model(llm, pr, chunks)
+    failed = [(chunk, answer) for chunk, answer in answers if isinstance(answer, LLMError)]
+    if failed and len(failed) == len(answers):
+        raise failed[0][1]  # nothing was reviewed: the review failed, never a clean one
+    outputs = [answer for _, answer in answers if isinstance(answer, ReviewOutput)]
+    unread = [
+        diff.Skipped(path, "model_error", chunk.changed_lines)
+        for chunk, _ in failed
+        for path in chunk.paths
+    ]
+    reviewed = [chunk for chunk, answer in answers if isinstance(answer, ReviewOutput)]
+    return ReviewResult(
+        summary=_summary(outputs, len(chunks)),
+        findings=anchor(merge([*secret_findings, *_model_findings(outputs)]), files),
+        coverage=_coverage(files, reviewed, [*skipped, *over_budget, *unread]),
+        usage=_usage(outputs),
+        timings=timings.seconds,
+    )
+
+
+def _still_wanted(analysis: Analysis, pr: PullRequest) -> bool:
+    """Skip a closed pull request; supersede a review of a head that has moved on."""
+    if pr.merged or pr.state != "open":
+        reason = "merged" if pr.merged else pr.state
+        services.analysis_finish(
+            analysis_id=analysis.id, status=Status.SKIPPED, error=f"Pull request is {reason}."
+        )
+        return False
+    if pr.head_sha != analysis.head_sha:
+        services.analysis_finish(
+            analysis_id=analysis.id,
+            status=Status.SUPERSEDED,
+            error=f"The head moved to {pr.head_sha[:12]} before this review started.",
+        )
+        return False
+    return True
+
+
+def fetch_files(github: GitHubClient, repo: str, number: int) -> list[diff.FileDiff]:
+    """The pull request's changes: the whole diff, or file by file when GitHub won't send it.
+
+    GitHub refuses the diff media type beyond 300 files or 20,000 lines (FACTS.md R2).
+    """
+    try:
+        return diff.parse(github.get_diff(repo, number))
+    except DiffTooLarge:
+        logger.info("diff too large, reading files page by page repo=%s pr=%s", repo, number)
+        return diff.from_github_files(github.list_files(repo, number))
+
+
+def chunk_budget(pr: PullRequest) -> int:
+    """Tokens left for the diff once the instructions and the PR's description are in."""
+    frame = build_messages(pr_title=pr.title, pr_body=pr.body, chunk_text="", part=1, parts=1)
+    overhead = sum(chunking.estimate_tokens(m["content"]) for m in frame)
+    return max(1_000, settings.LLM_MAX_PROMPT_TOKENS - overhead)
+
+
+def redact_files(
+    files: list[diff.FileDiff],
+) -> tuple[list[diff.FileDiff], list[dict[str, Any]]]:
+    """Replace credentials in every line sent to the model; report each added one as a finding.
+
+    The model is a third party: a token pasted into a diff must not travel there. One on
+    an added line is also exactly what a reviewer should flag.
+    """
+    clean_files, leaks = [], []
+    for file in files:
+        hunks = []
+        for hunk in file.hunks:
+            lines = []
+            for line in hunk.lines:
+                text, kinds = redaction.redact(line.text)
+                if kinds and line.kind == "+":
+                    leaks.append(_secret_finding(file.path, line.new_lineno, kinds))
+                lines.append(replace(line, text=text) if kinds else line)
+            hunks.append(replace(hunk, lines=tuple(lines)))
+        clean_files.append(replace(file, hunks=tuple(hunks)))
+    return clean_files, leaks
+
+
+def _secret_finding(path: str, line: int | None, kinds: list[str]) -> dict[str, Any]:
+    what = ", ".join(kinds)
+    return {
+        "path": path,
+        "line": line,
+        "end_line": None,
+        "category": "security",
+        "severity": "critical",
+        "title": f"Credential committed in the change ({what})",
+        "body": (
+            f"This line adds what looks like a secret ({what}). Prism redacted it before the "
+            "review; treat it as leaked: revoke it, and load it from the environment or a "
+            "secret store instead."
+        ),
+        "suggestion": None,
+    }
+
+
+def ask_model(
+    llm: LLMClient, pr: PullRequest, chunks: list[chunking.Chunk]
+) -> list[tuple[chunking.Chunk, ReviewOutput | LLMError]]:
+    """One call per chunk, LLM_CONCURRENCY at a time.
+
+    A permanent failure of one chunk costs only that chunk (reported as not reviewed); a
+    transient one (rate limit, 5xx) retries the whole review, so no chunk is lost.
+    """
+    if not chunks:
+        return []
+
+    def review(index_chunk: tuple[int, chunking.Chunk]) -> ReviewOutput | LLMError:
+        index, chunk = index_chunk
+        messages = build_messages(
+            pr_title=pr.title,
+            pr_body=pr.body,
+            chunk_text=chunk.text,
+            part=index + 1,
+            parts=len(chunks),
+        )
+        try:
+            return llm.review(messages)
+        except LLMError as exc:
+            if not exc.permanent:
+                raise
+            return exc
+
+    workers = min(settings.LLM_CONCURRENCY, len(chunks))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prism-llm") as pool:
+        answers = list(pool.map(review, enumerate(chunks)))
+    return list(zip(chunks, answers, strict=True))
+
+
+def _model_findings(outputs: list[ReviewOutput]) -> Iterator[dict[str, Any]]:
+    for output in outputs:
+        yield from output.findings
+
+
+def merge(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One finding per (file, line, category, title): chunks and the redactor may repeat."""
+    kept: dict[tuple, dict[str, Any]] = {}
+    for finding in found:
+        key = (
+            finding["path"],
+            finding["line"],
+            finding["category"],
+            findings.same_title(finding["title"]),
+        )
+        current = kept.get(key)
+        if current is None or findings.rank(finding) > findings.rank(current):
+            kept[key] = finding
+    return sorted(
+        kept.values(),
+        key=lambda f: (-findings.rank(f), f["path"], f["line"] or 0, f["category"]),
+    )
+
+
+def anchor(found: list[dict[str, Any]], files: list[diff.FileDiff]) -> list[dict[str, Any]]:
+    """Mark each finding anchored when GitHub would accept a comment on its line.
+
+    A finding off the diff is kept (the summary still shows it) but never posted inline,
+    where it would make GitHub reject the whole review (FACTS.md C4).
+    """
+    by_path = {file.path: file for file in files}
+    anchored = []
+    for finding in found:
+        file = by_path.get(finding["path"])
+        line, end_line = finding["line"], finding.get("end_line")
+        ok = file is not None and isinstance(line, int) and file.commentable(line)
+        if not (
+            ok
+            and isinstance(end_line, int)
+            and end_line > line
+            and _same_hunk(file, line, end_line)
+        ):
+            end_line = None
+        anchored.append({**finding, "end_line": end_line, "anchored": ok})
+    return anchored
+
+
+def _same_hunk(file: diff.FileDiff, start: int, end: int) -> bool:
+    return any(first <= start and end <= last for first, last in file.right_ranges)
+
+
+def _summary(outputs: list[ReviewOutput], parts: int) -> str:
+    summaries = [o.summary.strip() for o in outputs if o.summary and o.summary.strip()]
+    if not summaries:
+        return "Nothing to review." if parts == 0 else ""
+    if len(summaries) == 1:
+        return summaries[0]
+    return "\n\n".join(f"Part {i}: {text}" for i, text in enumerate(summaries, start=1))
+
+
+def _coverage(
+    files: list[diff.FileDiff], reviewed: list[chunking.Chunk], skipped: list[diff.Skipped]
+) -> dict[str, Any]:
+    reviewed_paths = {path for chunk in reviewed for path in chunk.paths}
+    return {
+        "files_total": len(files),
+        "files_reviewed": len(reviewed_paths),
+        "lines_total": sum(file.changed_lines for file in files),
+        "lines_reviewed": sum(chunk.changed_lines for chunk in reviewed),
+        "skipped": [
+            {"path": item.path, "reason": item.reason, "lines": item.lines} for item in skipped
+        ],
+    }
+
+
+def _usage(outputs: list[ReviewOutput]) -> dict[str, Any]:
+    costs = [o.cost for o in outputs if o.cost is not None]
+    return {
+        "model": outputs[0].model if outputs else settings.LLM_MODEL,
+        "prompt_tokens": sum(o.prompt_tokens for o in outputs),
+        "completion_tokens": sum(o.completion_tokens for o in outputs),
+        "cost": round(sum(costs), 6) if costs else None,
+        "calls": sum(o.calls for o in outputs),
+    }
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    summary: str
+    findings: list[dict[str, Any]]
+    coverage: dict[str, Any]
+    usage: dict[str, Any]
+    timings: dict[str, float]
+
+    @property
+    def feedback(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "findings": self.findings,
+            "coverage": self.coverage,
+            "usage": self.usage,
+            "timings": self.timings,
+        }
+
+
+@dataclass
+class Timings:
+    """Seconds spent per step; a step entered twice (fetch) adds up."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.seconds[step] = round(self.seconds.get(step, 0.0) + elapsed, 3)

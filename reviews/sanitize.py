@@ -1,0 +1,275 @@
+"""Make untrusted text (model output, pull request data) safe to show in a GitHub comment.
+
+GitHub renders comment markdown with cmark-gfm, then links @mentions and issue references in the
+resulting text. So untrusted text must not bring its own HTML, images or off-GitHub links (a
+rendered link or image is a way to exfiltrate what the model saw), ping anyone, look like it
+closes an issue, or break the layout we put it in (table cells, code fences).
+
+Code spans and fenced code stay code: GitHub renders no HTML, mentions or links inside them. Every
+other special character in untrusted text becomes an HTML entity, which renders as itself and can
+never become markup, so the only markup left is what this module writes.
+
+Pure: no Django imports.
+"""
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Collection
+from urllib.parse import urlsplit
+
+MARKER = "<!-- prism:review -->"
+ZWJ = "\u200d"
+LINK_REMOVED = "(link removed)"
+
+# Our own marker inside quoted code would make a second "Prism comment" for anyone searching.
+_MARKER_DEFUSED = MARKER.replace("prism:", "prism" + ZWJ + ":")
+# Control characters, and bidirectional overrides, which make text read other than it is.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Private-use characters we use as placeholders for the links we keep.
+_PLACEHOLDER_CHARS = re.compile("[\ue000\ue001]")
+_PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
+
+_ENTITIES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    "[": "&#91;",
+    "]": "&#93;",
+    "|": "&#124;",
+    "\\": "&#92;",
+    "`": "&#96;",
+    "$": "&#36;",  # GitHub renders $...$ as math
+}
+_SPECIAL = re.compile(r"[&<>\[\]|\\`$]")
+
+_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
+_LINK = re.compile(r"\[([^\[\]\n]*)\]\(\s*<?([^\s<>()]*)>?(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)")
+_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\s<>]*)>")
+_BARE_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*://|www\.)[^\s<>]*", re.IGNORECASE)
+_URL_TAIL = re.compile(r"[.,:;!?'\")\]*_~]+$")
+# No '@' (user info hides the real host), no parentheses or brackets (they end our markup).
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#%&=+,;!*']+")
+
+# GitHub's closing keywords. Defused whenever the next word could be a reference (or the text
+# ends, since the reference may follow in the next piece we write); ASCII boundaries because
+# GitHub's matcher treats non-ASCII letters as word breaks.
+_CLOSING = re.compile(
+    r"(?<![A-Za-z0-9_])(close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?![A-Za-z0-9_])"
+    r"(?=:?\s*(?:$|\S*?(?:#|gh-\d|://|\ue000)))",
+    re.IGNORECASE,
+)
+_MENTION = re.compile(r"@(?=[A-Za-z0-9])")
+
+_BACKTICKS = re.compile(r"`+")
+_FENCE_OPEN = re.compile(r"( {0,3})(`{3,}(?=[^`]*$)|~{3,})(.*)")
+_INFO = re.compile(r"[A-Za-z0-9_+#.\-]{1,30}")
+
+
+def sanitize_inline(text: str, *, hosts: Collection[str] = (), limit: int | None = None) -> str:
+    """`text` as one line of markdown, safe in a table cell; at most `limit` characters.
+
+    `hosts` are extra link hosts to keep besides GitHub's (a GitHub Enterprise host).
+    """
+    return _bounded(
+        lambda raw: _line(" ".join(_clean(raw).split()), hosts, table=True).strip(), text, limit
+    )
+
+
+def sanitize_block(text: str, *, hosts: Collection[str] = (), limit: int | None = None) -> str:
+    """`text` as multi-line markdown prose, safe at the top level of a comment."""
+    return _bounded(lambda raw: _block(_clean(raw), hosts), text, limit)
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    return text[: limit - 1].rstrip() + "…"
+
+
+def code_span(text: str, *, table: bool = False) -> str:
+    """`text` as inline code, whatever backticks it holds; "" for empty text."""
+    content = " ".join(_CONTROL.sub("", text).splitlines())
+    if not content:
+        return ""
+    runs = {len(run) for run in _BACKTICKS.findall(content)}
+    delimiter = "`" * next(n for n in range(1, len(runs) + 2) if n not in runs)
+    if content[0] in "` " or content[-1] in "` ":
+        content = f" {content} "
+    return delimiter + _code_content(content, table) + delimiter
+
+
+def code_fence(code: str, *, info: str = "") -> str:
+    """`code` in a fenced block whose fence is longer than any backtick run inside it."""
+    code = _CONTROL.sub("", code.replace("\r\n", "\n").replace("\r", "\n"))
+    longest = max((len(run) for run in _BACKTICKS.findall(code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{code.replace(MARKER, _MARKER_DEFUSED)}\n{fence}"
+
+
+def is_allowed_url(url: str, hosts: Collection[str] = ()) -> bool:
+    """True for an http(s) URL on GitHub (or one of `hosts`) that is safe to put in markup."""
+    if not _URL_CHARS.fullmatch(url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    if parts.scheme.lower() not in ("http", "https"):
+        return False
+    return (
+        host == "github.com"
+        or host.endswith((".github.com", ".githubusercontent.com"))
+        or host in hosts
+    )
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _PLACEHOLDER_CHARS.sub("", _CONTROL.sub("", text))
+
+
+def _bounded(render: Callable[[str], str], text: str, limit: int | None) -> str:
+    """render(text), cutting the input until the output fits: escaping makes text longer."""
+    if limit is None:
+        return render(text)
+    raw = shorten(text, limit)
+    out = render(raw)
+    while len(out) > limit:
+        raw = shorten(raw, len(raw) * limit // len(out) - 1)
+        out = render(raw)
+    return out
+
+
+def _block(text: str, hosts: Collection[str]) -> str:
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        opening = _FENCE_OPEN.fullmatch(lines[i])
+        if opening is None:
+            out.append(_line(lines[i], hosts, table=False))
+            i += 1
+            continue
+        end = _fence_end(lines, i + 1, opening[2])
+        code = "\n".join(_unindent(line, len(opening[1])) for line in lines[i + 1 : end])
+        # Written by us at the top level with blank lines around it, so no list or quote the
+        # model opened can end it early and let its content render as markdown.
+        out += ["", code_fence(code, info=_info(opening[3])), ""]
+        i = end + 1
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
+
+
+def _fence_end(lines: list[str], start: int, fence: str) -> int:
+    closing = re.compile(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}} *")
+    return next((j for j in range(start, len(lines)) if closing.fullmatch(lines[j])), len(lines))
+
+
+def _unindent(line: str, indent: int) -> str:
+    return line[min(indent, len(line) - len(line.lstrip(" "))) :]
+
+
+def _info(info: str) -> str:
+    language = _INFO.match(info.strip())
+    # A model's own ```suggestion block must not become a one-click change.
+    if language is None or language[0].lower() == "suggestion":
+        return ""
+    return language[0]
+
+
+def _line(line: str, hosts: Collection[str], *, table: bool) -> str:
+    # Flattened into a cell, a fenced block's ``` would pair up with a later one and turn the
+    # prose between them into code: in cells only short runs delimit code.
+    widest = 2 if table else None
+    return "".join(
+        _code_span_as_is(piece, table) if is_code else _prose(piece, hosts)
+        for is_code, piece in _split_code_spans(line, widest)
+    )
+
+
+def _split_code_spans(line: str, widest: int | None = None) -> list[tuple[bool, str]]:
+    """The line cut into prose and code spans, matching backtick runs the way CommonMark does.
+
+    Prose keeps no backtick (they become entities), so in our output every backtick run is either
+    a delimiter found here or inside a span: GitHub can only pair them the same way. Runs wider
+    than `widest` delimit nothing.
+    """
+    runs = [
+        match.span()
+        for match in _BACKTICKS.finditer(line)
+        if widest is None or len(match[0]) <= widest
+    ]
+    by_length: dict[int, list[int]] = {}
+    for index, (start, end) in enumerate(runs):
+        by_length.setdefault(end - start, []).append(index)
+    pieces: list[tuple[bool, str]] = []
+    position = index = 0
+    while index < len(runs):
+        start, end = runs[index]
+        same = by_length[end - start]
+        later = bisect_right(same, index)
+        if later == len(same):
+            index += 1
+            continue
+        closer = same[later]
+        pieces += [(False, line[position:start]), (True, line[start : runs[closer][1]])]
+        position, index = runs[closer][1], closer + 1
+    pieces.append((False, line[position:]))
+    return pieces
+
+
+def _code_span_as_is(span: str, table: bool) -> str:
+    width = len(span) - len(span.lstrip("`"))
+    return span[:width] + _code_content(span[width:-width], table) + span[-width:]
+
+
+def _code_content(content: str, table: bool) -> str:
+    # GFM splits table rows on pipes before it finds code spans; \| is its escape for that.
+    if table:
+        content = content.replace("|", "\\|")
+    return content.replace(MARKER, _MARKER_DEFUSED)
+
+
+def _prose(text: str, hosts: Collection[str]) -> str:
+    """Prose with images dropped, links kept only to GitHub, and nothing left that GitHub links.
+
+    Links that stay are set aside as placeholders while the rest is escaped; removals come first
+    so that joined-up text ("fi![](x)xes #1") is defused too.
+    """
+    kept: list[str] = []
+
+    def keep(markup: str) -> str:
+        kept.append(markup)
+        return f"\ue000{len(kept) - 1}\ue001"
+
+    text = _IMAGE.sub("", text)
+    text = _LINK.sub(lambda m: _markdown_link(m[1], m[2], hosts, keep), text)
+    text = _AUTOLINK.sub(lambda m: _url(m[1], hosts, keep), text)
+    text = _BARE_URL.sub(lambda m: _bare_url(m[0], hosts, keep), text)
+    text = _CLOSING.sub(lambda m: m[0] + ZWJ, text)
+    text = _MENTION.sub("@" + ZWJ, text)
+    text = _SPECIAL.sub(lambda m: _ENTITIES[m[0]], text)
+    return _PLACEHOLDER.sub(lambda m: kept[int(m[1])], text)
+
+
+def _markdown_link(label: str, url: str, hosts: Collection[str], keep: Callable[[str], str]) -> str:
+    if not is_allowed_url(url, hosts):
+        return label  # still prose: URLs inside it are handled next
+    if not label.strip():
+        return keep(f"<{url}>")
+    return keep(f"[{_prose(label, ())}]({url})")
+
+
+def _url(url: str, hosts: Collection[str], keep: Callable[[str], str]) -> str:
+    return keep(f"<{url}>") if is_allowed_url(url, hosts) else LINK_REMOVED
+
+
+def _bare_url(match: str, hosts: Collection[str], keep: Callable[[str], str]) -> str:
+    tail = _URL_TAIL.search(match)
+    url, rest = (match[: tail.start()], tail[0]) if tail else (match, "")
+    if url.lower().startswith("www."):
+        url = "https://" + url
+    return _url(url, hosts, keep) + rest

@@ -1,0 +1,441 @@
+"""The comments Prism posts: snapshots of real-looking reviews, hostile input, size limits.
+
+Snapshots live in tests/snapshots/*.md; rewrite them with UPDATE_SNAPSHOTS=1 and read the diff.
+"""
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reviews.formatting import (
+    CATEGORIES,
+    MARKER,
+    MAX_COMMENT_CHARS,
+    SEVERITIES,
+    CommentContext,
+    render_failure,
+    render_inline,
+    render_review,
+)
+from tests.test_sanitize import (
+    CLOSING_REFERENCE,
+    MENTION,
+    TEXT,
+    assert_renders_safely,
+    fences_are_closed,
+)
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+CTX = CommentContext(
+    analysis_id=17,
+    repo_full_name="acme/shop",
+    pr_number=7,
+    pr_url="https://github.com/acme/shop/pull/7",
+    head_sha="3f9a2c1d4e5b6a7980f1e2d3c4b5a69788796a5b",
+)
+FULL_COVERAGE = {
+    "files_total": 3,
+    "files_reviewed": 3,
+    "lines_total": 120,
+    "lines_reviewed": 120,
+    "skipped": [],
+}
+USAGE = {
+    "model": "gpt-4o-2024-08-06",
+    "prompt_tokens": 11_000,
+    "completion_tokens": 1_345,
+    "cost": 0.0123,
+    "calls": 3,
+}
+
+
+def assert_snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / f"{name}.md"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.exists(), f"no snapshot {path.name}: run with UPDATE_SNAPSHOTS=1 and read it"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def finding(path="shop/cart.py", line=10, **fields):
+    return {
+        "path": path,
+        "line": line,
+        "end_line": None,
+        "category": "bug",
+        "severity": "medium",
+        "title": "Something is wrong",
+        "body": "Because of a reason.",
+        "suggestion": None,
+        "anchored": True,
+        **fields,
+    }
+
+
+def feedback(findings, summary="Looks reasonable overall.", coverage=FULL_COVERAGE, usage=USAGE):
+    return {"summary": summary, "findings": findings, "coverage": coverage, "usage": usage}
+
+
+EVERY_KIND = [
+    finding(
+        "shop/orders.py",
+        42,
+        category="security",
+        severity="critical",
+        title="SQL built from user input",
+        body="`order_id` is interpolated into the query, so a crafted id runs arbitrary SQL."
+        "\n\nPass it as a parameter instead.",
+        suggestion='cursor.execute("SELECT * FROM orders WHERE id = %s", [order_id])',
+    ),
+    finding(
+        "shop/cart.py",
+        10,
+        end_line=12,
+        severity="high",
+        title="Total ignores the quantity",
+        body="Each item is counted once however many were ordered.",
+        suggestion="for item in items:\n    total += item.price * item.quantity\nreturn total",
+    ),
+    finding(
+        "shop/cart.py",
+        88,
+        severity="low",
+        title="Off-by-one in pagination",
+        body="The last page is never shown.",
+        anchored=False,
+    ),
+    finding(
+        "shop/api.py",
+        7,
+        category="security",
+        severity="medium",
+        title="Token compared with ==",
+        body="Use `hmac.compare_digest` to avoid a timing side channel.",
+    ),
+    finding(
+        "shop/views.py",
+        31,
+        category="performance",
+        severity="high",
+        title="N+1 queries in the order list",
+        body="Each row loads its customer; add `select_related('customer')`.",
+    ),
+    finding(
+        "shop/views.py",
+        55,
+        category="performance",
+        severity="low",
+        title="List built only to be counted",
+        body="`len(list(qs))` fetches every row; use `qs.count()`.",
+        suggestion="count = qs.count()",
+    ),
+    finding(
+        "shop/views.py",
+        3,
+        category="style",
+        severity="low",
+        title="Unused import",
+        body="`os` is imported but never used.",
+        suggestion="",
+    ),
+    finding(
+        "shop/models.py",
+        120,
+        category="style",
+        severity="medium",
+        title="Method name does not say what it returns",
+        body="`data()` returns the total in cents; `total_cents()` would say so.",
+    ),
+]
+PARTIAL_COVERAGE = {
+    "files_total": 52,
+    "files_reviewed": 45,
+    "lines_total": 1_310,
+    "lines_reviewed": 1_204,
+    "skipped": [
+        {"path": "poetry.lock", "reason": "lockfile", "lines": 900},
+        {"path": "frontend/yarn.lock", "reason": "lockfile", "lines": 2_300},
+        {"path": "static/logo.png", "reason": "binary", "lines": 0},
+        {"path": "static/app.min.js", "reason": "minified", "lines": 1},
+        {"path": "shop/migrations/0042_auto.py", "reason": "generated", "lines": 60},
+        {"path": "shop/reports.py", "reason": "over_call_budget", "lines": 85},
+        {"path": "shop/exports.py", "reason": "over_call_budget", "lines": 21},
+    ],
+}
+
+
+def test_a_review_with_every_category_and_severity_matches_its_snapshot():
+    out = render_review(
+        feedback(
+            EVERY_KIND,
+            summary="Adds checkout with a cart and order export.\n\n"
+            "One **SQL injection** in `orders.py` needs fixing before merge.",
+            coverage=PARTIAL_COVERAGE,
+        ),
+        CTX,
+    )
+
+    assert_snapshot("review_every_category", out)
+    assert_renders_safely(out)
+
+
+def test_a_clean_review_matches_its_snapshot():
+    out = render_review(feedback([], summary="Renames a helper; no behaviour change."), CTX)
+
+    assert_snapshot("review_clean", out)
+    assert "No issues found." in out
+
+
+def test_a_clean_review_with_files_left_out_says_so_and_lists_them():
+    out = render_review(feedback([], coverage=PARTIAL_COVERAGE), CTX)
+
+    assert_snapshot("review_clean_partial", out)
+    assert "No issues found in the reviewed files." in out
+    assert "`shop/reports.py`: over the call budget (85 lines)" in out
+
+
+def test_a_failed_review_matches_its_snapshot():
+    out = render_failure(error="LLMError: the model answered 503 twice\nTraceback …", ctx=CTX)
+
+    assert_snapshot("review_failed", out)
+
+
+def test_an_inline_comment_matches_its_snapshot():
+    assert_snapshot("inline_with_suggestion", render_inline(EVERY_KIND[1]))
+
+
+def test_a_failed_review_never_looks_clean_and_keeps_no_secret():
+    out = render_failure(
+        error="GitHubError: 401 for https://x-access-token:ghs_abcdefghijklmnopqrstu@github.com"
+        " with Authorization: Bearer sk-proj-abcdefghijklmnopqrstuvwxyz\nsecond line secret",
+        ctx=CTX,
+    )
+
+    assert out.startswith(MARKER)
+    assert "could not be completed" in out
+    assert "has not been reviewed" in out
+    assert "No issues found" not in out
+    assert "ghs_" not in out
+    assert "sk-proj" not in out
+    assert "second line" not in out
+
+
+def test_line_numbers_link_to_the_files_changed_view():
+    out = render_review(feedback([finding("a/b.py", 5, end_line=9)]), CTX)
+    anchor = hashlib.sha256(b"a/b.py").hexdigest()
+
+    assert f"[5-9](https://github.com/acme/shop/pull/7/files#diff-{anchor}R5-R9)" in out
+
+
+def test_a_finding_outside_the_diff_is_shown_without_a_link():
+    out = render_review(feedback([finding(line=88, anchored=False)]), CTX)
+
+    assert "| 88 (outside the diff) |" in out
+    assert "R88" not in out
+
+
+def test_findings_are_ordered_by_severity_then_path_then_line():
+    out = render_review(
+        feedback(
+            [
+                finding("b.py", 1, severity="medium", title="third"),
+                finding("a.py", 9, severity="medium", title="second"),
+                finding("z.py", 5, severity="high", title="first"),
+                finding("a.py", 2, severity="medium", title="also second"),
+            ]
+        ),
+        CTX,
+    )
+
+    titles = re.findall(r"\*\*(first|second|also second|third)\*\*", out)
+    assert titles == ["first", "also second", "second", "third"]
+
+
+def test_skipped_files_are_counted_by_reason_in_singular_and_plural():
+    out = render_review(feedback([], coverage=PARTIAL_COVERAGE), CTX)
+
+    assert (
+        "Reviewed 45 of 52 files (1,204 of 1,310 changed lines); skipped 7: 2 lockfiles,"
+        " 1 minified file, 1 generated file, 1 binary file, 2 over the call budget." in out
+    )
+
+
+def test_the_footer_names_the_model_commit_usage_and_analysis():
+    out = render_review(feedback([]), CTX)
+
+    assert "Reviewed all 3 files (120 changed lines)." in out
+    assert "Model `gpt-4o-2024-08-06`" in out
+    assert f"[3f9a2c1]({CTX.pr_url}/commits/{CTX.head_sha})" in out
+    assert "12,345 tokens, $0.0123" in out
+    assert "Prism analysis 17" in out
+
+
+def test_hostile_model_output_is_rendered_inert():
+    hostile = (
+        "a | b\nc @org/team @everyone <script>alert(1)</script> "
+        "![x](https://evil.example/?q=secret) [click](https://evil.example) ``` odd fence "
+        "fixes #12 "
+    )
+    out = render_review(
+        feedback(
+            [finding(path="x|y\n`.py", title=hostile, body=hostile * 3, suggestion="```")],
+            summary=hostile + "\n```python\n" + "x" * 100_000,
+        ),
+        CTX,
+    )
+
+    assert "<script" not in out
+    assert "evil.example" not in out
+    assert not MENTION.search(out)
+    assert not CLOSING_REFERENCE.search(out)
+    assert fences_are_closed(out)
+    assert len(out) <= MAX_COMMENT_CHARS
+    assert out.count(MARKER) == 1
+    assert any("Prism analysis 17" in text for text in assert_renders_safely(out).prose)
+
+
+def test_a_100000_character_explanation_is_cut_in_the_summary_table():
+    out = render_review(feedback([finding(body="why " * 25_000)]), CTX)
+
+    assert len(out) < 5_000
+    assert out.count("why") == 250  # 1,000 characters, then an ellipsis
+    assert "why…" in out
+
+
+def test_five_thousand_findings_fit_and_say_how_many_were_left_out():
+    many = [
+        finding(f"src/module_{i % 300}.py", i, severity=SEVERITIES[i % 4], body="x " * 400)
+        for i in range(1, 5_001)
+    ]
+
+    out = render_review(feedback(many), CTX)
+
+    assert len(out) <= MAX_COMMENT_CHARS
+    left_out = int(re.search(r"_([\d,]+) more findings not shown", out)[1].replace(",", ""))
+    shown = out.count("\n| [")
+    assert shown + left_out == 5_000
+    assert "| Low | **" not in out  # the least severe go first
+    assert "**5,000 findings** in 300 files: 1,250 critical, 1,250 high" in out
+
+
+def test_huge_paths_and_many_skipped_files_still_fit():
+    out = render_review(
+        feedback(
+            [finding("d/" * 50_000 + "f.py", 1)],
+            coverage={
+                "files_total": 4_000,
+                "files_reviewed": 0,
+                "lines_total": 9,
+                "lines_reviewed": 0,
+                "skipped": [{"path": "p/" * 5_000, "reason": "no_patch", "lines": 1}] * 3_000,
+            },
+        ),
+        CTX,
+    )
+
+    assert len(out) <= MAX_COMMENT_CHARS
+    assert "- and 2,900 more" in out
+
+
+def test_an_inline_comment_carries_a_badge_title_body_and_suggestion():
+    out = render_inline(EVERY_KIND[0])
+
+    assert out.startswith("**Critical · Security:** SQL built from user input\n\n")
+    assert "```suggestion\ncursor.execute(" in out
+
+
+def test_a_suggestion_holding_a_fence_gets_a_longer_fence():
+    out = render_inline(finding(suggestion='doc = """\n```\nexample\n```\n"""'))
+
+    assert '````suggestion\ndoc = """\n```\nexample\n```\n"""\n````' in out
+
+
+def test_a_suggestion_outside_the_diff_is_plain_code_not_a_suggestion():
+    out = render_inline(finding(suggestion="x = 1", anchored=False))
+
+    assert "```suggestion" not in out
+    assert "Suggested code:\n\n```\nx = 1\n```" in out
+
+
+def test_an_inline_comment_is_sanitized_and_fits():
+    out = render_inline(finding(title="@everyone fixes #1", body="<img src=x> " * 50_000))
+
+    assert not MENTION.search(out)
+    assert not CLOSING_REFERENCE.search(out)
+    assert "<img" not in out
+    assert len(out) <= MAX_COMMENT_CHARS
+
+
+FINDINGS = st.fixed_dictionaries(
+    {
+        "path": TEXT,
+        "line": st.integers(min_value=-3, max_value=10**9),
+        "end_line": st.none() | st.integers(min_value=-3, max_value=10**9),
+        "category": st.sampled_from([*CATEGORIES, "unknown"]),
+        "severity": st.sampled_from([*SEVERITIES, "unknown"]),
+        "title": TEXT,
+        "body": TEXT,
+        "suggestion": st.none() | TEXT,
+        "anchored": st.booleans(),
+    }
+)
+SKIPPED = st.fixed_dictionaries(
+    {
+        "path": TEXT,
+        "reason": st.sampled_from(["lockfile", "binary", "over_call_budget", "no_patch", "?"]),
+        "lines": st.integers(min_value=0, max_value=10**6),
+    }
+)
+FEEDBACK = st.fixed_dictionaries(
+    {
+        "summary": TEXT,
+        "findings": st.lists(FINDINGS, max_size=12),
+        "coverage": st.fixed_dictionaries(
+            {
+                "files_total": st.integers(0, 10**4),
+                "files_reviewed": st.integers(0, 10**4),
+                "lines_total": st.integers(0, 10**6),
+                "lines_reviewed": st.integers(0, 10**6),
+                "skipped": st.lists(SKIPPED, max_size=5),
+            }
+        ),
+        "usage": st.fixed_dictionaries(
+            {
+                "model": TEXT,
+                "prompt_tokens": st.integers(0, 10**7),
+                "completion_tokens": st.integers(0, 10**7),
+                "cost": st.none() | st.floats(min_value=0, max_value=1e4),
+                "calls": st.integers(0, 100),
+            }
+        ),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(FEEDBACK)
+def test_any_review_fits_has_one_marker_closes_its_fences_and_renders_safely(data):
+    out = render_review(data, CTX)
+
+    assert len(out) <= MAX_COMMENT_CHARS
+    assert out.startswith(MARKER)
+    assert out.count(MARKER) == 1
+    assert fences_are_closed(out)
+    rendered = assert_renders_safely(out)
+    assert any("Prism analysis 17" in text for text in rendered.prose)
+
+
+@settings(max_examples=200, deadline=None)
+@given(FINDINGS)
+def test_any_inline_comment_fits_and_renders_safely(data):
+    out = render_inline(data)
+
+    assert len(out) <= MAX_COMMENT_CHARS
+    assert MARKER not in out
+    assert fences_are_closed(out)
+    assert_renders_safely(out)
