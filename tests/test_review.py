@@ -27,8 +27,12 @@ HELPERS = "src/flask/helpers.py"
 
 @pytest.fixture
 def http():
+    """GitHub and the model at the transport; every request sent to GitHub must be valid."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+    for call in mock.calls:
+        if call.request.url.startswith(stubs.API):
+            assert_valid_request(call.request)
 
 
 @pytest.fixture
@@ -92,9 +96,6 @@ def test_a_review_stores_anchored_findings_and_posts_one_comment(http, analysis)
     ]
     statuses = [stubs.sent_json(c)["state"] for c in http.calls if "/statuses/" in c.request.url]
     assert statuses == ["pending", "success"]
-    for call in http.calls:
-        if call.request.url.startswith(stubs.API):
-            assert_valid_request(call.request)
 
 
 def test_the_model_sees_the_diff_with_line_numbers_and_the_pr_as_untrusted_data(http, analysis):
