@@ -329,21 +329,12 @@ class Skipped:
     lines: int  # changed lines left unreviewed
 
 
-# code -> (singular, plural), for the comment's footer: "skipped 2 lockfiles, 1 image".
-SKIP_REASONS: dict[str, tuple[str, str]] = {
-    "ignored": ("file matching IGNORE_PATHS", "files matching IGNORE_PATHS"),
-    "removed": ("deleted file", "deleted files"),
-    "submodule": ("submodule update", "submodule updates"),
-    "image": ("image", "images"),
-    "binary": ("binary file", "binary files"),
-    "lockfile": ("lockfile", "lockfiles"),
-    "minified": ("minified file", "minified files"),
-    "generated": ("generated file", "generated files"),
-    "vendored": ("vendored file", "vendored files"),
-    "no_patch": ("file too large for GitHub to show", "files too large for GitHub to show"),
-    "no_changes": ("file without changed lines", "files without changed lines"),
-    "over_call_budget": ("file over the review budget", "files over the review budget"),
-}
+# Why a file (or part of one) was not reviewed. The comment's footer words each of them
+# (formatting.SKIP_REASONS); "over_call_budget" and "model_error" come from the pipeline.
+SKIP_REASONS = frozenset({
+    "ignored", "removed", "submodule", "image", "binary", "lockfile", "minified",
+    "generated", "vendored", "no_patch", "no_changes", "over_call_budget", "model_error",
+})  # fmt: skip
 
 LOCKFILES = frozenset({
     "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock", "package-lock.json",

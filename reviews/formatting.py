@@ -87,11 +87,16 @@ SKIP_REASONS = {
     "no_changes": ("1 with no changes", "{n} with no changes", "no changes"),
     "removed": ("1 removed file", "{n} removed files", "removed"),
     "submodule": ("1 submodule", "{n} submodules", "submodule"),
+    "model_error": (
+        "1 the model could not review",
+        "{n} the model could not review",
+        "the model's answer was unusable",
+    ),
 }
 OTHER_REASON = ("1 for another reason", "{n} for other reasons", "other")
 FOOTER_REASON_ORDER = (
     "lockfile", "minified", "generated", "vendored", "binary", "image", "ignored",
-    "no_changes", "removed", "submodule", "no_patch", "over_call_budget",
+    "no_changes", "removed", "submodule", "no_patch", "over_call_budget", "model_error",
 )  # fmt: skip
 
 _SECRET = re.compile(

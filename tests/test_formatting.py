@@ -439,3 +439,10 @@ def test_any_inline_comment_fits_and_renders_safely(data):
     assert MARKER not in out
     assert fences_are_closed(out)
     assert_renders_safely(out)
+
+
+def test_every_reason_a_file_is_not_reviewed_has_words_in_the_footer():
+    from reviews import diff, formatting
+
+    assert set(formatting.SKIP_REASONS) == diff.SKIP_REASONS
+    assert set(formatting.FOOTER_REASON_ORDER) == diff.SKIP_REASONS

@@ -367,3 +367,25 @@ def test_a_review_whose_workers_keep_dying_fails_and_says_so(http, analysis, set
     assert analysis.status == "failed"
     assert [stubs.sent_json(c)["state"] for c in http.calls] == ["error"]
     assert json.loads(http.calls[0].request.body)["context"] == "prism/review"
+
+
+def test_a_chunk_the_model_cannot_answer_is_listed_as_not_reviewed(http, analysis, settings):
+    settings.LLM_MAX_PROMPT_TOKENS = 2000
+    settings.LLM_MAX_CALLS = 2
+    settings.LLM_CONCURRENCY = 1
+    serve_pull_request(http, analysis, diff="21-100plus-files")
+    serve_publishing(http)
+    garbage = stubs.chat_completion([])
+    garbage["choices"][0]["message"]["content"] = "no JSON here"
+    http.post(CHAT, json=stubs.chat_completion([]))
+    http.post(CHAT, json=garbage)
+
+    review_pull_request.run(analysis.id)
+
+    analysis.refresh_from_db()
+    assert analysis.status == "completed", analysis.error
+    reasons = {s["reason"] for s in analysis.feedback["coverage"]["skipped"]}
+    assert {"model_error", "over_call_budget"} <= reasons
+    assert len(calls_to(http, "POST", CHAT)) == 3  # the second chunk was asked to repair once
+    [posted] = calls_to(http, "POST", COMMENTS_API)
+    assert "the model could not review" in stubs.sent_json(posted)["body"]
