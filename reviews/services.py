@@ -88,7 +88,7 @@ def analysis_requeue_failed(*, analysis_id: int) -> bool:
 
 
 def analysis_mark_dispatched(*, analysis_id: int, dispatched: bool) -> None:
-    Analysis.objects.filter(id=analysis_id, status=Status.QUEUED).update(
+    Analysis.objects.filter(id=analysis_id).exclude(status__in=FINISHED).update(
         dispatched_at=timezone.now() if dispatched else None
     )
 
@@ -185,8 +185,11 @@ def analyses_needing_dispatch(*, now: Any = None) -> list[int]:
     """Reviews the broker may not have: never accepted, lost, or held by a dead worker."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
-    pending = Q(status=Status.QUEUED) & (Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
-    abandoned = Q(status=Status.RUNNING, lease_expires_at__lt=now)
+    # Dispatched long enough ago that the message must be lost (or never sent): a review
+    # the sweep just re-sent is left alone for a lease, so no worker gets a pile of copies.
+    not_recently = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)
+    pending = Q(status=Status.QUEUED) & not_recently
+    abandoned = Q(status=Status.RUNNING, lease_expires_at__lt=now) & not_recently
     return list(
         Analysis.objects.filter(pending | abandoned).order_by("id").values_list("id", flat=True)
     )

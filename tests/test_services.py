@@ -78,7 +78,13 @@ def test_the_sweep_finds_what_the_broker_never_had_lost_or_abandoned(make_analys
     lease = timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
     never_dispatched = make_analysis(dispatched_at=None)
     lost = make_analysis(dispatched_at=now - lease - timedelta(seconds=5))
-    abandoned = make_analysis(status="running", lease_expires_at=now - timedelta(seconds=1))
+    abandoned = make_analysis(
+        status="running",
+        lease_expires_at=now - timedelta(seconds=1),
+        dispatched_at=now - lease - timedelta(seconds=2),
+    )
+    # Abandoned too, but the sweep re-sent it a moment ago.
+    make_analysis(status="running", lease_expires_at=now - timedelta(seconds=1), dispatched_at=now)
     make_analysis(dispatched_at=now)  # just handed to the broker
     make_analysis(status="running", lease_expires_at=now + lease)  # being reviewed
     make_analysis(status="completed", dispatched_at=None)
