@@ -1,9 +1,40 @@
 import os
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from typing import Any
 
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prism.settings")
 
+
+class DjangoCelerySettings(Mapping):
+    """Django's CELERY_* settings under Celery's own names, read once, on first use.
+
+    Celery looks its configuration up several times per published task; through
+    django.conf.settings every lookup costs a lazy-object hop, on the webhook's hot path.
+    """
+
+    @cached_property
+    def _values(self) -> dict[str, Any]:
+        from django.conf import settings
+
+        return {
+            name.removeprefix("CELERY_").lower(): getattr(settings, name)
+            for name in dir(settings)
+            if name.startswith("CELERY_")
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
 app = Celery("prism")
-app.config_from_object("django.conf:settings", namespace="CELERY")
+app.config_from_object(DjangoCelerySettings())
 app.autodiscover_tasks()

@@ -50,3 +50,15 @@ def test_settings_refuse_a_bad_value_with_a_clear_message():
 def test_settings_start_with_nothing_but_a_secret_key():
     result = run_settings({"SECRET_KEY": "x"})
     assert result.returncode == 0, result.stderr
+
+
+def test_celery_reads_every_celery_setting_under_its_own_name(settings):
+    from prism.celery import app
+
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    sweep = app.conf.beat_schedule["sweep-stale-analyses"]
+    assert sweep["schedule"] == float(settings.SWEEP_INTERVAL_SECONDS)
+    assert app.conf.task_publish_retry_policy["max_retries"] == 2
