@@ -9,6 +9,17 @@ class Analysis(models.Model):
     admin and the API show them.
     """
 
+    # What identifies the reviewed pull request and commit; a re-run copies exactly these.
+    PULL_REQUEST_FIELDS = (
+        "repo_full_name",
+        "pr_number",
+        "pr_title",
+        "pr_url",
+        "pr_author",
+        "head_sha",
+        "base_sha",
+    )
+
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"

@@ -202,15 +202,9 @@ def analysis_rerun(*, analysis: Analysis) -> Analysis:
     dispatches the new id after commit (see `tasks.dispatch_review`).
     """
     return Analysis.objects.create(
+        **{name: getattr(analysis, name) for name in Analysis.PULL_REQUEST_FIELDS},
         event=analysis.event,
         action="rerun",
-        repo_full_name=analysis.repo_full_name,
-        pr_number=analysis.pr_number,
-        pr_title=analysis.pr_title,
-        pr_url=analysis.pr_url,
-        pr_author=analysis.pr_author,
-        head_sha=analysis.head_sha,
-        base_sha=analysis.base_sha,
         rerun_of=analysis,
         dispatched_at=timezone.now(),
     )
