@@ -54,7 +54,7 @@ _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#%&=+,;!*']+")
 # ends, since the reference may follow in the next piece we write); ASCII boundaries because
 # GitHub's matcher treats non-ASCII letters as word breaks.
 _CLOSING = re.compile(
-    r"(?<![A-Za-z0-9_])(close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?![A-Za-z0-9_])"
+    r"(?<![A-Za-z0-9])(close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?![A-Za-z0-9])"
     r"(?=:?\s*(?:$|\S*?(?:#|gh-\d|://|\ue000)))",
     re.IGNORECASE,
 )

@@ -228,6 +228,11 @@ def test_closing_keywords_before_a_reference_are_defused():
         assert out.replace(ZWJ, "").startswith(text.split()[0])
 
 
+def test_a_closing_keyword_inside_emphasis_is_defused_too():
+    # Found by hypothesis: "_" is a word character, but emphasis markup leaves "FIXES #0".
+    assert_renders_safely(f"| head |\n| --- |\n| {sanitize_inline('_FIXES #0_')} |\n")
+
+
 def test_closing_keywords_in_ordinary_prose_are_left_alone():
     assert (
         sanitize_inline("This fixes the race in the worker") == "This fixes the race in the worker"
