@@ -6,6 +6,7 @@ so a bare laptop needs no servers. Secrets have no production fallbacks: a missi
 SECRET_KEY with DEBUG off stops Prism at startup.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -60,6 +61,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "reviews",
 ]
 
@@ -131,11 +136,45 @@ if DEBUG:
 # (it applies this limit itself). Everything else keeps Django's 2.5 MB default.
 GITHUB_WEBHOOK_MAX_BYTES = 25 * 1024 * 1024
 
+# The API throttle counts requests per user here, so with several web workers it needs a
+# shared cache: set CACHE_URL (redis://host:6379/1) in production.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1000/hour").strip()
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE):
+    raise ImproperlyConfigured(
+        f"API_THROTTLE_RATE must look like 1000/hour (per second, minute, hour or day); "
+        f"got {API_THROTTLE_RATE!r}."
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Knox first: DRF takes the WWW-Authenticate header from the first class, and only
+        # with one does it answer 401 (not 403) to a request without credentials.
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["reviews.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# API tokens are stored hashed (SHA-512); the key is shown once by `create_api_token`.
+# They never expire unless created with --expires-days; delete one in the admin to revoke it.
+REST_KNOX = {"TOKEN_TTL": None, "TOKEN_PREFIX": "prism_", "AUTO_REFRESH": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Prism API",
+    "DESCRIPTION": "Browse pull request reviews and re-run them.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Like the rest of the API: log in to the admin (or send a token) to read the docs.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The schema describes /api/ only; the webhook is GitHub's contract, not ours.
+    "PREPROCESSING_HOOKS": ["reviews.api.only_api_endpoints"],
+    # Swagger UI from the sidecar package: self-hosted Prism may have no internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from reviews.health import healthz
 from reviews.webhooks import GitHubWebhookView
@@ -10,4 +10,5 @@ urlpatterns = [
     re_path(r"^webhooks/github/?$", GitHubWebhookView.as_view(), name="github-webhook"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("reviews.api")),
 ]

@@ -16,3 +16,9 @@ os.environ.setdefault("LLM_BASE_URL", "https://llm.test/api/v1")
 from prism.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Pages rendered in tests link static files that `collectstatic` never hashed here: the
+# manifest storage would refuse them, so tests use the plain storage.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

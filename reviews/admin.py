@@ -1,0 +1,416 @@
+"""The operator's view of reviews: browse, read findings, re-run, re-post, and an overview.
+
+Findings, titles and the model's raw output are untrusted (a pull request can steer the
+model): everything reaches the page through `format_html` or auto-escaped templates, and
+the comment preview through an allowlist sanitizer.
+"""
+
+import hashlib
+import json
+from collections import defaultdict
+from typing import Any
+
+import nh3
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+
+from . import selectors, tasks
+from .models import Analysis
+
+NONE = "\N{EN DASH}"  # an empty cell, as Django's admin shows one
+SEVERITY_COLORS = {"critical": "#7f1d1d", "high": "#b91c1c", "medium": "#b45309", "low": "#4b5563"}
+
+
+def safe_url(url: str) -> str | None:
+    """A link target only if it is http(s): a `javascript:` URL would run on click."""
+    return url if url.startswith(("https://", "http://")) else None
+
+
+def diff_line_url(pr_url: str, path: str, line: Any) -> str | None:
+    """GitHub's anchor for a line of the new file in the pull request's "Files" tab."""
+    base = safe_url(pr_url)
+    if not base or not isinstance(line, int) or line < 1 or not path:
+        return None
+    digest = hashlib.sha256(path.encode()).hexdigest()
+    return f"{base.rstrip('/')}/files#diff-{digest}R{line}"
+
+
+def findings_by_file(analysis: Analysis) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Findings grouped by path, most severe first within each file, each with its diff link."""
+    ranks = {s: i for i, s in enumerate(selectors.SEVERITIES)}
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for finding in selectors.findings_of(analysis.feedback):
+        path_ = str(finding.get("path") or "")
+        line = finding.get("line")
+        groups[path_].append(
+            {
+                **finding,
+                "url": diff_line_url(analysis.pr_url, path_, line),
+                "color": SEVERITY_COLORS.get(str(finding.get("severity")), "#4b5563"),
+                "rank": -ranks.get(str(finding.get("severity")), 0),
+            }
+        )
+    for items in groups.values():
+        items.sort(key=lambda f: (f["rank"], f["line"] if isinstance(f.get("line"), int) else 0))
+    # The file with the most severe finding first: that is where a reader should start.
+    return sorted(groups.items(), key=lambda group: (group[1][0]["rank"], group[0]))
+
+
+_markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
+_PREVIEW_TAGS = {
+    *("a", "b", "br", "code", "del", "details", "em", "h1", "h2", "h3", "h4", "h5", "h6"),
+    *("hr", "li", "ol", "p", "pre", "strong", "sub", "summary", "sup", "ul"),
+    *("table", "thead", "tbody", "tr", "th", "td", "blockquote"),
+}
+
+
+def comment_preview(analysis: Analysis) -> tuple[str, SafeString] | None:
+    """The PR comment as it will be posted: its markdown, and that markdown as safe HTML.
+
+    GitHub's comments mix markdown with a little HTML (<details>, <sub>), so the markdown is
+    rendered with HTML on and then cleaned by an allowlist (nh3): what survives is plain
+    formatting and http(s) links. None while the review has nothing to post.
+    """
+    if analysis.status != Analysis.Status.COMPLETED:
+        return None
+    # Imported here so the admin still loads should the comment code fail to import.
+    from . import formatting, publish
+
+    markdown = formatting.render_review(analysis.feedback, publish.comment_context(analysis))
+    html = nh3.clean(
+        _markdown.render(markdown),
+        tags=_PREVIEW_TAGS,
+        attributes={"a": {"href", "title"}, "th": {"align"}, "td": {"align"}},
+        url_schemes={"http", "https"},
+        link_rel="noopener noreferrer nofollow",
+    )
+    # Safe to mark: nh3 has just removed every tag and attribute outside the allowlist.
+    return markdown, mark_safe(html)  # noqa: S308
+
+
+class CategoryFilter(admin.SimpleListFilter):
+    title = "finding category"
+    parameter_name = "category"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [(c, c) for c in selectors.CATEGORIES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() in selectors.CATEGORIES:
+            return selectors.analyses_with_finding(queryset, key="category", values=[self.value()])
+        return None
+
+
+class SeverityFilter(admin.SimpleListFilter):
+    title = "finding severity (at least)"
+    parameter_name = "min_severity"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [(s, s) for s in reversed(selectors.SEVERITIES)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() in selectors.SEVERITIES:
+            return selectors.analyses_with_finding(
+                queryset, key="severity", values=selectors.severities_at_least(self.value())
+            )
+        return None
+
+
+@admin.register(Analysis)
+class AnalysisAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "repo_full_name",
+        "pull_request",
+        "status",
+        "findings_column",
+        "top_severity",
+        "llm_model",
+        "tokens",
+        "cost_column",
+        "duration",
+        "created_at",
+    ]
+    list_display_links = ["id"]
+    list_filter = ["status", "repo_full_name", CategoryFilter, SeverityFilter, "created_at"]
+    search_fields = ["repo_full_name", "pr_title", "delivery_id", "head_sha"]
+    search_help_text = "Repository, PR number (7 or #7), title, delivery id or head SHA."
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    actions = ["rerun_selected", "repost_selected"]
+    change_form_template = "admin/reviews/analysis/change_form.html"
+    change_list_template = "admin/reviews/analysis/change_list.html"
+    fieldsets = [
+        (
+            "Pull request",
+            {
+                "fields": [
+                    "repo_full_name",
+                    "pr_number",
+                    "pr_title",
+                    "pr_url",
+                    "pr_author",
+                    "head_sha",
+                    "base_sha",
+                ]
+            },
+        ),
+        (
+            "Review",
+            {
+                "fields": [
+                    "status",
+                    "error",
+                    "attempts",
+                    "rerun_of",
+                    "llm_model",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "cost",
+                ]
+            },
+        ),
+        ("Comment", {"fields": ["comment_url", "comment_posted_at", "comment_error"]}),
+        (
+            "Delivery and timing",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "delivery_id",
+                    "event",
+                    "action",
+                    "created_at",
+                    "dispatched_at",
+                    "started_at",
+                    "finished_at",
+                    "lease_expires_at",
+                ],
+            },
+        ),
+    ]
+
+    # Reviews are written by the pipeline only; the admin reads them and triggers actions.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Analysis | None = None) -> bool:
+        return False
+
+    @admin.display(description="pull request", ordering="pr_number")
+    def pull_request(self, analysis: Analysis) -> str:
+        url = safe_url(analysis.pr_url)
+        if url is None:
+            return format_html("#{} {}", analysis.pr_number, analysis.pr_title)
+        return format_html('<a href="{}">#{} {}</a>', url, analysis.pr_number, analysis.pr_title)
+
+    @admin.display(description="findings")
+    def findings_column(self, analysis: Analysis) -> str:
+        summary = selectors.finding_summary(analysis.feedback)
+        if not summary.total:
+            return NONE
+        return ", ".join(f"{count} {name}" for name, count in summary.by_category.items())
+
+    @admin.display(description="top severity")
+    def top_severity(self, analysis: Analysis) -> str:
+        severity = selectors.finding_summary(analysis.feedback).top_severity
+        if severity is None:
+            return NONE
+        return format_html(
+            '<strong style="color: {}">{}</strong>', SEVERITY_COLORS[severity], severity
+        )
+
+    @admin.display(description="tokens")
+    def tokens(self, analysis: Analysis) -> str:
+        total = analysis.prompt_tokens + analysis.completion_tokens
+        return f"{total:,}" if total else NONE
+
+    @admin.display(description="cost", ordering="cost")
+    def cost_column(self, analysis: Analysis) -> str:
+        return f"${analysis.cost:.4f}" if analysis.cost is not None else NONE
+
+    @admin.display(description="duration")
+    def duration(self, analysis: Analysis) -> str:
+        duration = selectors.analysis_duration(analysis)
+        return f"{duration.total_seconds():.1f} s" if duration is not None else NONE
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # A PR number is matched exactly: "7" should not also find #17 and #70.
+        number = search_term.strip().lstrip("#")
+        if number.isdigit():
+            results |= queryset.filter(Q(pr_number=int(number)))
+        return results, may_have_duplicates
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        analysis = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if analysis is not None:
+            context.update(self.review_context(request, analysis))
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def review_context(self, request: HttpRequest, analysis: Analysis) -> dict[str, Any]:
+        feedback = analysis.feedback if isinstance(analysis.feedback, dict) else {}
+        coverage = feedback.get("coverage") if isinstance(feedback.get("coverage"), dict) else {}
+        timings = feedback.get("timings") if isinstance(feedback.get("timings"), dict) else {}
+        try:
+            preview = comment_preview(analysis)
+            preview_error = ""
+        except Exception as exc:  # a preview must never take the page down with it
+            preview, preview_error = None, f"{type(exc).__name__}: {exc}"
+        return {
+            "analysis": analysis,
+            "summary": selectors.finding_summary(feedback),
+            "review_summary": feedback.get("summary") or "",
+            "files": findings_by_file(analysis),
+            "coverage": coverage,
+            "skipped": [s for s in coverage.get("skipped") or [] if isinstance(s, dict)],
+            "timings": sorted(timings.items()),
+            "duration": selectors.analysis_duration(analysis),
+            "preview": preview,
+            "preview_error": preview_error,
+            "feedback_json": json.dumps(feedback, indent=2, sort_keys=True),
+            "pr_link": safe_url(analysis.pr_url),
+        }
+
+    @admin.action(description="Re-run review")
+    def rerun_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        reruns = [tasks.rerun_review(analysis) for analysis in queryset.order_by("id")]
+        ids = ", ".join(f"#{rerun.id}" for rerun in reruns)
+        self.message_user(
+            request, f"Queued {len(reruns)} re-run(s): {ids}.", level=messages.SUCCESS
+        )
+
+    @admin.action(description="Re-post comment")
+    def repost_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        try:
+            from . import publish
+
+            repost = publish.repost_comment
+        except (ImportError, AttributeError):
+            self.message_user(
+                request,
+                "Re-posting is not available in this version of Prism (reviews.publish."
+                "repost_comment is missing).",
+                level=messages.ERROR,
+            )
+            return
+        posted, failed = 0, []
+        for analysis in queryset.order_by("id"):
+            if analysis.status != Analysis.Status.COMPLETED:
+                failed.append(f"#{analysis.id} is {analysis.status}, not completed")
+                continue
+            try:
+                ok = repost(analysis.id)
+            except Exception as exc:  # one failure must not hide the others' outcome
+                ok, reason = False, f"{type(exc).__name__}: {exc}"
+            else:
+                analysis.refresh_from_db(fields=["comment_error"])
+                reason = analysis.comment_error or "nothing was posted"
+            if ok:
+                posted += 1
+            else:
+                failed.append(f"#{analysis.id}: {reason}")
+        if posted:
+            self.message_user(request, f"Re-posted {posted} comment(s).", level=messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"Not re-posted: {'; '.join(failed)}", level=messages.ERROR)
+
+    def get_urls(self) -> list[URLPattern]:
+        overview = path(
+            "overview/",
+            self.admin_site.admin_view(self.overview_view),
+            name="reviews_analysis_overview",
+        )
+        return [overview, *super().get_urls()]
+
+    def overview_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        overview = selectors.analysis_overview(days=30)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Review overview, last 30 days",
+            "overview": overview,
+            "per_day": day_columns(overview.days),
+            "categories": bar_rows(overview.by_category.items()),
+            "severities": bar_rows(overview.by_severity.items(), colors=SEVERITY_COLORS),
+            "repositories": bar_rows(
+                (row["repo_full_name"], row["tokens"]) for row in overview.per_repository
+            ),
+            "changelist_url": reverse("admin:reviews_analysis_changelist"),
+        }
+        return TemplateResponse(request, "admin/reviews/analysis/overview.html", context)
+
+
+# --- charts: geometry computed here, drawn as inline SVG by the template --------------------
+BAR_WIDTH = 360  # px of the longest bar
+ROW_HEIGHT = 22
+DAY_WIDTH = 22
+DAY_HEIGHT = 120
+
+
+def bar_rows(items: Any, *, colors: dict[str, str] | None = None) -> dict[str, Any]:
+    """Horizontal bars, one per (label, value), scaled to the largest value."""
+    rows = [(str(label), value or 0) for label, value in items]
+    top = max((value for _, value in rows), default=0) or 1
+    return {
+        "height": ROW_HEIGHT * max(len(rows), 1),
+        "rows": [
+            {
+                "label": label,
+                "value": value,
+                "y": i * ROW_HEIGHT,
+                "text_y": i * ROW_HEIGHT + 15,
+                "width": round(BAR_WIDTH * value / top) if value else 0,
+                "color": (colors or {}).get(label, "#417690"),
+            }
+            for i, (label, value) in enumerate(rows)
+        ],
+    }
+
+
+def day_columns(days: list[tuple[Any, int, int]]) -> dict[str, Any]:
+    """Vertical bars per day: reviews, with the failed part drawn over them in red."""
+    top = max((total for _, total, _ in days), default=0) or 1
+    columns = []
+    for i, (day, total, failed) in enumerate(days):
+        height = round(DAY_HEIGHT * total / top)
+        failed_height = round(DAY_HEIGHT * failed / top)
+        columns.append(
+            {
+                "day": day,
+                "total": total,
+                "failed": failed,
+                "x": i * DAY_WIDTH,
+                "y": DAY_HEIGHT - height,
+                "height": height,
+                "failed_y": DAY_HEIGHT - failed_height,
+                "failed_height": failed_height,
+                # A date under every seventh day and the last, never two crowded together.
+                "labelled": i == len(days) - 1 or (i % 7 == 0 and i < len(days) - 3),
+            }
+        )
+    return {
+        "width": DAY_WIDTH * len(days),
+        "height": DAY_HEIGHT,
+        "columns": columns,
+        "top": top,
+        "total": sum(c["total"] for c in columns),
+        "failed": sum(c["failed"] for c in columns),
+    }

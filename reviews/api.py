@@ -1,0 +1,70 @@
+"""The read API over analyses, and a staff-only re-run. Thin: selectors read, tasks re-run.
+
+Authentication is a knox token (`Authorization: Token <key>`, stored hashed) or the admin's
+session; every endpoint, the schema and the docs included, needs an authenticated user.
+"""
+
+from typing import Any
+
+from django.urls import include, path
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import routers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from . import serializers, tasks
+from .filters import AnalysisFilter
+from .models import Analysis
+
+
+class AnalysisPagination(LimitOffsetPagination):
+    default_limit = 20
+    max_limit = 100
+
+
+class AnalysisViewSet(viewsets.ReadOnlyModelViewSet):
+    """Reviews, newest first. Filter with the query parameters; page with limit and offset."""
+
+    queryset = Analysis.objects.order_by("-created_at", "-id")
+    pagination_class = AnalysisPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = AnalysisFilter
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        if self.action == "list":
+            return serializers.AnalysisListSerializer
+        if self.request is not None and self.request.user.is_staff:
+            return serializers.StaffAnalysisDetailSerializer
+        return serializers.AnalysisDetailSerializer
+
+    @extend_schema(
+        request=None,
+        responses={202: serializers.AnalysisDetailSerializer},
+        description="Queue a fresh review of the same pull request and head (staff only). "
+        "Answers with the new analysis, whose `rerun_of` is this one.",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, IsAdminUser])
+    def rerun(self, request: Request, pk: Any = None) -> Response:
+        rerun = tasks.rerun_review(self.get_object())
+        return Response(self.get_serializer(rerun).data, status=status.HTTP_202_ACCEPTED)
+
+
+def only_api_endpoints(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
+    """drf-spectacular hook: describe /api/ only, not the webhook or the admin."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/")]
+
+
+router = routers.DefaultRouter()
+router.register("analyses", AnalysisViewSet, basename="analysis")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(router.urls)),
+]

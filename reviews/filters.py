@@ -1,0 +1,54 @@
+"""Query-string filters of `GET /api/analyses/`; a bad value answers 400 naming the parameter."""
+
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+
+from . import selectors
+from .models import Analysis
+
+BAD_DATE = (
+    "Enter an ISO 8601 date or date-time, e.g. 2025-01-31, 2025-01-31T12:00:00 or "
+    "2025-01-31T12:00:00+02:00 (no offset means UTC)."
+)
+
+
+class AnalysisFilter(filters.FilterSet):
+    repo_full_name = filters.CharFilter(help_text="Repository as owner/name, exactly.")
+    pr_number = filters.NumberFilter(help_text="Pull request number.")
+    status = filters.ChoiceFilter(choices=Analysis.Status.choices, help_text="Review status.")
+    # Django's DateTimeField accepts both a bare date (midnight) and an ISO date-time.
+    created_after = filters.DateTimeFilter(
+        field_name="created_at",
+        lookup_expr="gte",
+        error_messages={"invalid": BAD_DATE},
+        help_text="Created at or after this date or date-time.",
+    )
+    created_before = filters.DateTimeFilter(
+        field_name="created_at",
+        lookup_expr="lt",
+        error_messages={"invalid": BAD_DATE},
+        help_text="Created before this date or date-time (a date means its midnight).",
+    )
+    min_severity = filters.ChoiceFilter(
+        choices=[(s, s) for s in selectors.SEVERITIES],
+        method="filter_min_severity",
+        help_text="Only analyses with a finding of this severity or higher.",
+    )
+
+    class Meta:
+        model = Analysis
+        fields = [
+            "repo_full_name",
+            "pr_number",
+            "status",
+            "created_after",
+            "created_before",
+            "min_severity",
+        ]
+
+    def filter_min_severity(
+        self, queryset: QuerySet[Analysis], name: str, value: str
+    ) -> QuerySet[Analysis]:
+        return selectors.analyses_with_finding(
+            queryset, key="severity", values=selectors.severities_at_least(value)
+        )

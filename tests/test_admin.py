@@ -1,0 +1,301 @@
+import hashlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.contrib.messages import get_messages
+from django.utils import timezone
+
+from reviews.models import Analysis
+from tests.feedback import feedback, finding
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/reviews/analysis/"
+OVERVIEW = "/admin/reviews/analysis/overview/"
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def reviewed(make_analysis):
+    started = timezone.now() - timedelta(minutes=5)
+    return make_analysis(
+        status="completed",
+        pr_title="Faster widgets",
+        llm_model="openai/gpt-4o-mini",
+        prompt_tokens=1200,
+        completion_tokens=300,
+        cost=Decimal("0.002100"),
+        started_at=started,
+        finished_at=started + timedelta(seconds=12.5),
+        feedback=feedback(
+            finding(path="src/app.py", line=10, category="bug", severity="high"),
+            finding(path="src/app.py", line=42, category="security", severity="critical"),
+            finding(path="docs/readme.md", line=3, category="style", severity="low"),
+        ),
+    )
+
+
+def actions(client, action: str, analyses: list[Analysis]):
+    return client.post(
+        CHANGELIST,
+        {"action": action, "_selected_action": [a.id for a in analyses], "index": 0},
+        follow=True,
+    )
+
+
+def texts(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+def test_the_list_shows_pull_request_counts_model_tokens_cost_and_duration(staff_client, reviewed):
+    response = staff_client.get(CHANGELIST)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<a href="https://github.com/octo/widgets/pull/7">#7 Faster widgets</a>' in html
+    assert "1 bug, 1 security, 1 style" in html
+    assert ">critical</strong>" in html
+    assert "openai/gpt-4o-mini" in html
+    assert "1,500" in html
+    assert "$0.0021" in html
+    assert "12.5 s" in html
+    assert 'href="/admin/reviews/analysis/overview/"' in html
+
+
+def test_the_list_needs_a_staff_login(client, reviewed):
+    response = client.get(CHANGELIST)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_analyses_cannot_be_added_or_edited(staff_client, reviewed):
+    assert staff_client.get(f"{CHANGELIST}add/").status_code == 403
+    page = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/").content.decode()
+    assert 'name="_save"' not in page
+    staff_client.post(f"{CHANGELIST}{reviewed.id}/change/", {"status": "failed"})
+    reviewed.refresh_from_db()
+    assert reviewed.status == "completed"
+
+
+def test_a_javascript_pr_url_is_not_linked(staff_client, make_analysis):
+    make_analysis(pr_url="javascript:alert(1)", pr_title="x")
+    html = staff_client.get(CHANGELIST).content.decode()
+    assert "javascript:alert(1)" not in html
+
+
+@pytest.mark.parametrize(
+    ("term", "field"),
+    [
+        ("octo/gears", "repo_full_name"),
+        ("Faster", "pr_title"),
+        ("GUID-1234", "delivery_id"),
+        ("abcdef12", "head_sha"),
+        ("42", "pr_number"),
+        ("#42", "pr_number"),
+    ],
+)
+def test_search_finds_by_repository_number_title_delivery_and_sha(
+    staff_client, make_analysis, term, field
+):
+    wanted = make_analysis(
+        repo_full_name="octo/gears",
+        pr_number=42,
+        pr_title="Faster gears",
+        delivery_id="GUID-1234",
+        head_sha="abcdef12" + "0" * 32,
+    )
+    make_analysis(pr_number=142, pr_title="Other")
+    response = staff_client.get(CHANGELIST, {"q": term})
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+def test_filters_by_status_repository_category_severity_and_date(staff_client, make_analysis):
+    security = make_analysis(
+        repo_full_name="octo/gears",
+        status="completed",
+        feedback=feedback(finding(category="security", severity="high")),
+    )
+    style = make_analysis(
+        status="completed", feedback=feedback(finding(category="style", severity="low"))
+    )
+    failed = make_analysis(status="failed")
+    Analysis.objects.filter(id=failed.id).update(created_at=datetime(2024, 1, 5, tzinfo=UTC))
+
+    def listed(**query):
+        response = staff_client.get(CHANGELIST, query)
+        assert response.status_code == 200
+        return set(response.context["cl"].result_list)
+
+    assert listed(status__exact="failed") == {failed}
+    assert listed(repo_full_name="octo/gears") == {security}
+    assert listed(category="security") == {security}
+    assert listed(category="style") == {style}
+    assert listed(min_severity="medium") == {security}
+    assert listed(created_at__year="2024") == {failed}
+
+
+# --- detail --------------------------------------------------------------------------------------
+
+
+def test_the_detail_shows_findings_by_file_with_links_to_the_lines(staff_client, reviewed):
+    response = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    digest = hashlib.sha256(b"src/app.py").hexdigest()
+    assert f'href="https://github.com/octo/widgets/pull/7/files#diff-{digest}R42"' in html
+    assert "<code>src/app.py</code>" in html and "<code>docs/readme.md</code>" in html
+    # Most severe first within a file.
+    assert html.index(f"{digest}R42") < html.index(f"{digest}R10")
+    assert "Files reviewed: 2 of 3" in html
+    assert "poetry.lock" in html and "lockfile" in html
+    assert "llm" in html and "7.5 s" in html
+    assert "<details><summary>Raw feedback JSON</summary>" in html
+
+
+def test_hostile_findings_are_escaped_everywhere_on_the_detail_page(staff_client, make_analysis):
+    analysis = make_analysis(
+        status="completed",
+        pr_title=HOSTILE,
+        feedback=feedback(
+            finding(
+                path=f"src/{HOSTILE}.py",
+                title=HOSTILE,
+                body=f"{HOSTILE} [click](javascript:alert(2))",
+                suggestion=HOSTILE,
+                category=HOSTILE,
+            ),
+            summary=HOSTILE,
+        ),
+    )
+    html = staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode()
+    assert HOSTILE not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'href="javascript:' not in html
+
+
+def test_a_failed_review_shows_its_error_and_the_raw_llm_output(staff_client, make_analysis):
+    analysis = make_analysis(
+        status="failed", error="The model answered invalid JSON.", raw_output=f"{{oops {HOSTILE}"
+    )
+    html = staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode()
+    assert "The model answered invalid JSON." in html
+    assert "Raw LLM output" in html
+    assert "{oops &lt;script&gt;" in html
+    assert "Only completed reviews are posted." in html
+
+
+def test_the_detail_previews_the_pull_request_comment(staff_client, reviewed):
+    html = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/").content.decode()
+    preview = html[html.index('id="prism-preview"') :]
+    assert "<h3>Prism review</h3>" in preview
+    assert "<table>" in preview
+    assert "<summary>Markdown</summary>" in preview
+
+
+def test_a_broken_preview_does_not_break_the_page(staff_client, reviewed):
+    with mock.patch("reviews.formatting.render_review", side_effect=KeyError("findings")):
+        response = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/")
+    assert response.status_code == 200
+    assert "The preview could not be rendered: KeyError" in response.content.decode()
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+
+def test_the_rerun_action_queues_one_rerun_per_selected_analysis(
+    staff_client, make_analysis, django_capture_on_commit_callbacks
+):
+    first, second = make_analysis(status="failed"), make_analysis(status="completed")
+    with (
+        mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = actions(staff_client, "rerun_selected", [first, second])
+
+    reruns = list(Analysis.objects.filter(rerun_of__isnull=False).order_by("id"))
+    assert [r.rerun_of_id for r in reruns] == [first.id, second.id]
+    assert apply_async.call_args_list == [mock.call((r.id,)) for r in reruns]
+    assert texts(response) == [f"Queued 2 re-run(s): #{reruns[0].id}, #{reruns[1].id}."]
+
+
+def test_the_repost_action_posts_completed_reviews_and_reports_the_rest(
+    staff_client, make_analysis
+):
+    done, failed = make_analysis(status="completed"), make_analysis(status="failed")
+    with mock.patch("reviews.publish.repost_comment", return_value=True) as repost:
+        response = actions(staff_client, "repost_selected", [done, failed])
+    repost.assert_called_once_with(done.id)
+    assert texts(response) == [
+        "Re-posted 1 comment(s).",
+        f"Not re-posted: #{failed.id} is failed, not completed",
+    ]
+
+
+def test_the_repost_action_reports_a_posting_failure(staff_client, make_analysis):
+    analysis = make_analysis(status="completed")
+
+    def fail(analysis_id):
+        Analysis.objects.filter(id=analysis_id).update(comment_error="summary comment: 403")
+        return False
+
+    with mock.patch("reviews.publish.repost_comment", side_effect=fail):
+        response = actions(staff_client, "repost_selected", [analysis])
+    assert texts(response) == [f"Not re-posted: #{analysis.id}: summary comment: 403"]
+
+
+def test_the_repost_action_says_so_when_reposting_does_not_exist(
+    staff_client, make_analysis, monkeypatch
+):
+    import reviews.publish
+
+    monkeypatch.delattr(reviews.publish, "repost_comment")
+    response = actions(staff_client, "repost_selected", [make_analysis(status="completed")])
+    assert "Re-posting is not available" in texts(response)[0]
+
+
+# --- overview ------------------------------------------------------------------------------------
+
+
+def test_the_overview_charts_reviews_findings_failures_and_cost(
+    staff_client, reviewed, make_analysis
+):
+    make_analysis(repo_full_name="octo/gears", status="failed", error="GitHub answered 502")
+    old = make_analysis(repo_full_name="octo/ancient")
+    Analysis.objects.filter(id=old.id).update(created_at=timezone.now() - timedelta(days=45))
+
+    response = staff_client.get(OVERVIEW)
+    assert response.status_code == 200
+    html = response.content.decode()
+    overview = response.context["overview"]
+    assert len(overview.days) == 30
+    assert sum(total for _, total, _ in overview.days) == 2
+    assert overview.by_category == {"bug": 1, "security": 1, "performance": 0, "style": 1}
+    assert overview.by_severity["critical"] == 1
+    repos = {row["repo_full_name"]: row for row in overview.per_repository}
+    assert set(repos) == {"octo/widgets", "octo/gears"}
+    assert repos["octo/widgets"]["tokens"] == 1500
+    assert repos["octo/gears"]["failures"] == 1
+    assert html.count('<svg role="img"') == 4
+    assert 'aria-label="Reviews per day"' in html
+    assert "GitHub answered 502" in html
+    assert "2 reviews, 1 failed" in html
+
+
+def test_the_overview_escapes_repository_names(staff_client, make_analysis):
+    make_analysis(repo_full_name=HOSTILE, prompt_tokens=10)
+    html = staff_client.get(OVERVIEW).content.decode()
+    assert HOSTILE not in html
+
+
+def test_the_overview_needs_a_staff_login(client):
+    assert client.get(OVERVIEW).status_code == 302
