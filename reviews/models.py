@@ -29,17 +29,17 @@ class Analysis(models.Model):
         SUPERSEDED = "superseded"
 
     # GitHub's X-GitHub-Delivery GUID; null for reviews started by an operator.
-    delivery_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    delivery_id = models.CharField("delivery id", max_length=64, unique=True, null=True, blank=True)
     event = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=64, blank=True)
 
-    repo_full_name = models.CharField(max_length=200)
-    pr_number = models.PositiveIntegerField()
-    pr_title = models.CharField(max_length=500, blank=True)
-    pr_url = models.URLField(max_length=500, blank=True)
-    pr_author = models.CharField(max_length=100, blank=True)
-    head_sha = models.CharField(max_length=64)
-    base_sha = models.CharField(max_length=64, blank=True)
+    repo_full_name = models.CharField("repository", max_length=200)
+    pr_number = models.PositiveIntegerField("PR number")
+    pr_title = models.CharField("PR title", max_length=500, blank=True)
+    pr_url = models.URLField("PR URL", max_length=500, blank=True)
+    pr_author = models.CharField("PR author", max_length=100, blank=True)
+    head_sha = models.CharField("head SHA", max_length=64)
+    base_sha = models.CharField("base SHA", max_length=64, blank=True)
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
     )
@@ -50,12 +50,12 @@ class Analysis(models.Model):
     # The model's last raw answer when it could not be parsed, for the operator.
     raw_output = models.TextField(blank=True)
 
-    comment_id = models.BigIntegerField(null=True, blank=True)
-    comment_url = models.URLField(max_length=500, blank=True)
+    comment_id = models.BigIntegerField("comment id", null=True, blank=True)
+    comment_url = models.URLField("comment URL", max_length=500, blank=True)
     comment_posted_at = models.DateTimeField(null=True, blank=True)
     comment_error = models.TextField(blank=True)
 
-    llm_model = models.CharField(max_length=200, blank=True)
+    llm_model = models.CharField("LLM model", max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
