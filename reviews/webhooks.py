@@ -25,8 +25,13 @@ DELIVERY_HEADER = "HTTP_X_GITHUB_DELIVERY"
 SIGNATURE_HEADER = "HTTP_X_HUB_SIGNATURE_256"
 
 
-class BodyTooLarge(Exception):
-    pass
+class Refused(Exception):
+    """A delivery answered with an error status before anything was stored."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
 
 
 class GitHubWebhookView(APIView):
@@ -37,57 +42,72 @@ class GitHubWebhookView(APIView):
     throttle_classes = ()
 
     def post(self, request: Request) -> Response:
-        # WARNING: the signature covers the raw bytes, so read them before anything
-        # parses the body; request.data is never touched here.
         try:
-            body = _read_body(request, settings.GITHUB_WEBHOOK_MAX_BYTES)
-        except BodyTooLarge:
-            return _answer(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body exceeds 25 MB")
-
-        secret = settings.GITHUB_WEBHOOK_SECRET
-        if not secret:
-            logger.error("webhook refused: GITHUB_WEBHOOK_SECRET is not configured")
-            return _answer(status.HTTP_403_FORBIDDEN, "webhook secret is not configured")
-        if not signatures.verify(secret, body, request.META.get(SIGNATURE_HEADER)):
-            logger.warning("webhook refused: missing or wrong X-Hub-Signature-256")
-            return _answer(status.HTTP_401_UNAUTHORIZED, "missing or invalid signature")
-
-        event = request.META.get(EVENT_HEADER, "")
-        delivery_id = request.META.get(DELIVERY_HEADER, "")
-        if not event or not delivery_id or len(delivery_id) > 64:
-            return _answer(
-                status.HTTP_400_BAD_REQUEST,
-                "X-GitHub-Event and X-GitHub-Delivery (at most 64 characters) are required",
-            )
-        try:
-            payload = events.load_payload(body, request.META.get("CONTENT_TYPE", ""))
-            if event == events.PING:
-                return Response({"status": "pong"}, status=status.HTTP_200_OK)
-            decision = events.decide(event, payload)
-        except events.PayloadError as exc:
-            logger.info("webhook rejected delivery_id=%s: %s", delivery_id, exc)
-            return _answer(status.HTTP_400_BAD_REQUEST, str(exc))
-
+            body = _verified_body(request)
+            event, delivery_id = _delivery_headers(request)
+            decision = _decide(event, body, request, delivery_id)
+        except Refused as refusal:
+            return Response({"detail": refusal.detail}, status=refusal.code)
+        if decision is None:
+            return Response({"status": "pong"})
         if not decision.review:
             return Response({"status": "ignored", "reason": decision.reason})
+        return _record(delivery_id, event, decision.pull_request)
 
-        recorded = services.analysis_record_delivery(
-            delivery_id=delivery_id, event=event, pull_request=decision.pull_request
+
+def _verified_body(request: Request) -> bytes:
+    # WARNING: the signature covers the raw bytes, so read them before anything parses
+    # the body; request.data is never touched here.
+    body = _read_body(request, settings.GITHUB_WEBHOOK_MAX_BYTES)
+    secret = settings.GITHUB_WEBHOOK_SECRET
+    if not secret:
+        logger.error("webhook refused: GITHUB_WEBHOOK_SECRET is not configured")
+        raise Refused(status.HTTP_403_FORBIDDEN, "webhook secret is not configured")
+    if not signatures.verify(secret, body, request.META.get(SIGNATURE_HEADER)):
+        logger.warning("webhook refused: missing or wrong X-Hub-Signature-256")
+        raise Refused(status.HTTP_401_UNAUTHORIZED, "missing or invalid signature")
+    return body
+
+
+def _delivery_headers(request: Request) -> tuple[str, str]:
+    event = request.META.get(EVENT_HEADER, "")
+    delivery_id = request.META.get(DELIVERY_HEADER, "")
+    if not event or not delivery_id or len(delivery_id) > 64:
+        raise Refused(
+            status.HTTP_400_BAD_REQUEST,
+            "X-GitHub-Event and X-GitHub-Delivery (at most 64 characters) are required",
         )
-        if not recorded.queued:
-            return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
-        transaction.on_commit(partial(dispatch_review, recorded.analysis_id))
-        logger.info(
-            "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
-            delivery_id,
-            recorded.analysis_id,
-            decision.pull_request.repo_full_name,
-            decision.pull_request.pr_number,
-        )
-        return Response(
-            {"status": "queued", "analysis_id": recorded.analysis_id},
-            status=status.HTTP_202_ACCEPTED,
-        )
+    return event, delivery_id
+
+
+def _decide(event: str, body: bytes, request: Request, delivery_id: str) -> events.Decision | None:
+    """What to do with the delivery; None for GitHub's ping."""
+    try:
+        payload = events.load_payload(body, request.META.get("CONTENT_TYPE", ""))
+        return None if event == events.PING else events.decide(event, payload)
+    except events.PayloadError as exc:
+        logger.info("webhook rejected delivery_id=%s: %s", delivery_id, exc)
+        raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+
+
+def _record(delivery_id: str, event: str, pull_request: events.PullRequestEvent) -> Response:
+    recorded = services.analysis_record_delivery(
+        delivery_id=delivery_id, event=event, pull_request=pull_request
+    )
+    if not recorded.queued:
+        return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
+    transaction.on_commit(partial(dispatch_review, recorded.analysis_id))
+    logger.info(
+        "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
+        delivery_id,
+        recorded.analysis_id,
+        pull_request.repo_full_name,
+        pull_request.pr_number,
+    )
+    return Response(
+        {"status": "queued", "analysis_id": recorded.analysis_id},
+        status=status.HTTP_202_ACCEPTED,
+    )
 
 
 def _read_body(request: Request, limit: int) -> bytes:
@@ -100,13 +120,10 @@ def _read_body(request: Request, limit: int) -> bytes:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
+    too_large = Refused(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body exceeds 25 MB")
     if declared > limit:
-        raise BodyTooLarge
+        raise too_large
     body = request._request.read(limit + 1)
     if len(body) > limit:
-        raise BodyTooLarge
+        raise too_large
     return body
-
-
-def _answer(code: int, detail: str) -> Response:
-    return Response({"detail": detail}, status=code)

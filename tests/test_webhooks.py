@@ -252,3 +252,8 @@ def test_secrets_never_reach_the_logs(deliver, published, caplog, settings):
         deliver(b"{}", signature="sha256=bad")
     for secret in (settings.GITHUB_WEBHOOK_SECRET, settings.GITHUB_TOKEN, settings.LLM_API_KEY):
         assert secret not in caplog.text
+
+
+def test_a_ping_with_a_malformed_body_gets_a_400_not_a_500(deliver, published):
+    response = deliver(b"{not json", event="ping")
+    assert response.status_code == 400
