@@ -125,10 +125,22 @@ def analysis_overview(*, days: int = 30) -> Overview:
     Findings are counted in Python: their JSON has no portable aggregate, and a month of
     reviews is a few thousand rows at most for a self-hosted reviewer.
     """
-    today = timezone.localdate()
-    first = today - timedelta(days=days - 1)
+    first = timezone.localdate() - timedelta(days=days - 1)
     recent = Analysis.objects.filter(created_at__date__gte=first)
+    categories, severities = _finding_counts(recent)
+    return Overview(
+        days=_reviews_per_day(recent, first, days),
+        by_category={c: categories[c] for c in CATEGORIES},
+        by_severity={s: severities[s] for s in reversed(SEVERITIES)},
+        per_repository=_per_repository(recent),
+        recent_failures=list(
+            recent.filter(status=Analysis.Status.FAILED).order_by("-created_at")[:10]
+        ),
+        since=first,
+    )
 
+
+def _reviews_per_day(recent: QuerySet, first: date, days: int) -> list[tuple[date, int, int]]:
     per_day = {
         row["day"]: row
         for row in recent.annotate(day=TruncDate("created_at"))
@@ -140,17 +152,22 @@ def analysis_overview(*, days: int = 30) -> Overview:
         day = first + timedelta(days=offset)
         row = per_day.get(day, {})
         series.append((day, row.get("total", 0), row.get("failed", 0)))
+    return series
 
+
+def _finding_counts(recent: QuerySet) -> tuple[Counter[str], Counter[str]]:
     categories: Counter[str] = Counter()
     severities: Counter[str] = Counter()
-    for feedback in recent.filter(status=Analysis.Status.COMPLETED).values_list(
-        "feedback", flat=True
-    ):
+    completed = recent.filter(status=Analysis.Status.COMPLETED)
+    for feedback in completed.values_list("feedback", flat=True):
         summary = finding_summary(feedback)
         categories.update(summary.by_category)
         severities.update(summary.by_severity)
+    return categories, severities
 
-    per_repository = list(
+
+def _per_repository(recent: QuerySet) -> list[dict]:
+    rows = list(
         recent.values("repo_full_name")
         .annotate(
             reviews=Count("id"),
@@ -161,17 +178,7 @@ def analysis_overview(*, days: int = 30) -> Overview:
         )
         .order_by("-reviews", "repo_full_name")
     )
-    for row in per_repository:
+    for row in rows:
         row["tokens"] = (row["prompt_tokens"] or 0) + (row["completion_tokens"] or 0)
         row["cost"] = row["cost"] or Decimal(0)
-
-    return Overview(
-        days=series,
-        by_category={c: categories[c] for c in CATEGORIES},
-        by_severity={s: severities[s] for s in reversed(SEVERITIES)},
-        per_repository=per_repository,
-        recent_failures=list(
-            recent.filter(status=Analysis.Status.FAILED).order_by("-created_at")[:10]
-        ),
-        since=first,
-    )
+    return rows
