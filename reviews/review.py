@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from . import chunking, diff, findings, publish, redaction, services
+from . import chunking, diff, findings, publish, redaction, selection, services
 from .github import DiffTooLarge, GitHubClient, PullRequest
 from .llm import LLMClient, LLMConfig, LLMError, ReviewOutput
 from .models import Analysis
@@ -89,7 +89,7 @@ def review_files(
 ) -> "ReviewResult":
     """Everything between the parsed diff and the findings; no database, no GitHub."""
     with timings("parse"):
-        selected, skipped = diff.select_files(files, settings.IGNORE_PATHS)
+        selected, skipped = selection.select_files(files, settings.IGNORE_PATHS)
         selected, secret_findings = redact_files(selected)
         chunks, over_budget = chunking.plan_chunks(
             selected, max_tokens=chunk_budget(pr), max_calls=settings.LLM_MAX_CALLS
@@ -101,7 +101,7 @@ def review_files(
         raise failed[0][1]  # nothing was reviewed: the review failed, never a clean one
     outputs = [answer for _, answer in answers if isinstance(answer, ReviewOutput)]
     unread = [
-        diff.Skipped(path, "model_error", chunk.changed_lines)
+        selection.Skipped(path, "model_error", chunk.changed_lines)
         for chunk, _ in failed
         for path in chunk.paths
     ]
@@ -203,12 +203,15 @@ def ask_model(
     """
     if not chunks:
         return []
+    # The title and description are the author's text too: a credential pasted there must
+    # not travel to the model any more than one in the diff.
+    title, body = (redaction.redact(text)[0] for text in (pr.title, pr.body))
 
     def review(index_chunk: tuple[int, chunking.Chunk]) -> ReviewOutput | LLMError:
         index, chunk = index_chunk
         messages = build_messages(
-            pr_title=pr.title,
-            pr_body=pr.body,
+            pr_title=title,
+            pr_body=body,
             chunk_text=chunk.text,
             part=index + 1,
             parts=len(chunks),
@@ -287,7 +290,7 @@ def _summary(outputs: list[ReviewOutput], parts: int) -> str:
 
 
 def _coverage(
-    files: list[diff.FileDiff], reviewed: list[chunking.Chunk], skipped: list[diff.Skipped]
+    files: list[diff.FileDiff], reviewed: list[chunking.Chunk], skipped: list[selection.Skipped]
 ) -> dict[str, Any]:
     reviewed_paths = {path for chunk in reviewed for path in chunk.paths}
     return {

@@ -11,16 +11,8 @@ from typing import Any
 import pytest
 
 from reviews.chunking import Chunk, estimate_tokens, plan_chunks, render
-from reviews.diff import (
-    SKIP_REASONS,
-    DiffError,
-    FileDiff,
-    Line,
-    Skipped,
-    from_github_files,
-    parse,
-    select_files,
-)
+from reviews.diff import DiffError, FileDiff, Line, from_github_files, parse
+from reviews.selection import SKIP_REASONS, Skipped, select_files
 from tests.fixtures import diff_expected, diff_names, diff_text
 
 STATUSES = {"A": "added", "D": "removed", "M": "modified", "R": "renamed"}

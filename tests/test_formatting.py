@@ -442,7 +442,7 @@ def test_any_inline_comment_fits_and_renders_safely(data):
 
 
 def test_every_reason_a_file_is_not_reviewed_has_words_in_the_footer():
-    from reviews import diff, formatting
+    from reviews import formatting, selection
 
-    assert set(formatting.SKIP_REASONS) == diff.SKIP_REASONS
-    assert set(formatting.FOOTER_REASON_ORDER) == diff.SKIP_REASONS
+    assert set(formatting.SKIP_REASONS) == selection.SKIP_REASONS
+    assert set(formatting.FOOTER_REASON_ORDER) == selection.SKIP_REASONS
