@@ -7,7 +7,8 @@ import pytest
 import requests
 import responses
 
-from reviews.llm import FINDINGS_SCHEMA, LLMClient, LLMConfig, LLMError, parse_review
+from reviews.answers import FINDINGS_SCHEMA, parse_review
+from reviews.llm import LLMClient, LLMConfig, LLMError
 
 LLM_URL = "https://llm.test/api/v1"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
