@@ -17,7 +17,11 @@ HOSTILE = "<script>alert(1)</script>"
 
 @pytest.fixture
 def chromium() -> str:
-    found = shutil.which("chromium")
+    # Debian names it chromium; Ubuntu (GitHub's runners) chromium-browser or Google Chrome.
+    found = next(
+        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
+        None,
+    )
     if found is None:
         if IN_CI:
             pytest.fail("chromium is not installed and CI never skips browser tests")
