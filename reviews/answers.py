@@ -7,14 +7,16 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from reviews.findings import CATEGORIES, SEVERITIES
+
 # Strict structured outputs need every property required and no extra keys; optional values
 # are spelled as a null type instead.
 _FINDING_PROPERTIES = {
     "path": {"type": "string"},
     "line": {"type": "integer"},
     "end_line": {"type": ["integer", "null"]},
-    "category": {"type": "string", "enum": ["bug", "security", "performance", "style"]},
-    "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
+    "category": {"type": "string", "enum": list(CATEGORIES)},
+    "severity": {"type": "string", "enum": list(reversed(SEVERITIES))},
     "title": {"type": "string"},
     "body": {"type": "string"},
     "suggestion": {"type": ["string", "null"]},

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-SEVERITIES = ("low", "medium", "high", "critical")
+CATEGORIES = ("bug", "security", "performance", "style")
+SEVERITIES = ("low", "medium", "high", "critical")  # least severe first
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from reviews.findings import CATEGORIES
+from reviews.findings import SEVERITIES as LEAST_SEVERE_FIRST
 from reviews.sanitize import (
     MARKER,
     code_fence,
@@ -35,8 +37,7 @@ __all__ = [
 
 MAX_COMMENT_CHARS = 65536  # GitHub answers 422 above this (FACTS.md C2)
 
-SEVERITIES = ("critical", "high", "medium", "low")
-CATEGORIES = ("bug", "security", "performance", "style")
+SEVERITIES = tuple(reversed(LEAST_SEVERE_FIRST))  # most severe first, as the comment reads
 SECTION_TITLES = {
     "bug": "Bugs",
     "security": "Security",

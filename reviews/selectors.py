@@ -14,17 +14,17 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import connections
 from django.db.models import BooleanField, Count, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from . import findings
 from .models import Analysis
 
-SEVERITIES: tuple[str, ...] = tuple(settings.SEVERITIES)  # low → critical
-CATEGORIES = ("bug", "security", "performance", "style")
+SEVERITIES = findings.SEVERITIES  # low → critical
+CATEGORIES = findings.CATEGORIES
 # Only these keys are ever put into SQL, so the JSON path below is never user input.
 FINDING_KEYS = frozenset({"severity", "category"})
 
