@@ -34,5 +34,9 @@ lint: install
 test: install lint
 	$(BIN)/pytest
 
+# The end-to-end scenarios alone: real PostgreSQL, Redis, gunicorn and Celery processes.
+e2e: install
+	$(BIN)/pytest tests/e2e
+
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,467 @@
+"""A stand-in for the GitHub REST API that Prism talks to, with GitHub's rules (FACTS.md).
+
+A plain ThreadingHTTPServer on 127.0.0.1 in a thread of the test process. It serves pull
+requests built from real diffs, records every request, enforces what GitHub enforces (the
+token, 65,536-character bodies, review comments inside the diff, the 406 on huge diffs) and
+fails on demand from a queue of planned answers.
+"""
+
+import itertools
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+MAX_COMMENT_CHARS = 65536
+MAX_DIFF_FILES = 300
+MAX_DIFF_LINES = 20_000
+DEFAULT_PER_PAGE = 30
+
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+_ROUTES = [
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)"), "pull"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files"), "files"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/comments"), "review_comments"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/reviews"), "create_review"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments"), "issue_comments"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments"), "create_comment"),
+    ("PATCH", re.compile(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)"), "update_comment"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/statuses/([0-9a-f]{40})"), "create_status"),
+]
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    status: int = 0
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Fault:
+    """A planned answer, used once by the first request it matches."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    accept: str | None  # only requests asking for this media type
+
+
+@dataclass
+class FileEntry:
+    path: str
+    previous: str | None
+    status: str
+    patch: str | None
+    additions: int
+    deletions: int
+    right_ranges: list[tuple[int, int]]
+
+
+@dataclass
+class PullRequest:
+    repo: str
+    number: int
+    head_sha: str
+    base_sha: str
+    diff: str
+    title: str
+    body: str
+    state: str = "open"
+    files: list[FileEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.files = parse_files(self.diff)
+
+
+def parse_files(diff: str) -> list[FileEntry]:
+    """The diff split per file, as GET .../pulls/{n}/files describes each one (FACTS R3)."""
+    entries = []
+    for section in re.split(r"(?m)^(?=diff --git )", diff):
+        if not section.startswith("diff --git "):
+            continue
+        lines = section.splitlines()
+        old = new = None
+        first_hunk = next((i for i, line in enumerate(lines) if line.startswith("@@")), None)
+        header = re.match(r"diff --git a/(.+) b/(.+)", lines[0])
+        if header:
+            old, new = header[1], header[2]
+        # Only the file header: a removed line "-- x" inside a hunk reads like "--- ".
+        for line in lines[:first_hunk]:
+            if line.startswith("--- "):
+                old = None if line == "--- /dev/null" else line[6:]
+            elif line.startswith("+++ "):
+                new = None if line == "+++ /dev/null" else line[6:]
+            elif line.startswith("rename from "):
+                old = line[len("rename from ") :]
+            elif line.startswith("rename to "):
+                new = line[len("rename to ") :]
+        body = lines[first_hunk:] if first_hunk is not None else []
+        ranges = []
+        for line in body:
+            match = _HUNK.match(line)
+            if match:
+                start, count = int(match[1]), int(match[2] if match[2] is not None else 1)
+                if count:
+                    ranges.append((start, start + count - 1))
+        status = "modified"
+        if old is None:
+            status = "added"
+        elif new is None:
+            status = "removed"
+        elif old != new:
+            status = "renamed"
+        entries.append(
+            FileEntry(
+                path=new or old or "",
+                previous=old if status == "renamed" else None,
+                status=status,
+                patch="\n".join(body) if body else None,
+                additions=sum(1 for x in body if x.startswith("+")),
+                deletions=sum(1 for x in body if x.startswith("-")),
+                right_ranges=ranges,
+            )
+        )
+    return entries
+
+
+class FakeGitHub:
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.lock = threading.Lock()
+        self.pulls: dict[tuple[str, int], PullRequest] = {}
+        self.comments: dict[int, dict[str, Any]] = {}
+        self.review_comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.requests: list[Request] = []
+        self.faults: list[Fault] = []
+        self._ids = itertools.count(10_001)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "FakeGitHub":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- setting the scene ------------------------------------------------------------------
+
+    def open_pull(
+        self, repo: str, number: int, *, head_sha: str, diff: str, title: str, body: str = ""
+    ) -> PullRequest:
+        pull = PullRequest(repo, number, head_sha, "b" * 40, diff, title, body)
+        with self.lock:
+            self.pulls[repo, number] = pull
+        return pull
+
+    def push(self, repo: str, number: int, *, head_sha: str, diff: str | None = None) -> None:
+        with self.lock:
+            pull = self.pulls[repo, number]
+            pull.head_sha = head_sha
+            if diff is not None:
+                pull.diff, pull.files = diff, parse_files(diff)
+
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        message: str = "",
+        headers: dict[str, str] | None = None,
+        accept: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` requests matching `path` (a regex) with `status`."""
+        fault = Fault(
+            method,
+            re.compile(path),
+            status,
+            {"message": message or "planned failure"},
+            headers or {},
+            accept,
+        )
+        with self.lock:
+            self.faults.extend([fault] * times)
+
+    # --- reading what happened --------------------------------------------------------------
+
+    def calls(self, method: str, path_regex: str) -> list[Request]:
+        pattern = re.compile(path_regex)
+        with self.lock:
+            return [r for r in self.requests if r.method == method and pattern.fullmatch(r.path)]
+
+    def comment_posts(self, repo: str, number: int) -> list[Request]:
+        return self.calls("POST", rf"/repos/{re.escape(repo)}/issues/{number}/comments")
+
+    def comment_patches(self, repo: str) -> list[Request]:
+        return self.calls("PATCH", rf"/repos/{re.escape(repo)}/issues/comments/\d+")
+
+    def issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [c for c in self.comments.values() if (c["repo"], c["number"]) == (repo, number)]
+
+    def statuses(self, repo: str, sha: str | None = None) -> list[str]:
+        """The states posted for the commit (or for every commit of `repo`), in order."""
+        sha_part = sha or "[0-9a-f]{40}"
+        calls = self.calls("POST", rf"/repos/{re.escape(repo)}/statuses/{sha_part}")
+        return [c.json()["state"] for c in calls if c.status < 300]
+
+    def sent_bodies(self, repo: str | None = None) -> list[str]:
+        """Every request body Prism sent (to `repo`, or anywhere), as text."""
+        prefix = f"/repos/{repo}/" if repo else "/"
+        with self.lock:
+            return [
+                r.body.decode("utf-8", "replace")
+                for r in self.requests
+                if r.body and r.path.startswith(prefix)
+            ]
+
+    def count(self, status_from: int, status_to: int = 599) -> int:
+        with self.lock:
+            return sum(1 for r in self.requests if status_from <= r.status <= status_to)
+
+    # --- answering --------------------------------------------------------------------------
+
+    def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return _json(401, {"message": "Bad credentials"})
+        with self.lock:
+            fault = next((f for f in self.faults if _matches(f, request)), None)
+            if fault is not None:
+                self.faults.remove(fault)
+        if fault is not None:
+            return _json(fault.status, fault.body, fault.headers)
+        for method, pattern, name in _ROUTES:
+            match = pattern.fullmatch(request.path)
+            if method == request.method and match:
+                with self.lock:
+                    return getattr(self, "_" + name)(request, *match.groups())
+        return _json(404, {"message": "Not Found"})
+
+    def _pull_or_404(self, repo: str, number: str) -> PullRequest | None:
+        return self.pulls.get((repo, int(number)))
+
+    def _pull(self, request: Request, repo: str, number: str) -> tuple[int, dict, bytes]:
+        pull = self._pull_or_404(repo, number)
+        if pull is None:
+            return _json(404, {"message": "Not Found"})
+        if "diff" in request.headers.get("accept", ""):
+            if len(pull.files) > MAX_DIFF_FILES or pull.diff.count("\n") > MAX_DIFF_LINES:
+                return _json(406, _too_large(len(pull.files) > MAX_DIFF_FILES))
+            return 200, {"Content-Type": "text/plain; charset=utf-8"}, pull.diff.encode()
+        return _json(200, _pull_json(pull))
+
+    def _files(self, request: Request, repo: str, number: str) -> tuple[int, dict, bytes]:
+        pull = self._pull_or_404(repo, number)
+        if pull is None:
+            return _json(404, {"message": "Not Found"})
+        items = [_file_json(f) for f in pull.files]
+        return self._page(request, items)
+
+    def _review_comments(self, request: Request, repo: str, number: str) -> tuple:
+        return self._page(request, self.review_comments.get((repo, int(number)), []))
+
+    def _issue_comments(self, request: Request, repo: str, number: str) -> tuple:
+        items = sorted(
+            (c for c in self.comments.values() if (c["repo"], c["number"]) == (repo, int(number))),
+            key=lambda c: c["id"],
+        )
+        return self._page(request, [_public(c) for c in items])
+
+    def _create_comment(self, request: Request, repo: str, number: str) -> tuple:
+        if self._pull_or_404(repo, number) is None:
+            return _json(404, {"message": "Not Found"})
+        body = request.json().get("body")
+        if not isinstance(body, str) or len(body) > MAX_COMMENT_CHARS:
+            return _json(422, _too_long())
+        comment_id = next(self._ids)
+        self.comments[comment_id] = {
+            "id": comment_id,
+            "repo": repo,
+            "number": int(number),
+            "body": body,
+            "html_url": f"https://github.com/{repo}/pull/{number}#issuecomment-{comment_id}",
+            "user": {"login": "prism-bot"},
+        }
+        return _json(201, _public(self.comments[comment_id]))
+
+    def _update_comment(self, request: Request, repo: str, comment_id: str) -> tuple:
+        comment = self.comments.get(int(comment_id))
+        if comment is None or comment["repo"] != repo:
+            return _json(404, {"message": "Not Found"})
+        body = request.json().get("body")
+        if not isinstance(body, str) or len(body) > MAX_COMMENT_CHARS:
+            return _json(422, _too_long())
+        comment["body"] = body
+        return _json(200, _public(comment))
+
+    def _create_review(self, request: Request, repo: str, number: str) -> tuple:
+        pull = self._pull_or_404(repo, number)
+        if pull is None:
+            return _json(404, {"message": "Not Found"})
+        data = request.json()
+        ranges = {f.path: f.right_ranges for f in pull.files}
+        for comment in data.get("comments", []):
+            if len(comment.get("body", "")) > MAX_COMMENT_CHARS:
+                return _json(422, _too_long())
+            if not _in_diff(ranges.get(comment.get("path"), []), comment):
+                return _json(
+                    422,
+                    {
+                        "message": "Unprocessable Entity",
+                        "errors": ["Pull request review thread line must be part of the diff"],
+                    },
+                )
+        review_id = next(self._ids)
+        stored = self.review_comments.setdefault((repo, int(number)), [])
+        for comment in data.get("comments", []):
+            stored.append({"id": next(self._ids), "pull_request_review_id": review_id, **comment})
+        return _json(200, {"id": review_id, "state": "COMMENTED", "body": data.get("body")})
+
+    def _create_status(self, request: Request, repo: str, sha: str) -> tuple:
+        data = request.json()
+        if data.get("state") not in {"error", "failure", "pending", "success"}:
+            return _json(422, {"message": "Validation Failed"})
+        return _json(201, {"id": next(self._ids), "state": data["state"], "context": "x"})
+
+    def _page(self, request: Request, items: list[dict[str, Any]]) -> tuple:
+        """One page and a Link header to the next, as GitHub paginates (FACTS R3, R4)."""
+        per_page = min(int(request.query.get("per_page", [DEFAULT_PER_PAGE])[0]), 100)
+        page = int(request.query.get("page", ["1"])[0])
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(items):
+            headers["Link"] = (
+                f'<{self.url}{request.path}?per_page={per_page}&page={page + 1}>; rel="next"'
+            )
+        return _json(200, chunk, headers)
+
+
+def _matches(fault: Fault, request: Request) -> bool:
+    if fault.method != request.method or not fault.path.fullmatch(request.path):
+        return False
+    return fault.accept is None or fault.accept in request.headers.get("accept", "")
+
+
+def _in_diff(ranges: list[tuple[int, int]], comment: dict[str, Any]) -> bool:
+    line, start = comment.get("line"), comment.get("start_line", comment.get("line"))
+    if not isinstance(line, int) or not isinstance(start, int):
+        return False
+    return any(first <= start and line <= last for first, last in ranges)
+
+
+def _pull_json(pull: PullRequest) -> dict[str, Any]:
+    owner = pull.repo.split("/")[0]
+    return {
+        "number": pull.number,
+        "state": pull.state,
+        "merged": False,
+        "draft": False,
+        "title": pull.title,
+        "body": pull.body,
+        "html_url": f"https://github.com/{pull.repo}/pull/{pull.number}",
+        "user": {"login": owner},
+        "head": {"sha": pull.head_sha, "ref": "feature"},
+        "base": {"sha": pull.base_sha, "ref": "main"},
+        "changed_files": len(pull.files),
+    }
+
+
+def _file_json(entry: FileEntry) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "filename": entry.path,
+        "status": entry.status,
+        "additions": entry.additions,
+        "deletions": entry.deletions,
+        "changes": entry.additions + entry.deletions,
+        "sha": "0" * 40,
+    }
+    if entry.patch is not None:
+        data["patch"] = entry.patch
+    if entry.previous:
+        data["previous_filename"] = entry.previous
+    return data
+
+
+def _public(comment: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in comment.items() if k not in ("repo", "number")}
+
+
+def _too_large(files: bool) -> dict[str, Any]:
+    limit = "files (300)" if files else "lines (20000)"
+    return {
+        "message": f"Sorry, the diff exceeded the maximum number of {limit}. Consider using "
+        "'List pull requests files' API or locally cloning the repository instead.",
+        "errors": [{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
+    }
+
+
+def _too_long() -> dict[str, Any]:
+    return {
+        "message": "Validation Failed",
+        "errors": [
+            {
+                "resource": "IssueComment",
+                "code": "unprocessable",
+                "field": "data",
+                "message": "Body is too long (maximum is 65536 characters)",
+            }
+        ],
+    }
+
+
+def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> tuple:
+    return (
+        status,
+        {"Content-Type": "application/json", **(headers or {})},
+        json.dumps(data).encode(),
+    )
+
+
+def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Prism's requests.Session expects
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            request = Request(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=self.rfile.read(length) if length else b"",
+            )
+            status, headers, body = fake.answer(request)
+            request.status = status
+            with fake.lock:
+                fake.requests.append(request)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the requests are recorded; stderr stays quiet
+
+    return Handler

@@ -1,0 +1,190 @@
+"""A stand-in for an OpenAI-compatible chat-completions server.
+
+It answers schema-valid findings on real added lines of the diff it was sent (read back from
+the prompt's numbered diff lines, `  550 + text`), and can be slow or fail on demand for the
+pull requests whose prompt contains a given needle (we put one in each PR's title).
+"""
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_FILE = re.compile(r"^FILE (.+) \([^()]*\)$")
+_ADDED = re.compile(r"^ *(\d+) \+ ")
+NON_JSON = "Sure! I looked at the change and it seems fine to me overall."
+
+
+@dataclass
+class Plan:
+    """What to do for the prompts that contain `needle`."""
+
+    failures: list[str] = field(default_factory=list)  # "429", "500", "nonjson": once each
+    always: str | None = None  # "nonjson": every answer
+    hold: float = 0.0  # seconds to sit on the first request (a slow model)
+    holds_left: int = 0
+    echo: str | None = None  # text put back into the finding (a hostile PR's own words)
+    held: int = 0  # requests that were held (so a test knows a review is mid-call)
+
+
+@dataclass
+class Call:
+    body: bytes
+    headers: dict[str, str]
+    started: float
+
+    def prompt(self) -> str:
+        messages = json.loads(self.body)["messages"]
+        return "\n".join(str(m.get("content", "")) for m in messages)
+
+
+class FakeLLM:
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self.lock = threading.Lock()
+        self.plans: dict[str, Plan] = {}
+        self.calls: list[Call] = []
+        self.stopping = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "FakeLLM":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()  # release held requests so the server can shut down
+        self.server.shutdown()
+        self.server.server_close()
+
+    def plan(self, needle: str, **behaviour: Any) -> Plan:
+        plan = Plan(**behaviour)
+        if plan.hold and not plan.holds_left:
+            plan.holds_left = 1
+        with self.lock:
+            self.plans[needle] = plan
+        return plan
+
+    def calls_for(self, needle: str) -> list[Call]:
+        """The calls about one pull request: their prompt holds its needle (its title)."""
+        with self.lock:
+            calls = list(self.calls)
+        return [c for c in calls if needle in c.prompt()]
+
+    def answer(self, call: Call) -> tuple[int, dict[str, str], bytes]:
+        if call.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _json(401, {"error": {"message": "Invalid API key", "code": 401}})
+        prompt = call.prompt()
+        with self.lock:
+            needle = next((n for n in self.plans if n in prompt), None)
+            plan = self.plans.get(needle) if needle else None
+            failure = plan.failures.pop(0) if plan and plan.failures else None
+            hold = 0.0
+            if plan and plan.holds_left > 0 and failure is None:
+                plan.holds_left -= 1
+                plan.held += 1
+                hold = plan.hold
+        if hold:
+            self.stopping.wait(hold)
+        if failure == "429":
+            return _json(429, {"error": {"message": "Rate limit exceeded", "code": 429}}, "1")
+        if failure == "500":
+            return _json(500, {"error": {"message": "Internal server error", "code": 500}})
+        if failure == "nonjson" or (plan and plan.always == "nonjson"):
+            return _json(200, completion(NON_JSON))
+        findings = list(_findings(prompt, plan.echo if plan else None))
+        summary = "The change looks reasonable; one line deserves a second look."
+        if plan and plan.echo:
+            summary = f"Summary as requested: {plan.echo}"
+        return _json(200, completion(json.dumps({"summary": summary, "findings": findings})))
+
+
+def completion(content: str) -> dict[str, Any]:
+    return {
+        "id": "gen-e2e",
+        "model": "fake/e2e-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 50},
+    }
+
+
+def added_lines(prompt: str) -> Iterator[tuple[str, int]]:
+    """(path, new line number) of every added line in the prompt's rendered diff."""
+    path = None
+    for line in prompt.splitlines():
+        header = _FILE.match(line)
+        if header:
+            path = header[1]
+            continue
+        added = _ADDED.match(line)
+        if added and path:
+            yield path, int(added[1])
+
+
+def _findings(prompt: str, echo: str | None) -> Iterator[dict[str, Any]]:
+    # One finding on the first added line of the chunk: enough for an inline comment, and
+    # stable, so a second review of the same diff finds the same thing.
+    for path, line in added_lines(prompt):
+        yield {
+            "path": path,
+            "line": line,
+            "end_line": None,
+            "category": "bug",
+            "severity": "high",
+            "title": echo or "Unchecked value on this line",
+            "body": echo or "The value is used before it is validated.",
+            "suggestion": None,
+        }
+        return
+
+
+def _json(status: int, data: Any, retry_after: str | None = None) -> tuple:
+    headers = {"Content-Type": "application/json"}
+    if retry_after:
+        headers["Retry-After"] = retry_after
+    return status, headers, json.dumps(data).encode()
+
+
+def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            call = Call(
+                body=self.rfile.read(length),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                started=time.monotonic(),
+            )
+            with fake.lock:
+                fake.calls.append(call)
+            if self.path != "/v1/chat/completions":
+                status, headers, body = _json(404, {"error": {"message": "no such route"}})
+            else:
+                status, headers, body = fake.answer(call)
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass  # the client went away (its worker was killed mid-call)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler

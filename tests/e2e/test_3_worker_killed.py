@@ -1,0 +1,62 @@
+"""Scenario 3: the worker is killed with SIGKILL in the middle of a review, twice.
+
+The review's lease runs out, the sweep hands it to a live worker, and it completes once,
+with one comment, within REVIEW_LEASE_SECONDS + SWEEP_INTERVAL_SECONDS (plus slack).
+"""
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.e2e.helpers import needle
+from tests.e2e.processes import wait_until
+
+pytestmark = pytest.mark.e2e
+
+LEASE, SWEEP = 20, 5  # as the stack configures Prism
+# A fresh worker process, the retried review itself and the polling: generous on 2 cores.
+SLACK = 15
+
+
+def start_slow_review(stack, repo):
+    """Open a pull request whose first LLM call hangs, and return once the call is in flight."""
+    plan = stack.llm.plan(needle(repo, 1), hold=LEASE)
+    stack.open_pull(repo, 1, diff="02-new-file")
+    wait_until(lambda: plan.held, timeout=30, what="the review to reach the LLM")
+
+
+def assert_reviewed_once_after(stack, repo, killed_at):
+    [row] = stack.wait_for_reviews(repo, 1, timeout=LEASE + SWEEP + SLACK + 30)
+    elapsed = time.monotonic() - killed_at
+    assert row["status"] == "completed", row["error"]
+    assert row["attempts"] == 2  # the killed attempt and the one that finished
+    assert elapsed <= LEASE + SWEEP + SLACK, f"took {elapsed:.0f}s after the kill"
+    assert len(stack.github.comment_posts(repo, 1)) == 1
+    assert stack.github.statuses(repo)[-1] == "success"
+
+
+def test_a_review_whose_pool_process_is_killed_completes_once(stack):
+    repo = "e2e-kill/pool"
+    start_slow_review(stack, repo)
+    pool = stack.prism.pool_pids()
+    assert pool, "the worker has no pool processes"
+
+    for pid in pool:
+        os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    assert_reviewed_once_after(stack, repo, killed_at)
+    assert stack.prism.worker.alive()  # the main process lived and replaced its pool
+
+
+def test_a_review_whose_whole_worker_is_killed_completes_once_on_a_new_worker(stack):
+    repo = "e2e-kill/worker"
+    start_slow_review(stack, repo)
+
+    stack.prism.worker.kill_group()
+    killed_at = time.monotonic()
+    stack.prism.restart_worker()
+
+    assert_reviewed_once_after(stack, repo, killed_at)
