@@ -30,6 +30,15 @@ def publish_review(analysis_id: int, github: GitHubClient) -> bool:
         return False
     errors: list[str] = []
     comment = _attempt(errors, "summary comment", post_summary, analysis, github)
+    if comment is None and not errors:
+        # A newer review of this pull request is already on it: this one stays unposted,
+        # and says so where the operator looks.
+        services.analysis_record_comment(
+            analysis_id=analysis.id,
+            comment=None,
+            error="Not posted: a newer review of this pull request is already shown.",
+        )
+        return True
     if settings.POST_INLINE_COMMENTS:
         _attempt(errors, "inline comments", post_inline_comments, analysis, github)
     if settings.POST_COMMIT_STATUS:

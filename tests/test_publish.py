@@ -52,3 +52,8 @@ def test_two_reviews_of_one_pull_request_racing_end_with_one_comment(make_analys
     assert len(posts) == 1
     sticky = StickyComment.objects.get()
     assert (sticky.comment_id, sticky.analysis_id) == (31, second.id)
+    second.refresh_from_db()
+    assert (second.comment_id, second.comment_error) == (31, "")
+    first.refresh_from_db()
+    if first.comment_id is None:  # it lost the race to the newer review, and says so
+        assert "newer review" in first.comment_error

@@ -403,3 +403,23 @@ def test_a_chunk_the_model_cannot_answer_is_listed_as_not_reviewed(http, analysi
     assert len(calls_to(http, "POST", CHAT)) == 3  # the second chunk was asked to repair once
     [posted] = calls_to(http, "POST", COMMENTS_API)
     assert "the model could not review" in stubs.sent_json(posted)["body"]
+
+
+def test_an_older_review_finishing_after_a_newer_one_is_shown_never_posts(
+    http, analysis, make_analysis
+):
+    newer = make_analysis(repo_full_name=REPO, pr_number=NUMBER, head_sha="a" * 40)
+    StickyComment.objects.create(
+        repo_full_name=REPO, pr_number=NUMBER, comment_id=901, analysis=newer
+    )
+    serve_pull_request(http, analysis)
+    serve_publishing(http)
+    http.post(CHAT, json=stubs.chat_completion([stubs.finding(HELPERS, 550)]))
+
+    review_pull_request.run(analysis.id)
+
+    analysis.refresh_from_db()
+    assert analysis.status == "completed"
+    assert "newer review" in analysis.comment_error
+    writes = [c for c in http.calls if c.request.method in {"POST", "PATCH"}]
+    assert [c.request.url.split("/")[-2] for c in writes] == ["statuses", "chat"]
