@@ -77,7 +77,8 @@ def decide(event: str, payload: dict[str, Any]) -> Decision:
     if event != PULL_REQUEST:
         return Decision(review=False, reason=f"event {event or '(none)'!r} is not reviewed")
     action = payload.get("action")
-    if action not in REVIEWED_ACTIONS:
+    # A JSON list or object is not hashable: check the type before the set lookup.
+    if not isinstance(action, str) or action not in REVIEWED_ACTIONS:
         return Decision(review=False, reason=f"pull_request action {action!r} is not reviewed")
     pull_request = parse_pull_request(payload)
     if pull_request.state != "open":

@@ -257,3 +257,13 @@ def test_secrets_never_reach_the_logs(deliver, published, caplog, settings):
 def test_a_ping_with_a_malformed_body_gets_a_400_not_a_500(deliver, published):
     response = deliver(b"{not json", event="ping")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("action", [[], {}, ["opened"], 7, None])
+def test_an_action_that_is_not_a_string_is_ignored_not_a_500(deliver, published, action):
+    # Found by the end-to-end fuzzer: a list is unhashable, so a set lookup raised.
+    data = payload("pull_request.opened.json")
+    data["action"] = action
+    response = deliver(json.dumps(data).encode())
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
