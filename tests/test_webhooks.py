@@ -5,7 +5,9 @@ from unittest import mock
 from urllib.parse import urlencode
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kombu.exceptions import OperationalError
 
 from reviews import signatures
@@ -267,3 +269,52 @@ def test_an_action_that_is_not_a_string_is_ignored_not_a_500(deliver, published,
     response = deliver(json.dumps(data).encode())
     assert response.status_code == 200
     assert response.json()["status"] == "ignored"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+FIELDS = [
+    ("action",),
+    ("number",),
+    ("pull_request",),
+    ("pull_request", "number"),
+    ("pull_request", "head"),
+    ("pull_request", "head", "sha"),
+    ("pull_request", "base", "sha"),
+    ("pull_request", "draft"),
+    ("pull_request", "state"),
+    ("pull_request", "title"),
+    ("pull_request", "html_url"),
+    ("pull_request", "user"),
+    ("pull_request", "user", "login"),
+    ("repository",),
+    ("repository", "full_name"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(replacements=st.lists(st.tuples(st.sampled_from(FIELDS), JSON_VALUES), max_size=4))
+def test_a_signed_payload_with_any_field_of_any_type_never_gets_a_5xx(replacements):
+    data = payload("pull_request.opened.json")
+    for path, value in replacements:
+        target = data
+        for key in path[:-1]:
+            target = target.get(key) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            target[path[-1]] = value
+    body = json.dumps(data).encode()
+    with mock.patch("reviews.tasks.review_pull_request.apply_async"):
+        response = Client().post(
+            URL,
+            data=body,
+            content_type="application/json",
+            HTTP_X_GITHUB_EVENT="pull_request",
+            HTTP_X_GITHUB_DELIVERY=str(uuid.uuid4()),
+            HTTP_X_HUB_SIGNATURE_256=signatures.sign(SECRET, body),
+        )
+    assert response.status_code in {200, 202, 400}, response.content
