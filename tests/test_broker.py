@@ -2,6 +2,7 @@
 
 import base64
 import json
+from unittest import mock
 
 import pytest
 import redis
@@ -37,17 +38,48 @@ def test_a_dispatched_review_is_a_message_on_redis_naming_the_analysis(make_anal
     assert args == [analysis.id]
 
 
-def test_a_redis_that_refuses_connections_leaves_the_review_for_the_sweep(make_analysis):
+def forget_broker_connections(app) -> None:
+    """What Celery itself does after a fork: the next publish connects anew, to the new URL."""
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def test_a_redis_that_refuses_connections_leaves_the_review_for_the_sweep(
+    make_analysis, monkeypatch
+):
     from prism.celery import app
 
     analysis = make_analysis()
     original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    app.pool.force_close_all()
+    nobody_listens = "redis://127.0.0.1:1/0"
+    # Celery prefers the environment's CELERY_BROKER_URL to its configuration.
+    monkeypatch.setenv("CELERY_BROKER_URL", nobody_listens)
+    app.conf.broker_url = nobody_listens
+    forget_broker_connections(app)
     try:
+        with app.connection_for_write() as connection:
+            assert connection.as_uri().endswith("127.0.0.1:1/0")
         assert not dispatch_review(analysis.id)
     finally:
         app.conf.broker_url = original
-        app.pool.force_close_all()
+        monkeypatch.undo()
+        forget_broker_connections(app)
     analysis.refresh_from_db()
     assert analysis.dispatched_at is None
+
+
+def test_publishing_reuses_one_redis_client_instead_of_building_one_per_message(
+    make_analysis, queue
+):
+    from prism.broker import Channel
+    from prism.celery import app
+
+    with app.connection_for_write() as connection:
+        assert isinstance(connection.default_channel, Channel)
+    with mock.patch.object(
+        Channel, "_create_client", autospec=True, wraps=Channel._create_client
+    ) as create:
+        for _ in range(5):
+            assert dispatch_review(make_analysis().id)
+    assert create.call_count <= 1
+    assert queue.llen(QUEUE) == 5
