@@ -150,17 +150,7 @@ class AnalysisAdmin(admin.ModelAdmin):
     fieldsets = [
         (
             "Pull request",
-            {
-                "fields": [
-                    "repo_full_name",
-                    "pr_number",
-                    "pr_title",
-                    "pr_url",
-                    "pr_author",
-                    "head_sha",
-                    "base_sha",
-                ]
-            },
+            {"fields": list(Analysis.PULL_REQUEST_FIELDS)},
         ),
         (
             "Review",

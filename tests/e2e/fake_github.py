@@ -11,9 +11,11 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.e2e.local_server import LocalServer
 
 MAX_COMMENT_CHARS = 65536
 MAX_DIFF_FILES = 300
@@ -136,7 +138,7 @@ def parse_files(diff: str) -> list[FileEntry]:
     return entries
 
 
-class FakeGitHub:
+class FakeGitHub(LocalServer):
     def __init__(self, token: str) -> None:
         self.token = token
         self.lock = threading.Lock()
@@ -146,18 +148,7 @@ class FakeGitHub:
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self._ids = itertools.count(10_001)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> "FakeGitHub":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen(_handler(self))
 
     # --- setting the scene ------------------------------------------------------------------
 

@@ -11,8 +11,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.e2e.local_server import LocalServer
 
 _FILE = re.compile(r"^FILE (.+) \([^()]*\)$")
 _ADDED = re.compile(r"^ *(\d+) \+ ")
@@ -42,26 +44,20 @@ class Call:
         return "\n".join(str(m.get("content", "")) for m in messages)
 
 
-class FakeLLM:
+class FakeLLM(LocalServer):
+    url_path = "/v1"
+
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
         self.lock = threading.Lock()
         self.plans: dict[str, Plan] = {}
         self.calls: list[Call] = []
         self.stopping = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> "FakeLLM":
-        self._thread.start()
-        return self
+        self._listen(_handler(self))
 
     def stop(self) -> None:
         self.stopping.set()  # release held requests so the server can shut down
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
 
     def plan(self, needle: str, **behaviour: Any) -> Plan:
         plan = Plan(**behaviour)
