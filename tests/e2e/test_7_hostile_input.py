@@ -151,14 +151,8 @@ def test_a_body_over_githubs_25_mb_cap_is_refused_with_413(stack):
     assert response.status_code == 413
 
 
-def api_available(stack) -> bool:
-    return requests.get(f"{stack.prism.url}/api/analyses/", timeout=10).status_code != 404
-
-
 @pytest.fixture(scope="module")
 def tokens(stack):
-    if not api_available(stack):
-        pytest.skip("the API (/api/analyses/, knox tokens) is not in this build yet")
     stack.prism.manage(
         "shell",
         "-c",
