@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from . import chunking, diff, findings, publish, redaction, selection, services
-from .github import DiffTooLarge, GitHubClient, PullRequest
+from .github import DiffTooLarge, GitHubClient, GitHubError, PullRequest
 from .llm import LLMClient, LLMConfig, LLMError, ReviewOutput
 from .models import Analysis
 from .prompt import build_messages
@@ -28,6 +28,11 @@ Status = Analysis.Status
 
 
 def github_client() -> GitHubClient:
+    if not settings.GITHUB_TOKEN:
+        raise GitHubError(
+            "GITHUB_TOKEN is not set, so Prism cannot read the pull request; set it and re-run.",
+            permanent=True,
+        )
     return GitHubClient(
         base_url=settings.GITHUB_API_URL,
         token=settings.GITHUB_TOKEN,

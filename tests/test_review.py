@@ -423,3 +423,13 @@ def test_an_older_review_finishing_after_a_newer_one_is_shown_never_posts(
     assert "newer review" in analysis.comment_error
     writes = [c for c in http.calls if c.request.method in {"POST", "PATCH"}]
     assert [c.request.url.split("/")[-2] for c in writes] == ["statuses", "chat"]
+
+
+def test_without_a_github_token_the_review_fails_saying_so(analysis, settings):
+    settings.GITHUB_TOKEN = ""
+
+    review_pull_request.run(analysis.id)
+
+    analysis.refresh_from_db()
+    assert analysis.status == "failed"
+    assert analysis.error.startswith("GITHUB_TOKEN is not set")
