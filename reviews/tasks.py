@@ -68,7 +68,9 @@ def _fail(analysis_id: int, error: str, raw_output: str = "") -> None:
 def report_failure(analysis_id: int) -> None:
     try:
         publish.report_failure(analysis_id, review.github_client())
-    except Exception:  # reporting is best effort; the row already holds the failure
+    except GitHubError as exc:  # reporting is best effort; the row already holds the failure
+        logger.warning("could not report failure analysis_id=%s: %s", analysis_id, exc)
+    except Exception:
         logger.warning("could not report failure analysis_id=%s", analysis_id, exc_info=True)
 
 
