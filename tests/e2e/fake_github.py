@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.e2e.local_server import LocalServer
+from tests.e2e.local_server import LocalServer, respond
 
 MAX_COMMENT_CHARS = 65536
 MAX_DIFF_FILES = 300
@@ -443,12 +443,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             request.status = status
             with fake.lock:
                 fake.requests.append(request)
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            respond(self, status, headers, body)
 
         do_GET = do_POST = do_PATCH = _serve
 

@@ -5,6 +5,7 @@ the prompt's numbered diff lines, `  550 + text`), and can be slow or fail on de
 pull requests whose prompt contains a given needle (we put one in each PR's title).
 """
 
+import contextlib
 import json
 import re
 import threading
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.e2e.local_server import LocalServer
+from tests.e2e.local_server import LocalServer, respond
 
 _FILE = re.compile(r"^FILE (.+) \([^()]*\)$")
 _ADDED = re.compile(r"^ *(\d+) \+ ")
@@ -170,15 +171,9 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 status, headers, body = _json(404, {"error": {"message": "no such route"}})
             else:
                 status, headers, body = fake.answer(call)
-            try:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except OSError:
-                pass  # the client went away (its worker was killed mid-call)
+            # The client may have gone away: its worker was killed mid-call.
+            with contextlib.suppress(OSError):
+                respond(self, status, headers, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

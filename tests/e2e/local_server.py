@@ -21,3 +21,15 @@ class LocalServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def respond(
+    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes
+) -> None:
+    """Write one whole HTTP answer: status line, headers, Content-Length and body."""
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
