@@ -15,9 +15,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from reviews.chunking import plan_chunks  # noqa: E402
-from reviews.diff import parse  # noqa: E402
-from reviews.selection import select_files  # noqa: E402
+from reviews.diffs.chunking import plan_chunks  # noqa: E402
+from reviews.diffs.file_filter import select_files  # noqa: E402
+from reviews.diffs.parser import parse  # noqa: E402
 from tests.fixtures import diff_names, diff_text  # noqa: E402
 
 RUNS = 7

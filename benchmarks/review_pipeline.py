@@ -74,15 +74,14 @@ def whole_review(rounds: int) -> None:
     django.setup()
     from django.conf import settings
 
-    from reviews import diff, review
-    from reviews.github import PullRequest
+    from reviews.diffs import parser as diff
+    from reviews.github.resources import PullRequest
+    from reviews.pipeline import review
     from tests.fixtures import diff_text
 
     pr = PullRequest(
+        repo_full_name="pallets/flask",
         number=1,
-        state="open",
-        merged=False,
-        draft=False,
         head_sha="0" * 40,
         base_sha="1" * 40,
         title="Release 2.0.0",

@@ -29,7 +29,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reviews.signatures import sign  # noqa: E402
+from reviews.github.signatures import sign  # noqa: E402
 from tests.fixtures import payload_bytes  # noqa: E402
 
 SECRET = "bench-secret"

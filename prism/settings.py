@@ -155,7 +155,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["reviews.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["reviews.api.throttling.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -170,7 +170,7 @@ SPECTACULAR_SETTINGS = {
     # Like the rest of the API: log in to the admin (or send a token) to read the docs.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # The schema describes /api/ only; the webhook is GitHub's contract, not ours.
-    "PREPROCESSING_HOOKS": ["reviews.api.only_api_endpoints"],
+    "PREPROCESSING_HOOKS": ["reviews.api.views.only_api_endpoints"],
     # Swagger UI from the sidecar package: self-hosted Prism may have no internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -190,6 +190,10 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# Where this Prism is reachable (https://prism.example.com): sent to OpenRouter as the
+# app's referrer, and used for links back to the admin. Empty: no such links are made.
+PRISM_PUBLIC_URL = env.str("PRISM_PUBLIC_URL", default="").rstrip("/")
 
 # --- GitHub ---------------------------------------------------------------------------
 GITHUB_WEBHOOK_SECRET = env.str("GITHUB_WEBHOOK_SECRET", default="")

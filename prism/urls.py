@@ -10,5 +10,5 @@ urlpatterns = [
     re_path(r"^webhooks/github/?$", GitHubWebhookView.as_view(), name="github-webhook"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/", include("reviews.api")),
+    path("api/", include("reviews.api.views")),
 ]

@@ -5,9 +5,9 @@ model): everything reaches the page through `format_html` or auto-escaped templa
 the comment preview through an allowlist sanitizer.
 """
 
-import hashlib
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import nh3
@@ -21,8 +21,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
-from . import selectors, tasks
-from .models import Analysis
+from reviews import dispatch, results, selectors
+from reviews.comments import render
+from reviews.github.resources import diff_line_url
+from reviews.models import Analysis
+from reviews.pipeline import publish
+from reviews.results import Finding
 
 NONE = "\N{EN DASH}"  # an empty cell, as Django's admin shows one
 SEVERITY_COLORS = {"critical": "#7f1d1d", "high": "#b91c1c", "medium": "#b45309", "low": "#4b5563"}
@@ -33,34 +37,22 @@ def safe_url(url: str) -> str | None:
     return url if url.startswith(("https://", "http://")) else None
 
 
-def diff_line_url(pr_url: str, path: str, line: Any) -> str | None:
-    """GitHub's anchor for a line of the new file in the pull request's "Files" tab."""
-    base = safe_url(pr_url)
-    if not base or not isinstance(line, int) or line < 1 or not path:
-        return None
-    digest = hashlib.sha256(path.encode()).hexdigest()
-    return f"{base.rstrip('/')}/files#diff-{digest}R{line}"
+@dataclass(frozen=True)
+class FindingRow:
+    finding: Finding
+    url: str | None  # the line in the pull request's diff
+    color: str
 
 
-def findings_by_file(analysis: Analysis) -> list[tuple[str, list[dict[str, Any]]]]:
+def findings_by_file(analysis: Analysis) -> list[tuple[str, list[FindingRow]]]:
     """Findings grouped by path, most severe first within each file, each with its diff link."""
-    ranks = {s: i for i, s in enumerate(selectors.SEVERITIES)}
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for finding in selectors.findings_of(analysis.feedback):
-        path_ = str(finding.get("path") or "")
-        line = finding.get("line")
-        groups[path_].append(
-            {
-                **finding,
-                "url": diff_line_url(analysis.pr_url, path_, line),
-                "color": SEVERITY_COLORS.get(str(finding.get("severity")), "#4b5563"),
-                "rank": -ranks.get(str(finding.get("severity")), 0),
-            }
-        )
-    for items in groups.values():
-        items.sort(key=lambda f: (f["rank"], f["line"] if isinstance(f.get("line"), int) else 0))
+    pr_url = safe_url(analysis.pr_url)
+    groups: dict[str, list[FindingRow]] = defaultdict(list)
+    for f in sorted(analysis.result.findings, key=lambda f: (-f.rank, f.line)):
+        url = diff_line_url(pr_url, f.path, f.line) if pr_url and f.path and f.line > 0 else None
+        groups[f.path].append(FindingRow(f, url, SEVERITY_COLORS[f.severity]))
     # The file with the most severe finding first: that is where a reader should start.
-    return sorted(groups.items(), key=lambda group: (group[1][0]["rank"], group[0]))
+    return sorted(groups.items(), key=lambda group: (-group[1][0].finding.rank, group[0]))
 
 
 _markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
@@ -80,10 +72,7 @@ def comment_preview(analysis: Analysis) -> tuple[str, SafeString] | None:
     """
     if analysis.status != Analysis.Status.COMPLETED:
         return None
-    # Imported here so the admin still loads should the comment code fail to import.
-    from . import formatting, publish
-
-    markdown = formatting.render_review(analysis.feedback, publish.comment_context(analysis))
+    markdown = render.render_review(analysis.result, publish.comment_context(analysis))
     html = nh3.clean(
         _markdown.render(markdown),
         tags=_PREVIEW_TAGS,
@@ -100,10 +89,10 @@ class CategoryFilter(admin.SimpleListFilter):
     parameter_name = "category"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        return [(c, c) for c in selectors.CATEGORIES]
+        return [(c, c) for c in results.CATEGORIES]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        if self.value() in selectors.CATEGORIES:
+        if self.value() in results.CATEGORIES:
             return selectors.analyses_with_finding(queryset, key="category", values=[self.value()])
         return None
 
@@ -113,12 +102,12 @@ class SeverityFilter(admin.SimpleListFilter):
     parameter_name = "min_severity"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        return [(s, s) for s in reversed(selectors.SEVERITIES)]
+        return [(s, s) for s in reversed(results.SEVERITIES)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        if self.value() in selectors.SEVERITIES:
+        if self.value() in results.SEVERITIES:
             return selectors.analyses_with_finding(
-                queryset, key="severity", values=selectors.severities_at_least(self.value())
+                queryset, key="severity", values=results.severities_at_least(self.value())
             )
         return None
 
@@ -202,14 +191,14 @@ class AnalysisAdmin(admin.ModelAdmin):
 
     @admin.display(description="findings")
     def findings_column(self, analysis: Analysis) -> str:
-        summary = selectors.finding_summary(analysis.feedback)
+        summary = selectors.finding_summary(analysis.result)
         if not summary.total:
             return NONE
         return ", ".join(f"{count} {name}" for name, count in summary.by_category.items())
 
     @admin.display(description="top severity")
     def top_severity(self, analysis: Analysis) -> str:
-        severity = selectors.finding_summary(analysis.feedback).top_severity
+        severity = selectors.finding_summary(analysis.result).top_severity
         if severity is None:
             return NONE
         return format_html(
@@ -254,9 +243,7 @@ class AnalysisAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def review_context(self, request: HttpRequest, analysis: Analysis) -> dict[str, Any]:
-        feedback = analysis.feedback if isinstance(analysis.feedback, dict) else {}
-        coverage = feedback.get("coverage") if isinstance(feedback.get("coverage"), dict) else {}
-        timings = feedback.get("timings") if isinstance(feedback.get("timings"), dict) else {}
+        result = analysis.result
         try:
             preview = comment_preview(analysis)
             preview_error = ""
@@ -264,22 +251,22 @@ class AnalysisAdmin(admin.ModelAdmin):
             preview, preview_error = None, f"{type(exc).__name__}: {exc}"
         return {
             "analysis": analysis,
-            "summary": selectors.finding_summary(feedback),
-            "review_summary": feedback.get("summary") or "",
+            "summary": selectors.finding_summary(result),
+            "review_summary": result.summary,
             "files": findings_by_file(analysis),
-            "coverage": coverage,
-            "skipped": [s for s in coverage.get("skipped") or [] if isinstance(s, dict)],
-            "timings": sorted(timings.items()),
+            "coverage": result.coverage,
+            "skipped": result.coverage.skipped,
+            "timings": sorted(result.timings.items()),
             "duration": selectors.analysis_duration(analysis),
             "preview": preview,
             "preview_error": preview_error,
-            "feedback_json": json.dumps(feedback, indent=2, sort_keys=True),
+            "feedback_json": json.dumps(analysis.feedback, indent=2, sort_keys=True),
             "pr_link": safe_url(analysis.pr_url),
         }
 
     @admin.action(description="Re-run review")
     def rerun_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        reruns = [tasks.rerun_review(analysis) for analysis in queryset.order_by("id")]
+        reruns = [dispatch.queue_rerun(analysis) for analysis in queryset.order_by("id")]
         ids = ", ".join(f"#{rerun.id}" for rerun in reruns)
         self.message_user(
             request, f"Queued {len(reruns)} re-run(s): {ids}.", level=messages.SUCCESS
@@ -287,25 +274,13 @@ class AnalysisAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-post comment")
     def repost_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        try:
-            from . import publish
-
-            repost = publish.repost_comment
-        except (ImportError, AttributeError):
-            self.message_user(
-                request,
-                "Re-posting is not available in this version of Prism (reviews.publish."
-                "repost_comment is missing).",
-                level=messages.ERROR,
-            )
-            return
         posted, failed = 0, []
         for analysis in queryset.order_by("id"):
             if analysis.status != Analysis.Status.COMPLETED:
                 failed.append(f"#{analysis.id} is {analysis.status}, not completed")
                 continue
             try:
-                ok = repost(analysis.id)
+                ok = publish.repost_comment(analysis.id)
             except Exception as exc:  # one failure must not hide the others' outcome
                 ok, reason = False, f"{type(exc).__name__}: {exc}"
             else:

@@ -1,5 +1,8 @@
 from django.db import models
 
+from reviews.github.resources import PullRequest
+from reviews.results import ReviewResult
+
 
 class Analysis(models.Model):
     """One review of one pull request at one head commit.
@@ -50,7 +53,6 @@ class Analysis(models.Model):
     # The model's last raw answer when it could not be parsed, for the operator.
     raw_output = models.TextField(blank=True)
 
-    comment_id = models.BigIntegerField("comment id", null=True, blank=True)
     comment_url = models.URLField("comment URL", max_length=500, blank=True)
     comment_posted_at = models.DateTimeField(null=True, blank=True)
     comment_error = models.TextField(blank=True)
@@ -60,10 +62,14 @@ class Analysis(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
 
+    # False for `review_pr --no-post`: no worker ever posts this review to GitHub.
+    publish = models.BooleanField("post to GitHub", default=True)
+
     attempts = models.PositiveSmallIntegerField(default=0)
-    # When the broker last took the task; null means it never did (broker down), so the
-    # sweep dispatches it again without waiting.
+    # The dispatch protocol (reviews/dispatch.py): when a message was last handed to the
+    # broker (null: it has none), and when a scheduled retry is due.
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -83,8 +89,22 @@ class Analysis(models.Model):
         return f"{self.repo_full_name}#{self.pr_number} @ {self.head_sha[:8]} ({self.status})"
 
     @property
-    def findings(self) -> list[dict]:
-        return self.feedback.get("findings", []) if isinstance(self.feedback, dict) else []
+    def result(self) -> ReviewResult:
+        """The stored review; empty for a review that has not completed."""
+        return ReviewResult.from_json(self.feedback)
+
+    @property
+    def pull_request(self) -> PullRequest:
+        return PullRequest(
+            repo_full_name=self.repo_full_name,
+            number=self.pr_number,
+            title=self.pr_title,
+            html_url=self.pr_url
+            or f"https://github.com/{self.repo_full_name}/pull/{self.pr_number}",
+            author=self.pr_author,
+            head_sha=self.head_sha,
+            base_sha=self.base_sha,
+        )
 
 
 class StickyComment(models.Model):

@@ -20,18 +20,11 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from . import findings
-from .models import Analysis
+from reviews.models import Analysis
+from reviews.results import CATEGORIES, SEVERITIES, ReviewResult
 
-SEVERITIES = findings.SEVERITIES  # low → critical
-CATEGORIES = findings.CATEGORIES
 # Only these keys are ever put into SQL, so the JSON path below is never user input.
 FINDING_KEYS = frozenset({"severity", "category"})
-
-
-def severities_at_least(severity: str) -> tuple[str, ...]:
-    """`high` → (`high`, `critical`)."""
-    return SEVERITIES[SEVERITIES.index(severity) :]
 
 
 def analyses_with_finding(
@@ -68,17 +61,9 @@ def analyses_with_finding(
     ids = [
         pk
         for pk, feedback in queryset.values_list("id", "feedback")
-        if any(finding.get(key) in values for finding in findings_of(feedback))
+        if any(getattr(f, key) in values for f in ReviewResult.from_json(feedback).findings)
     ]
     return queryset.filter(id__in=ids)
-
-
-def findings_of(feedback: Any) -> list[dict[str, Any]]:
-    """The findings of a stored feedback, ignoring anything that is not a finding."""
-    findings = feedback.get("findings") if isinstance(feedback, dict) else None
-    if not isinstance(findings, list):
-        return []
-    return [finding for finding in findings if isinstance(finding, dict)]
 
 
 @dataclass(frozen=True)
@@ -89,11 +74,11 @@ class FindingSummary:
     top_severity: str | None
 
 
-def finding_summary(feedback: Any) -> FindingSummary:
+def finding_summary(result: ReviewResult) -> FindingSummary:
     """Counts by category and severity, and the highest severity, of one analysis."""
-    findings = findings_of(feedback)
-    categories = Counter(str(f.get("category")) for f in findings)
-    severities = Counter(str(f.get("severity")) for f in findings)
+    findings = result.findings
+    categories = Counter(f.category for f in findings)
+    severities = Counter(f.severity for f in findings)
     ranked = [s for s in SEVERITIES if severities[s]]
     return FindingSummary(
         total=len(findings),
@@ -160,7 +145,7 @@ def _finding_counts(recent: QuerySet) -> tuple[Counter[str], Counter[str]]:
     severities: Counter[str] = Counter()
     completed = recent.filter(status=Analysis.Status.COMPLETED)
     for feedback in completed.values_list("feedback", flat=True):
-        summary = finding_summary(feedback)
+        summary = finding_summary(ReviewResult.from_json(feedback))
         categories.update(summary.by_category)
         severities.update(summary.by_severity)
     return categories, severities

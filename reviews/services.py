@@ -16,8 +16,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .events import PullRequestEvent
-from .models import Analysis
+from reviews.github.resources import PullRequest
+from reviews.models import Analysis
+from reviews.results import ReviewResult
 
 logger = logging.getLogger(__name__)
 
@@ -31,35 +32,53 @@ class Recorded:
     queued: bool  # False: a duplicate delivery, nothing new to do
 
 
+def analysis_create(
+    *,
+    pull_request: PullRequest,
+    event: str,
+    action: str,
+    delivery_id: str | None = None,
+    rerun_of: Analysis | None = None,
+    publish: bool = True,
+) -> Analysis:
+    """The one way an analysis comes to be: a delivery, a re-run, or an operator's command.
+
+    It is created as dispatched (reviews/dispatch.py): the caller dispatches it right after
+    commit, and clears that if the broker refuses.
+    """
+    return Analysis.objects.create(
+        delivery_id=delivery_id,
+        event=event,
+        action=action,
+        repo_full_name=pull_request.repo_full_name[:200],
+        pr_number=pull_request.number,
+        pr_title=pull_request.title[:500],
+        pr_url=pull_request.html_url[:500],
+        pr_author=pull_request.author[:100],
+        head_sha=pull_request.head_sha,
+        base_sha=pull_request.base_sha,
+        rerun_of=rerun_of,
+        publish=publish,
+        dispatched_at=timezone.now(),
+    )
+
+
 def analysis_record_delivery(
-    *, delivery_id: str, event: str, pull_request: PullRequestEvent
+    *, delivery_id: str, event: str, action: str, pull_request: PullRequest
 ) -> Recorded:
     """Store a delivery that asks for a review, exactly once per delivery id.
 
     GitHub's manual redelivery reuses the delivery id (FACTS.md W5): a redelivery of a
     delivery whose review failed queues that review again instead of being swallowed.
     """
-    now = timezone.now()
     # Outside a transaction the INSERT commits by itself: one round trip on the webhook's hot
     # path instead of three. Inside one (a caller's, or a test's), a savepoint keeps it
     # usable after a duplicate key.
     guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
         with guard:
-            analysis = Analysis.objects.create(
-                delivery_id=delivery_id,
-                event=event,
-                action=pull_request.action,
-                repo_full_name=pull_request.repo_full_name,
-                pr_number=pull_request.pr_number,
-                pr_title=pull_request.title,
-                pr_url=pull_request.url,
-                pr_author=pull_request.author,
-                head_sha=pull_request.head_sha,
-                base_sha=pull_request.base_sha,
-                # Optimistic: the caller publishes right after commit and clears this if
-                # the broker refuses, which is what the sweep looks for.
-                dispatched_at=now,
+            analysis = analysis_create(
+                pull_request=pull_request, event=event, action=action, delivery_id=delivery_id
             )
     except IntegrityError:
         existing = Analysis.objects.filter(delivery_id=delivery_id).values_list("id", flat=True)
@@ -83,6 +102,7 @@ def analysis_requeue_failed(*, analysis_id: int) -> bool:
             started_at=None,
             finished_at=None,
             dispatched_at=timezone.now(),
+            retry_at=None,
         )
     )
 
@@ -142,12 +162,16 @@ def analysis_claim(*, analysis_id: int) -> Claim:
 def analysis_release(*, analysis_id: int, error: str, retry_in: float = 0) -> None:
     """Hand a claimed review back to the queue before a retry, keeping why it stopped.
 
-    Its dispatch time is set to when the retry is due, so the sweep does not dispatch it
-    again before then (a rate limit can ask for an hour).
+    The retry's due time is recorded, so the sweep does not dispatch it again before then
+    (a rate limit can ask for an hour).
     """
-    due = timezone.now() + timedelta(seconds=retry_in)
+    now = timezone.now()
     Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
-        status=Status.QUEUED, lease_expires_at=None, error=error, dispatched_at=due
+        status=Status.QUEUED,
+        lease_expires_at=None,
+        error=error,
+        dispatched_at=now,
+        retry_at=now + timedelta(seconds=retry_in),
     )
 
 
@@ -185,9 +209,11 @@ def analyses_needing_dispatch(*, now: Any = None) -> list[int]:
     """Reviews the broker may not have: never accepted, lost, or held by a dead worker."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
-    # Dispatched long enough ago that the message must be lost (or never sent): a review
-    # the sweep just re-sent is left alone for a lease, so no worker gets a pile of copies.
-    not_recently = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)
+    # No message at all, or none due within the last lease: a review the sweep just re-sent
+    # is left alone for a lease, so no worker gets a pile of copies.
+    not_recently = Q(dispatched_at__isnull=True) | (
+        Q(dispatched_at__lt=stale) & (Q(retry_at__isnull=True) | Q(retry_at__lt=stale))
+    )
     pending = Q(status=Status.QUEUED) & not_recently
     abandoned = Q(status=Status.RUNNING, lease_expires_at__lt=now) & not_recently
     return list(
@@ -201,12 +227,11 @@ def analysis_rerun(*, analysis: Analysis) -> Analysis:
     The one re-run path behind the admin action, the API and `rerun_review`. The caller
     dispatches the new id after commit (see `tasks.dispatch_review`).
     """
-    return Analysis.objects.create(
-        **{name: getattr(analysis, name) for name in Analysis.PULL_REQUEST_FIELDS},
+    return analysis_create(
+        pull_request=analysis.pull_request,
         event=analysis.event,
         action="rerun",
         rerun_of=analysis,
-        dispatched_at=timezone.now(),
     )
 
 
@@ -229,17 +254,17 @@ def analysis_supersede_older(*, analysis: Analysis) -> int:
     )
 
 
-def analysis_complete(*, analysis_id: int, result: Any) -> bool:
-    """Store a finished review (a `review.ReviewResult`). False if it lost its claim meanwhile."""
+def analysis_complete(*, analysis_id: int, result: ReviewResult) -> bool:
+    """Store a finished review. False if it lost its claim meanwhile."""
     usage = result.usage
     return analysis_finish(
         analysis_id=analysis_id,
         status=Status.COMPLETED,
-        feedback=result.feedback,
-        llm_model=usage.get("model") or "",
-        prompt_tokens=usage.get("prompt_tokens") or 0,
-        completion_tokens=usage.get("completion_tokens") or 0,
-        cost=usage.get("cost"),
+        feedback=result.to_json(),
+        llm_model=usage.model,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost=usage.cost,
         raw_output="",
     )
 
@@ -256,23 +281,5 @@ def analysis_record_comment(*, analysis_id: int, comment: Any, error: str) -> No
     """Where the review was posted (a `github.Comment`, or None), and what failed to post."""
     fields: dict[str, Any] = {"comment_error": error}
     if comment is not None:
-        fields.update(
-            comment_id=comment.id, comment_url=comment.html_url, comment_posted_at=timezone.now()
-        )
+        fields.update(comment_url=comment.html_url, comment_posted_at=timezone.now())
     Analysis.objects.filter(id=analysis_id).update(**fields)
-
-
-def analysis_create_manual(*, repo_full_name: str, pull_request: Any) -> Analysis:
-    """An analysis an operator asked for (`review_pr`), from a `github.PullRequest`."""
-    return Analysis.objects.create(
-        event="manual",
-        action="review_pr",
-        repo_full_name=repo_full_name,
-        pr_number=pull_request.number,
-        pr_title=pull_request.title[:500],
-        pr_url=pull_request.html_url[:500],
-        pr_author=pull_request.author[:100],
-        head_sha=pull_request.head_sha,
-        base_sha=pull_request.base_sha,
-        dispatched_at=timezone.now(),
-    )

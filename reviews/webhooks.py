@@ -4,10 +4,8 @@ GitHub gives a delivery 10 seconds (FACTS.md W1); all real work is in the worker
 """
 
 import logging
-from functools import partial
 
 from django.conf import settings
-from django.db import transaction
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -15,8 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import events, services, signatures
-from .tasks import dispatch_review
+from reviews import dispatch, services
+from reviews.github import events, signatures
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ class GitHubWebhookView(APIView):
             return Response({"status": "pong"})
         if not decision.review:
             return Response({"status": "ignored", "reason": decision.reason})
-        return _record(delivery_id, event, decision.pull_request)
+        return _record(delivery_id, event, decision)
 
 
 def _verified_body(request: Request) -> bytes:
@@ -90,19 +88,21 @@ def _decide(event: str, body: bytes, request: Request, delivery_id: str) -> even
         raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
 
 
-def _record(delivery_id: str, event: str, pull_request: events.PullRequestEvent) -> Response:
+def _record(delivery_id: str, event: str, decision: events.Decision) -> Response:
+    pull_request = decision.pull_request
+    assert pull_request is not None  # a decision to review always carries its pull request
     recorded = services.analysis_record_delivery(
-        delivery_id=delivery_id, event=event, pull_request=pull_request
+        delivery_id=delivery_id, event=event, action=decision.action, pull_request=pull_request
     )
     if not recorded.queued:
         return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
-    transaction.on_commit(partial(dispatch_review, recorded.analysis_id))
+    dispatch.dispatch_on_commit(recorded.analysis_id)
     logger.info(
         "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
         delivery_id,
         recorded.analysis_id,
         pull_request.repo_full_name,
-        pull_request.pr_number,
+        pull_request.number,
     )
     return Response(
         {"status": "queued", "analysis_id": recorded.analysis_id},

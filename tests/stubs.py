@@ -78,3 +78,9 @@ def finding(path: str, line: int, **fields) -> dict[str, Any]:
 
 def sent_json(call: responses.Call) -> Any:
     return json.loads(call.request.body)
+
+
+def comment_number(analysis: Any) -> int | None:
+    """The id of the comment an analysis was posted as, read back from its URL."""
+    _, _, number = analysis.comment_url.rpartition("#issuecomment-")
+    return int(number) if number.isdigit() else None

@@ -203,7 +203,7 @@ def test_the_detail_previews_the_pull_request_comment(staff_client, reviewed):
 
 
 def test_a_broken_preview_does_not_break_the_page(staff_client, reviewed):
-    with mock.patch("reviews.formatting.render_review", side_effect=KeyError("findings")):
+    with mock.patch("reviews.comments.render.render_review", side_effect=KeyError("findings")):
         response = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/")
     assert response.status_code == 200
     assert "The preview could not be rendered: KeyError" in response.content.decode()
@@ -232,7 +232,7 @@ def test_the_repost_action_posts_completed_reviews_and_reports_the_rest(
     staff_client, make_analysis
 ):
     done, failed = make_analysis(status="completed"), make_analysis(status="failed")
-    with mock.patch("reviews.publish.repost_comment", return_value=True) as repost:
+    with mock.patch("reviews.pipeline.publish.repost_comment", return_value=True) as repost:
         response = actions(staff_client, "repost_selected", [done, failed])
     repost.assert_called_once_with(done.id)
     assert texts(response) == [
@@ -248,19 +248,9 @@ def test_the_repost_action_reports_a_posting_failure(staff_client, make_analysis
         Analysis.objects.filter(id=analysis_id).update(comment_error="summary comment: 403")
         return False
 
-    with mock.patch("reviews.publish.repost_comment", side_effect=fail):
+    with mock.patch("reviews.pipeline.publish.repost_comment", side_effect=fail):
         response = actions(staff_client, "repost_selected", [analysis])
     assert texts(response) == [f"Not re-posted: #{analysis.id}: summary comment: 403"]
-
-
-def test_the_repost_action_says_so_when_reposting_does_not_exist(
-    staff_client, make_analysis, monkeypatch
-):
-    import reviews.publish
-
-    monkeypatch.delattr(reviews.publish, "repost_comment")
-    response = actions(staff_client, "repost_selected", [make_analysis(status="completed")])
-    assert "Re-posting is not available" in texts(response)[0]
 
 
 # --- overview ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 import redis
 
-from reviews.tasks import dispatch_review
+from reviews.dispatch import dispatch_review
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 

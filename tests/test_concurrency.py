@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from reviews import signatures
+from reviews.github import signatures
 from reviews.models import Analysis
 from tests.fixtures import payload_bytes
 

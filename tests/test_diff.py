@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from reviews.chunking import Chunk, estimate_tokens, plan_chunks, render
-from reviews.diff import DiffError, FileDiff, Line, from_github_files, parse
-from reviews.selection import SKIP_REASONS, Skipped, select_files
+from reviews.diffs.chunking import Chunk, estimate_tokens, plan_chunks, render
+from reviews.diffs.file_filter import select_files
+from reviews.diffs.parser import DiffError, FileDiff, Line, from_github_files, parse
+from reviews.results import SKIP_REASONS, Skipped
 from tests.fixtures import diff_expected, diff_names, diff_text
 
 STATUSES = {"A": "added", "D": "removed", "M": "modified", "R": "renamed"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reviews.formatting import (
+from reviews.comments.render import (
     CATEGORIES,
     MARKER,
     MAX_COMMENT_CHARS,
@@ -21,6 +21,7 @@ from reviews.formatting import (
     render_inline,
     render_review,
 )
+from reviews.results import Coverage, Finding, ReviewResult, Usage
 from tests.test_sanitize import (
     CLOSING_REFERENCE,
     MENTION,
@@ -63,22 +64,29 @@ def assert_snapshot(name: str, text: str) -> None:
 
 
 def finding(path="shop/cart.py", line=10, **fields):
-    return {
-        "path": path,
-        "line": line,
-        "end_line": None,
-        "category": "bug",
-        "severity": "medium",
-        "title": "Something is wrong",
-        "body": "Because of a reason.",
-        "suggestion": None,
-        "anchored": True,
-        **fields,
-    }
+    return Finding.from_json(
+        {
+            "path": path,
+            "line": line,
+            "end_line": None,
+            "category": "bug",
+            "severity": "medium",
+            "title": "Something is wrong",
+            "body": "Because of a reason.",
+            "suggestion": None,
+            "anchored": True,
+            **fields,
+        }
+    )
 
 
 def feedback(findings, summary="Looks reasonable overall.", coverage=FULL_COVERAGE, usage=USAGE):
-    return {"summary": summary, "findings": findings, "coverage": coverage, "usage": usage}
+    return ReviewResult(
+        summary=summary,
+        findings=tuple(findings),
+        coverage=Coverage.from_json(coverage),
+        usage=Usage.from_json(usage),
+    )
 
 
 EVERY_KIND = [
@@ -420,7 +428,7 @@ FEEDBACK = st.fixed_dictionaries(
 @settings(max_examples=200, deadline=None)
 @given(FEEDBACK)
 def test_any_review_fits_has_one_marker_closes_its_fences_and_renders_safely(data):
-    out = render_review(data, CTX)
+    out = render_review(ReviewResult.from_json(data), CTX)
 
     assert len(out) <= MAX_COMMENT_CHARS
     assert out.startswith(MARKER)
@@ -433,7 +441,7 @@ def test_any_review_fits_has_one_marker_closes_its_fences_and_renders_safely(dat
 @settings(max_examples=200, deadline=None)
 @given(FINDINGS)
 def test_any_inline_comment_fits_and_renders_safely(data):
-    out = render_inline(data)
+    out = render_inline(Finding.from_json(data))
 
     assert len(out) <= MAX_COMMENT_CHARS
     assert MARKER not in out
@@ -442,7 +450,7 @@ def test_any_inline_comment_fits_and_renders_safely(data):
 
 
 def test_every_reason_a_file_is_not_reviewed_has_words_in_the_footer():
-    from reviews import formatting, selection
+    from reviews import results
+    from reviews.comments import render
 
-    assert set(formatting.SKIP_REASONS) == selection.SKIP_REASONS
-    assert set(formatting.FOOTER_REASON_ORDER) == selection.SKIP_REASONS
+    assert set(render.FOOTER_REASON_ORDER) == set(results.SKIP_REASONS)

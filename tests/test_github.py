@@ -17,14 +17,8 @@ import requests
 import responses
 from responses import matchers
 
-from reviews.github import (
-    Comment,
-    DiffTooLarge,
-    GitHubClient,
-    GitHubError,
-    PullRequest,
-    ReviewComment,
-)
+from reviews.github.client import DiffTooLarge, GitHubClient, GitHubError
+from reviews.github.resources import Comment, PullRequest, ReviewComment
 from tests.fixtures import OPENAPI, diff_text, github_response
 from tests.openapi import assert_valid_request
 
@@ -364,6 +358,7 @@ def test_it_parses_a_pull_request_from_githubs_example(api, client) -> None:
     )
 
     assert client.get_pull_request(REPO, NUMBER) == PullRequest(
+        repo_full_name=REPO,
         number=1347,
         state="open",
         merged=False,

@@ -7,8 +7,9 @@ import pytest
 import requests
 import responses
 
-from reviews.answers import FINDINGS_SCHEMA, parse_review
-from reviews.llm import LLMClient, LLMConfig, LLMError
+from reviews.llm.client import LLMClient, LLMConfig, LLMError
+from reviews.llm.response import FINDINGS_SCHEMA, parse_review
+from reviews.results import Finding
 
 LLM_URL = "https://llm.test/api/v1"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
@@ -107,7 +108,7 @@ def test_a_valid_answer_becomes_a_review_output(http, sleeps):
     output = client_for(sleeps).review(MESSAGES)
 
     assert output.summary == "Adds a search view."
-    assert output.findings == [FINDING]
+    assert output.findings == [Finding.from_json(FINDING)]
     assert output.model == "openai/gpt-4o-mini-2024-07-18"
     assert (output.prompt_tokens, output.completion_tokens, output.calls) == (1200, 300, 1)
     assert output.cost is None
@@ -129,14 +130,16 @@ def test_a_valid_answer_becomes_a_review_output(http, sleeps):
 def test_openrouter_gets_provider_routing_attribution_headers_and_reports_cost(http, sleeps):
     answer(http, VALID, base_url=OPENROUTER_URL, cost=0.00042)
 
-    output = client_for(sleeps, base_url=OPENROUTER_URL).review(MESSAGES)
+    output = client_for(
+        sleeps, base_url=OPENROUTER_URL, app_url="https://prism.example.com"
+    ).review(MESSAGES)
 
     body = sent(http, 0)
     assert body["provider"] == {"require_parameters": True}
     assert body["response_format"] == STRICT_SCHEMA_FORMAT
     headers = http.calls[0].request.headers
     assert headers["X-Title"] == "Prism"
-    assert headers["HTTP-Referer"]
+    assert headers["HTTP-Referer"] == "https://prism.example.com"
     assert headers["Authorization"] == f"Bearer {API_KEY}"
     assert output.cost == pytest.approx(0.00042)
 
@@ -189,7 +192,7 @@ def test_the_configured_model_is_reported_when_the_response_names_none(http, sle
 def test_json_wrapped_in_fences_or_prose_is_accepted(http, sleeps, text):
     answer(http, text)
 
-    assert client_for(sleeps).review(MESSAGES).findings == [FINDING]
+    assert client_for(sleeps).review(MESSAGES).findings == [Finding.from_json(FINDING)]
 
 
 def test_harmless_deviations_are_forgiven():
@@ -207,7 +210,7 @@ def test_harmless_deviations_are_forgiven():
     summary, findings = parse_review(text)
 
     assert summary == "s"
-    assert findings == [{**FINDING, "suggestion": None}]
+    assert findings == [Finding.from_json({**FINDING, "suggestion": None})]
 
 
 @pytest.mark.parametrize(
@@ -235,7 +238,7 @@ def test_an_invalid_answer_is_repaired_once_with_the_validation_error(http, slee
 
     output = client_for(sleeps, base_url=OPENROUTER_URL).review(MESSAGES)
 
-    assert output.findings == [FINDING]
+    assert output.findings == [Finding.from_json(FINDING)]
     assert (output.prompt_tokens, output.completion_tokens, output.calls) == (2100, 110, 2)
     assert output.cost == pytest.approx(0.003)
     repair = sent(http, 1)["messages"]
@@ -265,7 +268,7 @@ def test_a_truncated_answer_is_asked_again_to_be_briefer(http, sleeps):
 
     output = client_for(sleeps).review(MESSAGES)
 
-    assert output.findings == [FINDING]
+    assert output.findings == [Finding.from_json(FINDING)]
     assert output.completion_tokens == 4500
     repair = sent(http, 1)["messages"][3]["content"]
     assert "cut off" in repair
@@ -369,7 +372,7 @@ def test_a_server_error_is_retried_then_succeeds(http, sleeps):
     fail(http, 500, "Internal Server Error")
     answer(http, VALID)
 
-    assert client_for(sleeps).review(MESSAGES).findings == [FINDING]
+    assert client_for(sleeps).review(MESSAGES).findings == [Finding.from_json(FINDING)]
     assert len(sleeps) == 1
     assert 1 <= sleeps[0] <= 1.25
 

@@ -1,6 +1,6 @@
 import re
 
-from reviews.prompt import MAX_DESCRIPTION_CHARS, build_messages
+from reviews.llm.prompt import MAX_DESCRIPTION_CHARS, build_messages
 
 CHUNK = """\
 diff --git a/app/views.py b/app/views.py

@@ -7,10 +7,12 @@ import pytest
 import responses
 from django.db import connection
 
-from reviews import formatting, publish
+from reviews.clients import github_client
+from reviews.comments import render as formatting
 from reviews.models import StickyComment
-from reviews.review import github_client
+from reviews.pipeline import publish
 from tests import stubs
+from tests.stubs import comment_number
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -53,7 +55,7 @@ def test_two_reviews_of_one_pull_request_racing_end_with_one_comment(make_analys
     sticky = StickyComment.objects.get()
     assert (sticky.comment_id, sticky.analysis_id) == (31, second.id)
     second.refresh_from_db()
-    assert (second.comment_id, second.comment_error) == (31, "")
+    assert (comment_number(second), second.comment_error) == (31, "")
     first.refresh_from_db()
-    if first.comment_id is None:  # it lost the race to the newer review, and says so
+    if not first.comment_url:  # it lost the race to the newer review, and says so
         assert "newer review" in first.comment_error

@@ -7,12 +7,13 @@ import pytest
 import responses
 from celery.exceptions import Retry
 
-from reviews import formatting
+from reviews.comments import render as formatting
 from reviews.models import Analysis, StickyComment
 from reviews.tasks import review_pull_request
 from tests import stubs
 from tests.fixtures import diff_text
 from tests.openapi import assert_valid_request
+from tests.stubs import comment_number
 
 pytestmark = pytest.mark.django_db
 
@@ -87,7 +88,7 @@ def test_a_review_stores_anchored_findings_and_posts_one_comment(http, analysis)
 
     [posted] = calls_to(http, "POST", COMMENTS_API)
     assert stubs.sent_json(posted)["body"].startswith(formatting.MARKER)
-    assert (analysis.comment_id, analysis.comment_error) == (901, "")
+    assert (comment_number(analysis), analysis.comment_error) == (901, "")
     [review] = calls_to(http, "POST", REVIEWS_API)
     sent = stubs.sent_json(review)
     assert sent["event"] == "COMMENT"
@@ -206,7 +207,7 @@ def test_a_later_push_edits_the_same_comment(http, analysis, make_analysis):
     assert pushed.status == "completed", pushed.error
     assert len(calls_to(http, "POST", COMMENTS_API)) == 1
     assert len(calls_to(http, "PATCH", f"{stubs.API}/repos/{REPO}/issues/comments/901")) == 1
-    assert pushed.comment_id == 901
+    assert comment_number(pushed) == 901
     # The same finding on the new push is not posted inline again.
     assert len(calls_to(http, "POST", REVIEWS_API)) == 1
     assert StickyComment.objects.get().analysis_id == pushed.id
@@ -227,7 +228,7 @@ def test_an_existing_prism_comment_is_found_by_its_marker(http, analysis):
 
     assert calls_to(http, "POST", COMMENTS_API) == []
     analysis.refresh_from_db()
-    assert analysis.comment_id == 777
+    assert comment_number(analysis) == 777
 
 
 def test_a_422_on_the_inline_review_is_retried_single_line_and_costs_nothing_else(http, analysis):
@@ -249,7 +250,7 @@ def test_a_422_on_the_inline_review_is_retried_single_line_and_costs_nothing_els
     assert "start_line" in stubs.sent_json(attempts[0])["comments"][0]
     assert "start_line" not in stubs.sent_json(attempts[1])["comments"][0]
     assert analysis.status == "completed"
-    assert analysis.comment_id == 901
+    assert comment_number(analysis) == 901
     assert "inline comments" in analysis.comment_error
 
 
@@ -267,7 +268,7 @@ def test_a_failure_to_post_keeps_the_review_completed_with_the_error(http, analy
     assert analysis.status == "completed"
     assert analysis.feedback["findings"]
     assert "Resource not accessible" in analysis.comment_error
-    assert analysis.comment_id is None
+    assert analysis.comment_url == ""
 
 
 def test_output_the_model_never_gets_right_fails_the_review_and_keeps_it(http, analysis):

@@ -14,7 +14,7 @@ from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reviews.sanitize import (
+from reviews.comments.sanitize import (
     MARKER,
     ZWJ,
     code_fence,

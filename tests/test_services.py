@@ -115,7 +115,7 @@ def test_the_sweep_survives_a_broker_that_is_still_down(make_analysis):
 def test_a_rerun_is_a_new_queued_analysis_of_the_same_pull_request(
     make_analysis, django_capture_on_commit_callbacks
 ):
-    from reviews.tasks import rerun_review
+    from reviews.dispatch import queue_rerun as rerun_review
 
     original = make_analysis(status="failed", error="LLM down")
     with (

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from reviews import signatures
+from reviews.github import signatures
 from tests.fixtures import GITHUB_FIXTURES
 
 VECTORS = json.loads((GITHUB_FIXTURES / "hmac_vectors.json").read_text(encoding="utf-8"))

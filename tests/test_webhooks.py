@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kombu.exceptions import OperationalError
 
-from reviews import signatures
+from reviews.github import signatures
 from reviews.models import Analysis
 from tests.fixtures import payload, payload_bytes
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from reviews.signatures import sign
+from reviews.github.signatures import sign
 from tests.e2e.fake_github import FakeGitHub
 from tests.e2e.fake_llm import FakeLLM
 from tests.e2e.processes import Database, Prism, RedisServer, wait_until

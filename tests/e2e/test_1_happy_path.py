@@ -2,7 +2,7 @@
 
 import pytest
 
-from reviews.sanitize import MARKER
+from reviews.comments.sanitize import MARKER
 from tests.e2e.helpers import sha
 from tests.fixtures import diff_expected
 

@@ -3,7 +3,7 @@ failed review, never a clean one."""
 
 import pytest
 
-from reviews.sanitize import MARKER
+from reviews.comments.sanitize import MARKER
 from tests.e2e.fake_llm import NON_JSON
 from tests.e2e.helpers import needle, sha
 from tests.e2e.processes import wait_until

@@ -12,7 +12,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reviews.signatures import sign
+from reviews.github.signatures import sign
 from tests.e2e.helpers import TALLY, pull_request_event, sha
 
 pytestmark = pytest.mark.e2e

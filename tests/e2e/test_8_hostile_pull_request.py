@@ -10,7 +10,7 @@ import re
 import cmarkgfm
 import pytest
 
-from reviews.sanitize import MARKER
+from reviews.comments.sanitize import MARKER
 from tests.e2e.helpers import needle
 
 pytestmark = pytest.mark.e2e

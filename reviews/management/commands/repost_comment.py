@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews import publish
 from reviews.models import Analysis
+from reviews.pipeline import publish
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from reviews import services
-from reviews.tasks import dispatch_review
+from reviews.dispatch import dispatch_review
 
 
 class Command(BaseCommand):

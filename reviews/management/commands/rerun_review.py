@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from reviews.dispatch import queue_rerun
 from reviews.models import Analysis
-from reviews.tasks import rerun_review
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Would re-run {len(analyses)}."))
             return
         for number, analysis in enumerate(analyses, start=1):
-            rerun = rerun_review(analysis)
+            rerun = queue_rerun(analysis)
             self.stdout.write(
                 f"[{number}/{len(analyses)}] #{analysis.id} {self.describe(analysis)} "
                 f"-> queued as #{rerun.id}"

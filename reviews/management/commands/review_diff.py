@@ -2,9 +2,12 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews import diff, formatting, review
-from reviews.github import PullRequest
-from reviews.llm import LLMError
+from reviews import clients
+from reviews.comments import render
+from reviews.diffs import parser as diff_parser
+from reviews.github.resources import PullRequest
+from reviews.llm.client import LLMError
+from reviews.pipeline import review
 
 
 class Command(BaseCommand):
@@ -29,33 +32,31 @@ class Command(BaseCommand):
     def handle(self, *args, diff_file: str, title: str, description: str, **options):
         text = self._read(diff_file)
         try:
-            files = diff.parse(text)
-        except diff.DiffError as exc:
+            files = diff_parser.parse(text)
+        except diff_parser.DiffError as exc:
             raise CommandError(f"Not a unified diff: {exc}") from exc
         if not files:
             raise CommandError("The diff is empty: nothing to review.")
         pr = PullRequest(
+            repo_full_name="local",
             number=0,
-            state="open",
-            merged=False,
-            draft=False,
-            head_sha="local",
-            base_sha="",
             title=title,
             body=description,
             html_url="",
             author="",
+            head_sha="local",
+            base_sha="",
         )
         try:
             result = review.review_files(
-                files, pr=pr, llm=review.llm_client(), timings=review.Timings()
+                files, pr=pr, llm=clients.llm_client(), timings=review.Timings()
             )
         except LLMError as exc:
             raise CommandError(f"The review failed: {exc}") from exc
-        context = formatting.CommentContext(
+        context = render.CommentContext(
             analysis_id=0, repo_full_name="local", pr_number=0, pr_url="", head_sha="local"
         )
-        self.stdout.write(formatting.render_review(result.feedback, context))
+        self.stdout.write(render.render_review(result, context))
 
     def _read(self, diff_file: str) -> str:
         try:

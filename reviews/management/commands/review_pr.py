@@ -3,11 +3,12 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from reviews import formatting, publish, review, services
-from reviews.github import GitHubError
-from reviews.llm import LLMError
+from reviews import clients, dispatch, services
+from reviews.comments import render
+from reviews.errors import ServiceError
+from reviews.github.client import GitHubClient, GitHubError
 from reviews.models import Analysis
-from reviews.tasks import dispatch_review
+from reviews.pipeline import failure, publish, review
 
 SHORT_REFERENCE = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)#(?P<number>\d+)$")
 URL_REFERENCE = re.compile(
@@ -50,37 +51,39 @@ class Command(BaseCommand):
     def handle(self, *args, pull_request: str, sync: bool, no_post: bool, **options):
         repo, number = parse_reference(pull_request)
         try:
-            github = review.github_client()
+            github = clients.github_client()
             pr = github.get_pull_request(repo, number)
         except (ValueError, GitHubError) as exc:
             raise CommandError(f"Could not read {repo}#{number}: {exc}") from exc
         if pr.state != "open":
             raise CommandError(f"{repo}#{number} is {pr.state}; only open pull requests.")
         with transaction.atomic():
-            analysis = services.analysis_create_manual(repo_full_name=repo, pull_request=pr)
+            analysis = services.analysis_create(
+                pull_request=pr, event="manual", action="review_pr", publish=not no_post
+            )
             if not (sync or no_post):
-                transaction.on_commit(lambda: dispatch_review(analysis.id))
+                dispatch.dispatch_on_commit(analysis.id)
         if not (sync or no_post):
             self.stdout.write(self.style.SUCCESS(f"Queued analysis {analysis.id}."))
             return
-        self._review_here(analysis, github, post=not no_post)
+        self._review_here(analysis, github)
 
-    def _review_here(self, analysis: Analysis, github, *, post: bool) -> None:
+    def _review_here(self, analysis: Analysis, github: GitHubClient) -> None:
+        """The worker's path in this process: the same claim, pipeline and failure handling."""
         if services.analysis_claim(analysis_id=analysis.id) is not services.Claim.CLAIMED:
             raise CommandError(f"Analysis {analysis.id} is already being reviewed.")
         self.stderr.write(f"Reviewing {analysis.repo_full_name}#{analysis.pr_number}…")
         try:
-            review.run(analysis.id, github=github, post=post)
-        except (GitHubError, LLMError) as exc:
-            services.analysis_fail(
-                analysis_id=analysis.id, error=str(exc), raw_output=getattr(exc, "raw_output", "")
-            )
+            review.run(analysis.id, github=github)
+        except ServiceError as exc:
+            failure.fail_review(analysis.id, exc)
             raise CommandError(f"Analysis {analysis.id} failed: {exc}") from exc
+        except BaseException as exc:  # Ctrl-C included: never leave the row running
+            failure.fail_review(analysis.id, exc)
+            raise
         analysis.refresh_from_db()
         if analysis.status != Analysis.Status.COMPLETED:
             raise CommandError(f"Analysis {analysis.id} {analysis.status}: {analysis.error}")
-        self.stdout.write(
-            formatting.render_review(analysis.feedback, publish.comment_context(analysis))
-        )
+        self.stdout.write(render.render_review(analysis.result, publish.comment_context(analysis)))
         where = analysis.comment_url or "not posted"
         self.stderr.write(self.style.SUCCESS(f"Analysis {analysis.id} completed ({where})."))

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from reviews.diff import RENAMED, FileDiff, Hunk
-from reviews.selection import Skipped
+from reviews.diffs.parser import RENAMED, FileDiff, Hunk
+from reviews.results import Skipped
 
 BYTES_PER_TOKEN = 3.5
 

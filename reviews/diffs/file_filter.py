@@ -6,25 +6,10 @@ whatever IGNORE_PATHS names are skipped, each with a reason the comment's footer
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
 
-from reviews.diff import REMOVED, FileDiff
-
-
-@dataclass(frozen=True)
-class Skipped:
-    path: str
-    reason: str  # a key of SKIP_REASONS
-    lines: int  # changed lines left unreviewed
-
-
-# Why a file (or part of one) was not reviewed. The comment's footer words each of them
-# (formatting.SKIP_REASONS); "over_call_budget" and "model_error" come from the pipeline.
-SKIP_REASONS = frozenset({
-    "ignored", "removed", "submodule", "image", "binary", "lockfile", "minified",
-    "generated", "vendored", "no_patch", "no_changes", "over_call_budget", "model_error",
-})  # fmt: skip
+from reviews.diffs.parser import REMOVED, FileDiff
+from reviews.results import Skipped
 
 LOCKFILES = frozenset({
     "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock", "package-lock.json",

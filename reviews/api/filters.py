@@ -3,8 +3,8 @@
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
-from . import selectors
-from .models import Analysis
+from reviews import results, selectors
+from reviews.models import Analysis
 
 BAD_DATE = (
     "Enter an ISO 8601 date or date-time, e.g. 2025-01-31, 2025-01-31T12:00:00 or "
@@ -30,7 +30,7 @@ class AnalysisFilter(filters.FilterSet):
         help_text="Created before this date or date-time (a date means its midnight).",
     )
     min_severity = filters.ChoiceFilter(
-        choices=[(s, s) for s in selectors.SEVERITIES],
+        choices=[(s, s) for s in results.SEVERITIES],
         method="filter_min_severity",
         help_text="Only analyses with a finding of this severity or higher.",
     )
@@ -50,5 +50,5 @@ class AnalysisFilter(filters.FilterSet):
         self, queryset: QuerySet[Analysis], name: str, value: str
     ) -> QuerySet[Analysis]:
         return selectors.analyses_with_finding(
-            queryset, key="severity", values=selectors.severities_at_least(value)
+            queryset, key="severity", values=results.severities_at_least(value)
         )

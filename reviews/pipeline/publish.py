@@ -4,7 +4,6 @@ Publishing never changes a review's outcome: a failure to post keeps the analysi
 completed with its findings and records `comment_error`, which `repost_comment` retries.
 """
 
-import hashlib
 import logging
 import re
 from typing import Any
@@ -12,9 +11,12 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from . import findings, formatting, services
-from .github import Comment, GitHubClient, GitHubError
-from .models import Analysis, StickyComment
+from reviews import clients, services
+from reviews.comments import render
+from reviews.github.client import GitHubClient, GitHubError
+from reviews.github.resources import Comment
+from reviews.models import Analysis, StickyComment
+from reviews.results import Finding, ReviewResult
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def publish_review(analysis_id: int, github: GitHubClient) -> bool:
     if settings.POST_INLINE_COMMENTS:
         _attempt(errors, "inline comments", post_inline_comments, analysis, github)
     if settings.POST_COMMIT_STATUS:
-        state, description = final_status(analysis.feedback)
+        state, description = final_status(analysis.result)
         target = comment.html_url if comment else None
         _attempt(errors, "commit status", _set_status, analysis, github, state, description, target)
     services.analysis_record_comment(
@@ -70,30 +72,28 @@ def report_failure(analysis_id: int, github: GitHubClient) -> None:
         repo_full_name=analysis.repo_full_name, pr_number=analysis.pr_number
     ).first()
     if sticky and sticky.comment_id:
-        body = formatting.render_failure(error=analysis.error, ctx=comment_context(analysis))
+        body = render.render_failure(error=analysis.error, ctx=comment_context(analysis))
         _attempt([], "failure notice", _write_sticky, analysis, github, body)
 
 
 def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool:
     """Post a completed review again (after `comment_error`): `manage.py repost_comment`."""
-    from .review import github_client
-
-    return publish_review(analysis_id, github or github_client())
+    return publish_review(analysis_id, github or clients.github_client())
 
 
-def comment_context(analysis: Analysis) -> formatting.CommentContext:
-    return formatting.CommentContext(
+def comment_context(analysis: Analysis) -> render.CommentContext:
+    pull_request = analysis.pull_request
+    return render.CommentContext(
         analysis_id=analysis.id,
-        repo_full_name=analysis.repo_full_name,
-        pr_number=analysis.pr_number,
-        pr_url=analysis.pr_url
-        or f"https://github.com/{analysis.repo_full_name}/pull/{analysis.pr_number}",
-        head_sha=analysis.head_sha,
+        repo_full_name=pull_request.repo_full_name,
+        pr_number=pull_request.number,
+        pr_url=pull_request.html_url,
+        head_sha=pull_request.head_sha,
     )
 
 
 def post_summary(analysis: Analysis, github: GitHubClient) -> Comment | None:
-    body = formatting.render_review(analysis.feedback, comment_context(analysis))
+    body = render.render_review(analysis.result, comment_context(analysis))
     return _write_sticky(analysis, github, body)
 
 
@@ -144,7 +144,7 @@ def _edit(github: GitHubClient, repo: str, comment_id: int, body: str) -> Commen
 def _find_marked_comment(github: GitHubClient, repo: str, number: int) -> Comment | None:
     """Prism's comment from before it was recorded here (a new database, a lost row)."""
     for comment in github.list_issue_comments(repo, number):
-        if comment.body.startswith(formatting.MARKER):
+        if comment.body.startswith(render.MARKER):
             return comment
     return None
 
@@ -157,7 +157,7 @@ def post_inline_comments(analysis: Analysis, github: GitHubClient) -> None:
     summary carries every finding either way.
     """
     repo, number = analysis.repo_full_name, analysis.pr_number
-    wanted = [f for f in analysis.findings if _inline_worthy(f)]
+    wanted = [f for f in analysis.result.findings if _inline_worthy(f)]
     if not wanted:
         return
     already = {
@@ -165,7 +165,7 @@ def post_inline_comments(analysis: Analysis, github: GitHubClient) -> None:
         for c in github.list_review_comments(repo, number)
         for mark in FINGERPRINT.findall(c.body)
     }
-    fresh = [f for f in wanted if fingerprint(f) not in already]
+    fresh = [f for f in wanted if f.fingerprint not in already]
     if not fresh:
         return
     body = (
@@ -188,44 +188,34 @@ def post_inline_comments(analysis: Analysis, github: GitHubClient) -> None:
 
 
 def inline_comment(
-    finding: dict[str, Any], analysis: Analysis, *, multi_line: bool = True
+    finding: Finding, analysis: Analysis, *, multi_line: bool = True
 ) -> dict[str, Any]:
-    body = formatting.render_inline(finding, ctx=comment_context(analysis))
-    comment = {
-        "path": finding["path"],
-        "line": finding["line"],
+    body = render.render_inline(finding, ctx=comment_context(analysis))
+    comment: dict[str, Any] = {
+        "path": finding.path,
+        "line": finding.line,
         "side": "RIGHT",
-        "body": f"{body}\n\n<!-- prism:finding:{fingerprint(finding)} -->",
+        "body": f"{body}\n\n<!-- prism:finding:{finding.fingerprint} -->",
     }
-    if multi_line and finding.get("end_line"):
-        comment.update(start_line=finding["line"], start_side="RIGHT", line=finding["end_line"])
+    if multi_line and finding.end_line:
+        comment.update(start_line=finding.line, start_side="RIGHT", line=finding.end_line)
     return comment
 
 
-def fingerprint(finding: dict[str, Any]) -> str:
-    """Stable across pushes: lines move, but the file, the kind and the title stay."""
-    title = findings.same_title(finding.get("title", ""))
-    key = f"{finding['path']}|{finding['category']}|{title}"
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+def _inline_worthy(finding: Finding) -> bool:
+    return finding.anchored and finding.at_least(settings.INLINE_MIN_SEVERITY)
 
 
-def _inline_worthy(finding: dict[str, Any]) -> bool:
-    return bool(finding.get("anchored")) and findings.at_least(
-        finding, settings.INLINE_MIN_SEVERITY
-    )
-
-
-def final_status(feedback: dict[str, Any]) -> tuple[str, str]:
-    found = feedback.get("findings", [])
+def final_status(result: ReviewResult) -> tuple[str, str]:
     threshold = settings.FAIL_ON_SEVERITY
     if threshold != "never":
-        blocking = [f for f in found if findings.at_least(f, threshold)]
+        blocking = [f for f in result.findings if f.at_least(threshold)]
         if blocking:
             return "failure", f"{len(blocking)} finding(s) at {threshold} severity or above"
-    coverage = feedback.get("coverage", {})
+    coverage = result.coverage
     return "success", (
-        f"{len(found)} finding(s); reviewed {coverage.get('files_reviewed', 0)} of "
-        f"{coverage.get('files_total', 0)} files"
+        f"{len(result.findings)} finding(s); reviewed {coverage.files_reviewed} of "
+        f"{coverage.files_total} files"
     )
 
 

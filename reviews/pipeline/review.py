@@ -12,58 +12,31 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from django.conf import settings
 
-from . import chunking, diff, findings, publish, redaction, selection, services
-from .github import DiffTooLarge, GitHubClient, GitHubError, PullRequest
-from .llm import LLMClient, LLMConfig, LLMError, ReviewOutput
-from .models import Analysis
-from .prompt import build_messages
+from reviews import clients, redaction, results, services
+from reviews.diffs import chunking, file_filter, parser
+from reviews.github.client import DiffTooLarge, GitHubClient
+from reviews.github.resources import PullRequest
+from reviews.llm.client import LLMClient, LLMError, ReviewOutput
+from reviews.llm.prompt import build_messages
+from reviews.models import Analysis
+from reviews.pipeline import publish
+from reviews.results import Coverage, Finding, ReviewResult, Skipped, Usage
 
 logger = logging.getLogger(__name__)
 
 Status = Analysis.Status
 
 
-def github_client() -> GitHubClient:
-    if not settings.GITHUB_TOKEN:
-        raise GitHubError(
-            "GITHUB_TOKEN is not set, so Prism cannot read the pull request; set it and re-run.",
-            permanent=True,
-        )
-    return GitHubClient(
-        base_url=settings.GITHUB_API_URL,
-        token=settings.GITHUB_TOKEN,
-        timeout=settings.GITHUB_TIMEOUT_SECONDS,
-    )
-
-
-def llm_client() -> LLMClient:
-    return LLMClient(
-        LLMConfig(
-            base_url=settings.LLM_BASE_URL,
-            api_key=settings.LLM_API_KEY,
-            model=settings.LLM_MODEL,
-            response_format=settings.LLM_RESPONSE_FORMAT,
-            max_output_tokens=settings.LLM_MAX_OUTPUT_TOKENS,
-            temperature=settings.LLM_TEMPERATURE,
-            read_timeout=settings.LLM_READ_TIMEOUT_SECONDS,
-        )
-    )
-
-
 def run(
-    analysis_id: int,
-    *,
-    github: GitHubClient | None = None,
-    llm: LLMClient | None = None,
-    post: bool = True,
+    analysis_id: int, *, github: GitHubClient | None = None, llm: LLMClient | None = None
 ) -> None:
-    """Review a claimed (running) analysis end to end; `post=False` only stores the result."""
+    """Review a claimed (running) analysis end to end, and publish it unless told not to."""
     analysis = Analysis.objects.get(id=analysis_id)
-    github = github or github_client()
+    post = analysis.publish
+    github = github or clients.github_client()
     timings = Timings()
 
     with timings("fetch"):
@@ -76,7 +49,7 @@ def run(
     with timings("fetch"):
         files = fetch_files(github, analysis.repo_full_name, analysis.pr_number)
 
-    result = review_files(files, pr=pr, llm=llm or llm_client(), timings=timings)
+    result = review_files(files, pr=pr, llm=llm or clients.llm_client(), timings=timings)
 
     started = time.perf_counter()
     if not services.analysis_complete(analysis_id=analysis.id, result=result):
@@ -90,11 +63,11 @@ def run(
 
 
 def review_files(
-    files: list[diff.FileDiff], *, pr: PullRequest, llm: LLMClient, timings: "Timings"
-) -> "ReviewResult":
+    files: list[parser.FileDiff], *, pr: PullRequest, llm: LLMClient, timings: "Timings"
+) -> ReviewResult:
     """Everything between the parsed diff and the findings; no database, no GitHub."""
     with timings("parse"):
-        selected, skipped = selection.select_files(files, settings.IGNORE_PATHS)
+        selected, skipped = file_filter.select_files(files, settings.IGNORE_PATHS)
         selected, secret_findings = redact_files(selected)
         chunks, over_budget = chunking.plan_chunks(
             selected, max_tokens=chunk_budget(pr), max_calls=settings.LLM_MAX_CALLS
@@ -106,14 +79,14 @@ def review_files(
         raise failed[0][1]  # nothing was reviewed: the review failed, never a clean one
     outputs = [answer for _, answer in answers if isinstance(answer, ReviewOutput)]
     unread = [
-        selection.Skipped(path, "model_error", chunk.changed_lines)
+        Skipped(path, "model_error", chunk.changed_lines)
         for chunk, _ in failed
         for path in chunk.paths
     ]
     reviewed = [chunk for chunk, answer in answers if isinstance(answer, ReviewOutput)]
     return ReviewResult(
         summary=_summary(outputs, len(chunks)),
-        findings=anchor(merge([*secret_findings, *_model_findings(outputs)]), files),
+        findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs)]), files)),
         coverage=_coverage(files, reviewed, [*skipped, *over_budget, *unread]),
         usage=_usage(outputs),
         timings=timings.seconds,
@@ -138,16 +111,16 @@ def _still_wanted(analysis: Analysis, pr: PullRequest) -> bool:
     return True
 
 
-def fetch_files(github: GitHubClient, repo: str, number: int) -> list[diff.FileDiff]:
+def fetch_files(github: GitHubClient, repo: str, number: int) -> list[parser.FileDiff]:
     """The pull request's changes: the whole diff, or file by file when GitHub won't send it.
 
     GitHub refuses the diff media type beyond 300 files or 20,000 lines (FACTS.md R2).
     """
     try:
-        return diff.parse(github.get_diff(repo, number))
+        return parser.parse(github.get_diff(repo, number))
     except DiffTooLarge:
         logger.info("diff too large, reading files page by page repo=%s pr=%s", repo, number)
-        return diff.from_github_files(github.list_files(repo, number))
+        return parser.from_github_files(github.list_files(repo, number))
 
 
 def chunk_budget(pr: PullRequest) -> int:
@@ -158,8 +131,8 @@ def chunk_budget(pr: PullRequest) -> int:
 
 
 def redact_files(
-    files: list[diff.FileDiff],
-) -> tuple[list[diff.FileDiff], list[dict[str, Any]]]:
+    files: list[parser.FileDiff],
+) -> tuple[list[parser.FileDiff], list[Finding]]:
     """Replace credentials in every line sent to the model; report each added one as a finding.
 
     The model is a third party: a token pasted into a diff must not travel there. One on
@@ -180,22 +153,20 @@ def redact_files(
     return clean_files, leaks
 
 
-def _secret_finding(path: str, line: int | None, kinds: list[str]) -> dict[str, Any]:
+def _secret_finding(path: str, line: int | None, kinds: list[str]) -> Finding:
     what = ", ".join(kinds)
-    return {
-        "path": path,
-        "line": line,
-        "end_line": None,
-        "category": "security",
-        "severity": "critical",
-        "title": f"Credential committed in the change ({what})",
-        "body": (
+    return Finding(
+        path=path,
+        line=line or 0,
+        category="security",
+        severity="critical",
+        title=f"Credential committed in the change ({what})",
+        body=(
             f"This line adds what looks like a secret ({what}). Prism redacted it before the "
             "review; treat it as leaked: revoke it, and load it from the environment or a "
             "secret store instead."
         ),
-        "suggestion": None,
-    }
+    )
 
 
 def ask_model(
@@ -234,31 +205,23 @@ def ask_model(
     return list(zip(chunks, answers, strict=True))
 
 
-def _model_findings(outputs: list[ReviewOutput]) -> Iterator[dict[str, Any]]:
+def _model_findings(outputs: list[ReviewOutput]) -> Iterator[Finding]:
     for output in outputs:
         yield from output.findings
 
 
-def merge(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge(found: list[Finding]) -> list[Finding]:
     """One finding per (file, line, category, title): chunks and the redactor may repeat."""
-    kept: dict[tuple, dict[str, Any]] = {}
+    kept: dict[tuple, Finding] = {}
     for finding in found:
-        key = (
-            finding["path"],
-            finding["line"],
-            finding["category"],
-            findings.same_title(finding["title"]),
-        )
+        key = (finding.path, finding.line, finding.category, results.same_title(finding.title))
         current = kept.get(key)
-        if current is None or findings.rank(finding) > findings.rank(current):
+        if current is None or finding.rank > current.rank:
             kept[key] = finding
-    return sorted(
-        kept.values(),
-        key=lambda f: (-findings.rank(f), f["path"], f["line"] or 0, f["category"]),
-    )
+    return results.most_severe_first(kept.values())
 
 
-def anchor(found: list[dict[str, Any]], files: list[diff.FileDiff]) -> list[dict[str, Any]]:
+def anchor(found: list[Finding], files: list[parser.FileDiff]) -> list[Finding]:
     """Mark each finding anchored when GitHub would accept a comment on its line.
 
     A finding off the diff is kept (the summary still shows it) but never posted inline,
@@ -267,21 +230,18 @@ def anchor(found: list[dict[str, Any]], files: list[diff.FileDiff]) -> list[dict
     by_path = {file.path: file for file in files}
     anchored = []
     for finding in found:
-        file = by_path.get(finding["path"])
-        line, end_line = finding["line"], finding.get("end_line")
-        ok = file is not None and isinstance(line, int) and file.commentable(line)
+        file = by_path.get(finding.path)
+        line, end_line = finding.line, finding.end_line
+        ok = file is not None and line > 0 and file.commentable(line)
         if not (
-            ok
-            and isinstance(end_line, int)
-            and end_line > line
-            and _same_hunk(file, line, end_line)
+            ok and end_line is not None and end_line > line and _same_hunk(file, line, end_line)
         ):
             end_line = None
-        anchored.append({**finding, "end_line": end_line, "anchored": ok})
+        anchored.append(replace(finding, end_line=end_line, anchored=ok))
     return anchored
 
 
-def _same_hunk(file: diff.FileDiff, start: int, end: int) -> bool:
+def _same_hunk(file: parser.FileDiff, start: int, end: int) -> bool:
     return any(first <= start and end <= last for first, last in file.right_ranges)
 
 
@@ -295,48 +255,27 @@ def _summary(outputs: list[ReviewOutput], parts: int) -> str:
 
 
 def _coverage(
-    files: list[diff.FileDiff], reviewed: list[chunking.Chunk], skipped: list[selection.Skipped]
-) -> dict[str, Any]:
+    files: list[parser.FileDiff], reviewed: list[chunking.Chunk], skipped: list[Skipped]
+) -> Coverage:
     reviewed_paths = {path for chunk in reviewed for path in chunk.paths}
-    return {
-        "files_total": len(files),
-        "files_reviewed": len(reviewed_paths),
-        "lines_total": sum(file.changed_lines for file in files),
-        "lines_reviewed": sum(chunk.changed_lines for chunk in reviewed),
-        "skipped": [
-            {"path": item.path, "reason": item.reason, "lines": item.lines} for item in skipped
-        ],
-    }
+    return Coverage(
+        files_total=len(files),
+        files_reviewed=len(reviewed_paths),
+        lines_total=sum(file.changed_lines for file in files),
+        lines_reviewed=sum(chunk.changed_lines for chunk in reviewed),
+        skipped=tuple(skipped),
+    )
 
 
-def _usage(outputs: list[ReviewOutput]) -> dict[str, Any]:
+def _usage(outputs: list[ReviewOutput]) -> Usage:
     costs = [o.cost for o in outputs if o.cost is not None]
-    return {
-        "model": outputs[0].model if outputs else settings.LLM_MODEL,
-        "prompt_tokens": sum(o.prompt_tokens for o in outputs),
-        "completion_tokens": sum(o.completion_tokens for o in outputs),
-        "cost": round(sum(costs), 6) if costs else None,
-        "calls": sum(o.calls for o in outputs),
-    }
-
-
-@dataclass(frozen=True)
-class ReviewResult:
-    summary: str
-    findings: list[dict[str, Any]]
-    coverage: dict[str, Any]
-    usage: dict[str, Any]
-    timings: dict[str, float]
-
-    @property
-    def feedback(self) -> dict[str, Any]:
-        return {
-            "summary": self.summary,
-            "findings": self.findings,
-            "coverage": self.coverage,
-            "usage": self.usage,
-            "timings": self.timings,
-        }
+    return Usage(
+        model=outputs[0].model if outputs else settings.LLM_MODEL,
+        prompt_tokens=sum(o.prompt_tokens for o in outputs),
+        completion_tokens=sum(o.completion_tokens for o in outputs),
+        cost=round(sum(costs), 6) if costs else None,
+        calls=sum(o.calls for o in outputs),
+    )
 
 
 @dataclass

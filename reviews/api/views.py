@@ -1,4 +1,4 @@
-"""The read API over analyses, and a staff-only re-run. Thin: selectors read, tasks re-run.
+"""The read API over analyses, and a staff-only re-run. Thin: selectors read, dispatch re-runs.
 
 Authentication is a knox token (`Authorization: Token <key>`, stored hashed) or the admin's
 session; every endpoint, the schema and the docs included, needs an authenticated user.
@@ -18,9 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from . import serializers, tasks
-from .filters import AnalysisFilter
-from .models import Analysis
+from reviews import dispatch
+from reviews.api import serializers
+from reviews.api.filters import AnalysisFilter
+from reviews.models import Analysis
 
 
 class AnalysisPagination(LimitOffsetPagination):
@@ -51,7 +52,7 @@ class AnalysisViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, IsAdminUser])
     def rerun(self, request: Request, pk: Any = None) -> Response:
-        rerun = tasks.rerun_review(self.get_object())
+        rerun = dispatch.queue_rerun(self.get_object())
         return Response(self.get_serializer(rerun).data, status=status.HTTP_202_ACCEPTED)
 
 

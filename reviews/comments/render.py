@@ -4,17 +4,13 @@ Everything that came from the model or the pull request goes through reviews.san
 markup around it is ours. Pure: no Django imports.
 """
 
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-from reviews.findings import CATEGORIES
-from reviews.findings import SEVERITIES as LEAST_SEVERE_FIRST
-from reviews.sanitize import (
+from reviews.comments.sanitize import (
     MARKER,
     code_fence,
     code_span,
@@ -22,20 +18,19 @@ from reviews.sanitize import (
     sanitize_inline,
     shorten,
 )
-
-__all__ = [
-    "MARKER",
-    "MAX_COMMENT_CHARS",
-    "CommentContext",
-    "Finding",
-    "render_failure",
-    "render_inline",
-    "render_review",
-    "sanitize_block",
-    "sanitize_inline",
-]
-
-MAX_COMMENT_CHARS = 65536  # GitHub answers 422 above this (FACTS.md C2)
+from reviews.github.resources import MAX_COMMENT_CHARS, diff_line_url
+from reviews.redaction import redact
+from reviews.results import (
+    CATEGORIES,
+    SKIP_REASONS,
+    Coverage,
+    Finding,
+    ReviewResult,
+    Skipped,
+    Usage,
+    skip_reason,
+)
+from reviews.results import SEVERITIES as LEAST_SEVERE_FIRST
 
 SEVERITIES = tuple(reversed(LEAST_SEVERE_FIRST))  # most severe first, as the comment reads
 SECTION_TITLES = {
@@ -65,46 +60,11 @@ INLINE_BODY_CHARS = 20_000
 INLINE_SUGGESTION_CHARS = 40_000
 ERROR_CHARS = 200
 
-# Reason codes from the diff filter: (singular, plural) phrases for the footer, and a label for
-# the list of paths. Reasons a reviewer should look at come first in that list.
-SKIP_REASONS = {
-    "over_call_budget": (
-        "1 over the call budget",
-        "{n} over the call budget",
-        "over the call budget",
-    ),
-    "no_patch": (
-        "1 without a diff from GitHub",
-        "{n} without a diff from GitHub",
-        "no diff from GitHub",
-    ),
-    "lockfile": ("1 lockfile", "{n} lockfiles", "lockfile"),
-    "minified": ("1 minified file", "{n} minified files", "minified"),
-    "generated": ("1 generated file", "{n} generated files", "generated"),
-    "vendored": ("1 vendored file", "{n} vendored files", "vendored"),
-    "binary": ("1 binary file", "{n} binary files", "binary"),
-    "image": ("1 image", "{n} images", "image"),
-    "ignored": ("1 ignored by configuration", "{n} ignored by configuration", "ignored"),
-    "no_changes": ("1 with no changes", "{n} with no changes", "no changes"),
-    "removed": ("1 removed file", "{n} removed files", "removed"),
-    "submodule": ("1 submodule", "{n} submodules", "submodule"),
-    "model_error": (
-        "1 the model could not review",
-        "{n} the model could not review",
-        "the model's answer was unusable",
-    ),
-}
-OTHER_REASON = ("1 for another reason", "{n} for other reasons", "other")
+# The footer counts skipped files in this order; the list below it follows SKIP_REASONS.
 FOOTER_REASON_ORDER = (
     "lockfile", "minified", "generated", "vendored", "binary", "image", "ignored",
     "no_changes", "removed", "submodule", "no_patch", "over_call_budget", "model_error",
 )  # fmt: skip
-
-_SECRET = re.compile(
-    r"gh[pousr]_\w+|github_pat_\w+|sk-[\w-]{8,}|xox[abpr]-[\w-]+"
-    r"|(?i:bearer|token|basic)\s+[\w.~+/-]{16,}=*|[A-Za-z0-9+/_=-]{32,}"
-)
-_USERINFO = re.compile(r"://[^/\s@]+@")
 
 
 @dataclass(frozen=True)
@@ -122,60 +82,30 @@ class CommentContext:
         return frozenset({host} if host else ())
 
 
-@dataclass(frozen=True)
-class Finding:
-    path: str
-    line: int
-    end_line: int | None
-    category: str
-    severity: str
-    title: str
-    body: str
-    suggestion: str | None
-    anchored: bool
+def _reading_order(f: Finding) -> tuple[int, str, int, int]:
+    return (-f.rank, f.path, f.line, f.end_line or f.line)
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "Finding":
-        """A stored finding; unknown categories and severities show as medium bugs, not vanish."""
-        line = _int(raw.get("line"))
-        end_line = _int(raw.get("end_line"))
-        suggestion = raw.get("suggestion")
-        return cls(
-            path=str(raw.get("path") or ""),
-            line=line,
-            end_line=end_line if end_line > line else None,
-            category=raw.get("category") if raw.get("category") in CATEGORIES else "bug",
-            severity=raw.get("severity") if raw.get("severity") in SEVERITIES else "medium",
-            title=str(raw.get("title") or ""),
-            body=str(raw.get("body") or ""),
-            suggestion=suggestion if isinstance(suggestion, str) and suggestion else None,
-            anchored=raw.get("anchored") is True,
-        )
 
-    def rank(self) -> tuple[int, str, int, int]:
-        return (SEVERITIES.index(self.severity), self.path, self.line, self.end_line or self.line)
-
-    @property
-    def folded(self) -> bool:
-        return self.severity == "low" or self.category == "style"
+def _folded(f: Finding) -> bool:
+    return f.severity == "low" or f.category == "style"
 
 
 Entry = tuple[Finding, list[str]]  # a finding and its rendered table cells
 
 
-def render_review(feedback: dict[str, Any], ctx: CommentContext) -> str:
+def render_review(result: ReviewResult, ctx: CommentContext) -> str:
     """The sticky summary comment for a finished review, at most MAX_COMMENT_CHARS long."""
-    findings = sorted(map(Finding.from_dict, feedback.get("findings") or []), key=Finding.rank)
-    coverage = feedback.get("coverage") or {}
+    findings = sorted(result.findings, key=_reading_order)
+    coverage = result.coverage
     entries = [(finding, _cells(finding, ctx)) for finding in findings]
     head = [
         MARKER,
         "### Prism review",
         _verdict(findings, coverage),
-        sanitize_block(str(feedback.get("summary") or ""), hosts=ctx.hosts, limit=SUMMARY_CHARS),
+        sanitize_block(result.summary, hosts=ctx.hosts, limit=SUMMARY_CHARS),
         _counts_table(findings),
     ]
-    footer = _footer(coverage, feedback.get("usage") or {}, ctx)
+    footer = _footer(coverage, result.usage, ctx)
 
     def build(shown: int) -> str:
         body = _sections(entries[:shown])
@@ -187,7 +117,9 @@ def render_review(feedback: dict[str, Any], ctx: CommentContext) -> str:
 def render_failure(*, error: str, ctx: CommentContext) -> str:
     """The sticky comment for a review that failed: never mistakable for a clean one."""
     lines = error.strip().splitlines()
-    reason = sanitize_inline(_redact(lines[0] if lines else ""), hosts=ctx.hosts, limit=ERROR_CHARS)
+    # Error text can quote a request: keep no credential that might be in it.
+    first = redact(lines[0])[0] if lines else ""
+    reason = sanitize_inline(first, hosts=ctx.hosts, limit=ERROR_CHARS)
     return _document(
         [
             MARKER,
@@ -200,9 +132,8 @@ def render_failure(*, error: str, ctx: CommentContext) -> str:
     )
 
 
-def render_inline(finding: dict[str, Any], *, ctx: CommentContext | None = None) -> str:
+def render_inline(f: Finding, *, ctx: CommentContext | None = None) -> str:
     """The body of one inline review comment: badge, title, explanation, suggested change."""
-    f = Finding.from_dict(finding)
     hosts = ctx.hosts if ctx else frozenset()
     title = sanitize_inline(f.title, hosts=hosts, limit=TITLE_CHARS * 6) or "(untitled)"
     badge = f"**{f.severity.capitalize()} · {CATEGORY_LABELS[f.category]}:** {title}"
@@ -241,7 +172,7 @@ def _longest_that_fits(build: Callable[[int], str], total: int) -> str | None:
     return build(low)
 
 
-def _verdict(findings: list[Finding], coverage: dict[str, Any]) -> str:
+def _verdict(findings: list[Finding], coverage: Coverage) -> str:
     missing = _not_reviewed(coverage)
     if not findings:
         if missing:
@@ -254,11 +185,11 @@ def _verdict(findings: list[Finding], coverage: dict[str, Any]) -> str:
     return f"{verdict} {missing}".strip()
 
 
-def _not_reviewed(coverage: dict[str, Any]) -> str:
-    total, reviewed = _int(coverage.get("files_total")), _int(coverage.get("files_reviewed"))
+def _not_reviewed(coverage: Coverage) -> str:
+    total, reviewed = coverage.files_total, coverage.files_reviewed
     if reviewed < total:
         return f"{total - reviewed} of {_plural(total, 'file')} were not reviewed (see below)."
-    if _int(coverage.get("lines_reviewed")) < _int(coverage.get("lines_total")):
+    if coverage.lines_reviewed < coverage.lines_total:
         return "Some changed lines were not reviewed (see below)."
     return ""
 
@@ -286,8 +217,8 @@ def _sections(entries: list[Entry]) -> list[str]:
 def _section(category: str, entries: list[Entry]) -> str:
     if not entries:
         return ""
-    shown = [entry for entry in entries if not entry[0].folded]
-    folded = [entry for entry in entries if entry[0].folded]
+    shown = [entry for entry in entries if not _folded(entry[0])]
+    folded = [entry for entry in entries if _folded(entry[0])]
     parts = [f"#### {SECTION_TITLES[category]} ({len(entries)})", _tables(shown)]
     if folded:
         label = _fold_label(category, len(folded))
@@ -336,9 +267,7 @@ def _line_cell(f: Finding, ctx: CommentContext) -> str:
     label = f"{f.line}-{f.end_line}" if f.end_line else str(f.line)
     if not f.anchored:
         return f"{label} (outside the diff)"
-    anchor = hashlib.sha256(f.path.encode("utf-8")).hexdigest()
-    lines = f"R{f.line}-R{f.end_line}" if f.end_line else f"R{f.line}"
-    return f"[{label}]({ctx.pr_url.rstrip('/')}/files#diff-{anchor}{lines})"
+    return f"[{label}]({diff_line_url(ctx.pr_url, f.path, f.line, f.end_line)})"
 
 
 def _suggestion_cell(f: Finding) -> str:
@@ -359,55 +288,43 @@ def _omitted(count: int, ctx: CommentContext) -> str:
     return f"_{_plural(count, 'more finding')} not shown (the least severe); {where}._"
 
 
-def _footer(coverage: dict[str, Any], usage: dict[str, Any], ctx: CommentContext) -> str:
+def _footer(coverage: Coverage, usage: Usage, ctx: CommentContext) -> str:
     run = [
-        f"Model {code_span(shorten(str(usage.get('model') or 'unknown'), 100))}",
+        f"Model {code_span(shorten(usage.model or 'unknown', 100))}",
         _commit_link(ctx),
         _usage(usage),
         f"Prism analysis {ctx.analysis_id}",
     ]
     lines = f"<sub>{_coverage_line(coverage)}</sub><br>\n<sub>{' · '.join(run)}</sub>"
-    skipped = _skipped_list(coverage.get("skipped") or [])
+    skipped = _skipped_list(coverage.skipped)
     return "\n\n".join(part for part in ["---", lines, skipped] if part)
 
 
-def _coverage_line(coverage: dict[str, Any]) -> str:
-    files_total, files = _int(coverage.get("files_total")), _int(coverage.get("files_reviewed"))
-    lines_total, lines = _int(coverage.get("lines_total")), _int(coverage.get("lines_reviewed"))
+def _coverage_line(coverage: Coverage) -> str:
+    files_total, files = coverage.files_total, coverage.files_reviewed
+    lines_total, lines = coverage.lines_total, coverage.lines_reviewed
     changed = _plural(lines_total, "changed line")
-    if files >= files_total and lines >= lines_total:
+    if coverage.complete:
         text = f"Reviewed all {_plural(files_total, 'file')} ({changed})"
     else:
         text = f"Reviewed {files:,} of {_plural(files_total, 'file')} ({lines:,} of {changed})"
-    skipped = coverage.get("skipped") or []
-    if not skipped:
+    if not coverage.skipped:
         return text + "."
-    reasons = Counter(_reason(item) for item in skipped)
+    reasons = Counter(skip_reason(item.reason).code for item in coverage.skipped)
     order = [*FOOTER_REASON_ORDER, "other"]
     phrases = [
-        _reason_phrase(r, n) for r, n in sorted(reasons.items(), key=lambda i: order.index(i[0]))
+        skip_reason(r).phrase(n)
+        for r, n in sorted(reasons.items(), key=lambda i: order.index(i[0]))
     ]
-    return f"{text}; skipped {len(skipped):,}: {', '.join(phrases)}."
+    return f"{text}; skipped {len(coverage.skipped):,}: {', '.join(phrases)}."
 
 
-def _reason(item: dict[str, Any]) -> str:
-    reason = item.get("reason") if isinstance(item, dict) else None
-    return reason if reason in SKIP_REASONS else "other"
-
-
-def _reason_phrase(reason: str, count: int) -> str:
-    singular, plural, _ = SKIP_REASONS.get(reason, OTHER_REASON)
-    return singular if count == 1 else plural.format(n=f"{count:,}")
-
-
-def _skipped_list(skipped: list[Any]) -> str:
+def _skipped_list(skipped: tuple[Skipped, ...]) -> str:
     """The paths not reviewed, the ones worth a look (over budget, no diff) first."""
     if not skipped:
         return ""
     order = [*SKIP_REASONS, "other"]
-    items = sorted(
-        (i for i in skipped if isinstance(i, dict)), key=lambda i: order.index(_reason(i))
-    )
+    items = sorted(skipped, key=lambda i: order.index(skip_reason(i.reason).code))
     lines = [_skipped_item(item) for item in items[:SKIPPED_LISTED]]
     if len(skipped) > SKIPPED_LISTED:
         lines.append(f"- and {len(skipped) - SKIPPED_LISTED:,} more")
@@ -415,19 +332,16 @@ def _skipped_list(skipped: list[Any]) -> str:
     return f"<details>\n<summary>{summary}</summary>\n\n" + "\n".join(lines) + "\n\n</details>"
 
 
-def _skipped_item(item: dict[str, Any]) -> str:
-    path = code_span(_short_path(str(item.get("path") or ""))) or "(no path)"
-    label = SKIP_REASONS.get(_reason(item), OTHER_REASON)[2]
-    lines = _int(item.get("lines"))
-    return f"- {path}: {label}" + (f" ({_plural(lines, 'line')})" if lines else "")
+def _skipped_item(item: Skipped) -> str:
+    path = code_span(_short_path(item.path)) or "(no path)"
+    label = skip_reason(item.reason).label
+    return f"- {path}: {label}" + (f" ({_plural(item.lines, 'line')})" if item.lines else "")
 
 
-def _usage(usage: dict[str, Any]) -> str:
-    tokens = _int(usage.get("prompt_tokens")) + _int(usage.get("completion_tokens"))
-    cost = usage.get("cost")
-    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost == cost:
-        return f"{_plural(tokens, 'token')}, ${cost:,.4f}"
-    return _plural(tokens, "token")
+def _usage(usage: Usage) -> str:
+    if usage.cost is not None:
+        return f"{_plural(usage.tokens, 'token')}, ${usage.cost:,.4f}"
+    return _plural(usage.tokens, "token")
 
 
 def _commit_link(ctx: CommentContext) -> str:
@@ -442,14 +356,5 @@ def _short_path(path: str) -> str:
     return path if len(path) <= PATH_CHARS else "…" + path[-(PATH_CHARS - 1) :]
 
 
-def _redact(text: str) -> str:
-    # Error text can quote a request: keep no token or credential that might be in it.
-    return _SECRET.sub("(redacted)", _USERINFO.sub("://(redacted)@", text))
-
-
 def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

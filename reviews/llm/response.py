@@ -7,7 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from reviews.findings import CATEGORIES, SEVERITIES
+from reviews.results import CATEGORIES, SEVERITIES, Finding
 
 # Strict structured outputs need every property required and no extra keys; optional values
 # are spelled as a null type instead.
@@ -53,7 +53,7 @@ _THINKING = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _FENCED = re.compile(r"```(?:json)?\s*\n(.*?)\n\s*```", re.DOTALL | re.IGNORECASE)
 
 
-def parse_review(text: str, *, truncated: bool = False) -> tuple[str, list[dict]]:
+def parse_review(text: str, *, truncated: bool = False) -> tuple[str, list[Finding]]:
     """The summary and findings in a model's answer; raises InvalidOutput."""
     if truncated:
         raise InvalidOutput(
@@ -76,7 +76,8 @@ def parse_review(text: str, *, truncated: bool = False) -> tuple[str, list[dict]
             f"Your answer does not match the required JSON schema: {reason}. Reply again "
             "with only the corrected JSON object, no prose and no code fences.",
         )
-    return data["summary"], data["findings"]
+    findings = [Finding.from_json(item) for item in data["findings"]]
+    return data["summary"], [finding for finding in findings if finding]
 
 
 def _extract_json(text: str) -> Any:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from reviews.github.resources import PullRequest
+
 PING = "ping"
 PULL_REQUEST = "pull_request"
 
@@ -21,24 +23,11 @@ class PayloadError(ValueError):
 
 
 @dataclass(frozen=True)
-class PullRequestEvent:
-    action: str
-    repo_full_name: str
-    pr_number: int
-    title: str
-    url: str
-    author: str
-    head_sha: str
-    base_sha: str
-    draft: bool
-    state: str
-
-
-@dataclass(frozen=True)
 class Decision:
     review: bool
     reason: str = ""
-    pull_request: PullRequestEvent | None = None
+    action: str = ""
+    pull_request: PullRequest | None = None
 
 
 def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
@@ -85,10 +74,10 @@ def decide(event: str, payload: dict[str, Any]) -> Decision:
         return Decision(review=False, reason=f"pull request is {pull_request.state}")
     if pull_request.draft:
         return Decision(review=False, reason="pull request is a draft")
-    return Decision(review=True, pull_request=pull_request)
+    return Decision(review=True, action=action, pull_request=pull_request)
 
 
-def parse_pull_request(payload: dict[str, Any]) -> PullRequestEvent:
+def parse_pull_request(payload: dict[str, Any]) -> PullRequest:
     """Read the fields a review needs, naming the first one that is missing or wrong."""
     pr = _field(payload, "pull_request", dict)
     repository = _field(payload, "repository", dict)
@@ -98,12 +87,11 @@ def parse_pull_request(payload: dict[str, Any]) -> PullRequestEvent:
     head = _field(pr, "head", dict, "pull_request.")
     base = _field(pr, "base", dict, "pull_request.")
     user = pr.get("user") if isinstance(pr.get("user"), dict) else {}
-    return PullRequestEvent(
-        action=str(payload.get("action")),
+    return PullRequest(
         repo_full_name=_field(repository, "full_name", str, "repository.")[:200],
-        pr_number=number,
+        number=number,
         title=str(pr.get("title") or "")[:500],
-        url=str(pr.get("html_url") or "")[:500],
+        html_url=str(pr.get("html_url") or "")[:500],
         author=str(user.get("login") or "")[:100],
         head_sha=_sha(head, "pull_request.head.sha"),
         base_sha=_sha(base, "pull_request.base.sha"),

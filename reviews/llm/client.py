@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from reviews.answers import FINDINGS_SCHEMA, InvalidOutput, parse_review
+from reviews.errors import ServiceError
+from reviews.llm.response import FINDINGS_SCHEMA, InvalidOutput, parse_review
 from reviews.redaction import redact
+from reviews.results import Finding
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +53,12 @@ class LLMConfig:
     connect_timeout: float = 10
     read_timeout: float = 180
     max_wait: float = 10  # longer waits are left to Celery's countdown
-    app_url: str = "http://localhost"  # sent to OpenRouter as HTTP-Referer (app attribution)
+    app_url: str = ""  # sent to OpenRouter as HTTP-Referer (app attribution), when set
 
 
-class LLMError(Exception):
-    """A review call that failed. `permanent` errors will fail again when retried; otherwise
-    `retry_after` is the wait in seconds the provider asked for, if it did. `raw_output` keeps
-    the model's last answer when that answer was the problem."""
+class LLMError(ServiceError):
+    """A review call that failed; `raw_output` keeps the model's last answer when that answer
+    was the problem."""
 
     def __init__(
         self,
@@ -67,16 +68,14 @@ class LLMError(Exception):
         retry_after: float | None = None,
         raw_output: str = "",
     ):
-        super().__init__(message)
-        self.permanent = permanent
-        self.retry_after = retry_after
+        super().__init__(message, permanent=permanent, retry_after=retry_after)
         self.raw_output = raw_output
 
 
 @dataclass(frozen=True)
 class ReviewOutput:
     summary: str
-    findings: list[dict]
+    findings: list[Finding]
     model: str
     prompt_tokens: int
     completion_tokens: int
@@ -224,7 +223,8 @@ class LLMClient:
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         if self._openrouter:
-            headers["HTTP-Referer"] = self.config.app_url
+            if self.config.app_url:
+                headers["HTTP-Referer"] = self.config.app_url
             headers["X-Title"] = APP_TITLE
         return headers
 
@@ -341,7 +341,7 @@ class _Tally:
             self.cost = (self.cost or 0.0) + usage["cost"]
         self.model = payload.get("model") or self.model
 
-    def output(self, summary: str, findings: list[dict]) -> ReviewOutput:
+    def output(self, summary: str, findings: list[Finding]) -> ReviewOutput:
         return ReviewOutput(
             summary=summary,
             findings=findings,

@@ -11,10 +11,13 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from reviews.errors import ServiceError
+from reviews.github import resources
+from reviews.github.resources import MAX_COMMENT_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +28,6 @@ DIFF_MEDIA_TYPE = "application/vnd.github.diff"
 
 PER_PAGE = 100  # the documented maximum for per_page (FACTS R3)
 MAX_FILES = 3000  # list_files never returns more than this (FACTS R3)
-MAX_COMMENT_CHARS = 65536  # longer bodies get a 422 (FACTS C2)
 STATUS_DESCRIPTION_CHARS = 140  # GitHub rejects longer commit status descriptions
 REVIEW_EVENT = "COMMENT"  # Prism never approves nor requests changes
 STATUS_STATES = frozenset({"error", "failure", "pending", "success"})
@@ -43,8 +45,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-class GitHubError(Exception):
-    """A failed GitHub call; `permanent` says whether retrying can help."""
+class GitHubError(ServiceError):
+    """A failed GitHub call, with the HTTP status when GitHub answered."""
 
     def __init__(
         self,
@@ -54,45 +56,12 @@ class GitHubError(Exception):
         permanent: bool,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, permanent=permanent, retry_after=retry_after)
         self.status = status
-        self.permanent = permanent
-        self.retry_after = retry_after
 
 
 class DiffTooLarge(GitHubError):
     """GitHub refuses the diff media type for > 300 files or > 20,000 lines (FACTS R2)."""
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    number: int
-    state: str
-    merged: bool
-    draft: bool
-    head_sha: str
-    base_sha: str
-    title: str
-    body: str
-    html_url: str
-    author: str
-
-
-@dataclass(frozen=True)
-class Comment:
-    id: int
-    body: str
-    html_url: str
-    author: str
-
-
-@dataclass(frozen=True)
-class ReviewComment:
-    id: int
-    path: str
-    line: int | None
-    side: str
-    body: str
 
 
 class GitHubClient:
@@ -132,10 +101,10 @@ class GitHubClient:
 
     # Reading the pull request
 
-    def get_pull_request(self, repo: str, number: int) -> PullRequest:
+    def get_pull_request(self, repo: str, number: int) -> resources.PullRequest:
         """https://docs.github.com/rest/pulls/pulls#get-a-pull-request"""
         data = self._request("GET", self._repo_url(repo, f"pulls/{_id(number)}")).json()
-        return _pull_request(data)
+        return resources.pull_request(repo, data)
 
     def get_diff(self, repo: str, number: int) -> str:
         """https://docs.github.com/rest/pulls/pulls#get-a-pull-request (as a diff, FACTS R1)"""
@@ -161,28 +130,28 @@ class GitHubClient:
 
     # Conversation comments (every pull request is an issue, FACTS C1)
 
-    def list_issue_comments(self, repo: str, number: int) -> Iterator[Comment]:
+    def list_issue_comments(self, repo: str, number: int) -> Iterator[resources.Comment]:
         """https://docs.github.com/rest/issues/comments#list-issue-comments"""
         url = self._repo_url(repo, f"issues/{_id(number)}/comments")
         # A generator expression, not a generator function, so bad arguments raise right here.
-        return (_comment(item) for page in self._pages(url) for item in page)
+        return (resources.comment(item) for page in self._pages(url) for item in page)
 
-    def create_issue_comment(self, repo: str, number: int, body: str) -> Comment:
+    def create_issue_comment(self, repo: str, number: int, body: str) -> resources.Comment:
         """https://docs.github.com/rest/issues/comments#create-an-issue-comment"""
         url = self._repo_url(repo, f"issues/{_id(number)}/comments")
-        return _comment(self._request("POST", url, json={"body": _body(body)}).json())
+        return resources.comment(self._request("POST", url, json={"body": _body(body)}).json())
 
-    def update_issue_comment(self, repo: str, comment_id: int, body: str) -> Comment:
+    def update_issue_comment(self, repo: str, comment_id: int, body: str) -> resources.Comment:
         """https://docs.github.com/rest/issues/comments#update-an-issue-comment"""
         url = self._repo_url(repo, f"issues/comments/{_id(comment_id)}")
-        return _comment(self._request("PATCH", url, json={"body": _body(body)}).json())
+        return resources.comment(self._request("PATCH", url, json={"body": _body(body)}).json())
 
     # Reviews and statuses
 
-    def list_review_comments(self, repo: str, number: int) -> Iterator[ReviewComment]:
+    def list_review_comments(self, repo: str, number: int) -> Iterator[resources.ReviewComment]:
         """https://docs.github.com/rest/pulls/comments#list-review-comments-on-a-pull-request"""
         url = self._repo_url(repo, f"pulls/{_id(number)}/comments")
-        return (_review_comment(item) for page in self._pages(url) for item in page)
+        return (resources.review_comment(item) for page in self._pages(url) for item in page)
 
     def create_review(
         self,
@@ -266,7 +235,7 @@ class GitHubClient:
                 failures += 1
                 # Full jitter keeps many workers from retrying in lockstep after an outage.
                 delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)))
-                logger.warning("github transient failure, retrying", extra={"error": str(response)})
+                logger.warning("github transient failure, retrying in %.1fs: %s", delay, response)
                 self._sleep(delay)
                 continue
             if response.ok:
@@ -278,7 +247,7 @@ class GitHubClient:
                 # Too long to hold a worker: the task retries with this countdown instead.
                 raise self._error(method, path, response, permanent=False, retry_after=wait)
             rate_limited += 1
-            logger.warning("github rate limited, waiting", extra={"path": path, "wait": wait})
+            logger.warning("github rate limited on %s %s, waiting %.0fs", method, path, wait)
             self._sleep(wait)
 
     def _attempt(
@@ -410,42 +379,3 @@ def _errors(response: requests.Response) -> str:
         else:
             parts.append(str(item))
     return "; ".join(parts)
-
-
-def _login(data: dict[str, Any]) -> str:
-    # Deleted accounts come back as a null user.
-    return (data.get("user") or {}).get("login", "")
-
-
-def _pull_request(data: dict[str, Any]) -> PullRequest:
-    return PullRequest(
-        number=data["number"],
-        state=data.get("state", ""),
-        merged=bool(data.get("merged")),
-        draft=bool(data.get("draft")),
-        head_sha=data["head"]["sha"],
-        base_sha=data["base"]["sha"],
-        title=data.get("title") or "",
-        body=data.get("body") or "",
-        html_url=data.get("html_url", ""),
-        author=_login(data),
-    )
-
-
-def _comment(data: dict[str, Any]) -> Comment:
-    return Comment(
-        id=data["id"],
-        body=data.get("body") or "",
-        html_url=data.get("html_url", ""),
-        author=_login(data),
-    )
-
-
-def _review_comment(data: dict[str, Any]) -> ReviewComment:
-    return ReviewComment(
-        id=data["id"],
-        path=data.get("path", ""),
-        line=data.get("line"),
-        side=data.get("side") or "RIGHT",
-        body=data.get("body") or "",
-    )

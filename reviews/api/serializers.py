@@ -7,15 +7,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import selectors
-from .models import Analysis
+from reviews import results, selectors
+from reviews.models import Analysis
+from reviews.results import ReviewResult
 
 
 class FindingCountsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     by_category = serializers.DictField(child=serializers.IntegerField())
     by_severity = serializers.DictField(child=serializers.IntegerField())
-    top_severity = serializers.ChoiceField(choices=selectors.SEVERITIES, allow_null=True)
+    top_severity = serializers.ChoiceField(choices=results.SEVERITIES, allow_null=True)
 
 
 class AnalysisListSerializer(serializers.ModelSerializer):
@@ -38,17 +39,12 @@ class AnalysisListSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(FindingCountsSerializer)
     def get_counts(self, analysis: Analysis) -> dict[str, Any]:
-        return asdict(selectors.finding_summary(analysis.feedback))
+        return asdict(selectors.finding_summary(analysis.result))
 
 
-def _feedback_part(name: str, kind: type) -> Any:
-    """A part of the stored feedback, or an empty one: failed reviews have none."""
-
-    def get(self: serializers.Serializer, analysis: Analysis) -> Any:
-        value = analysis.feedback.get(name) if isinstance(analysis.feedback, dict) else None
-        return value if isinstance(value, kind) else kind()
-
-    return get
+def _stored(analysis: Analysis) -> ReviewResult | None:
+    """The review's result; None for one that never completed (its parts show empty)."""
+    return analysis.result if analysis.feedback else None
 
 
 class AnalysisDetailSerializer(AnalysisListSerializer):
@@ -88,15 +84,32 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
         ]
         read_only_fields = fields
 
-    get_summary = extend_schema_field(OpenApiTypes.STR)(_feedback_part("summary", str))
-    get_findings = extend_schema_field(
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_summary(self, analysis: Analysis) -> str:
+        result = _stored(analysis)
+        return result.summary if result else ""
+
+    @extend_schema_field(
         {"type": "array", "items": {"type": "object", "additionalProperties": True}}
-    )(_feedback_part("findings", list))
-    get_coverage = extend_schema_field(OpenApiTypes.OBJECT)(_feedback_part("coverage", dict))
-    get_usage = extend_schema_field(OpenApiTypes.OBJECT)(_feedback_part("usage", dict))
-    get_timings = extend_schema_field(
-        {"type": "object", "additionalProperties": {"type": "number"}}
-    )(_feedback_part("timings", dict))
+    )
+    def get_findings(self, analysis: Analysis) -> list[dict[str, Any]]:
+        result = _stored(analysis)
+        return [finding.to_json() for finding in result.findings] if result else []
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_coverage(self, analysis: Analysis) -> dict[str, Any]:
+        result = _stored(analysis)
+        return result.coverage.to_json() if result else {}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_usage(self, analysis: Analysis) -> dict[str, Any]:
+        result = _stored(analysis)
+        return result.usage.to_json() if result else {}
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
+    def get_timings(self, analysis: Analysis) -> dict[str, float]:
+        result = _stored(analysis)
+        return dict(result.timings) if result else {}
 
     @extend_schema_field(OpenApiTypes.FLOAT)
     def get_duration_seconds(self, analysis: Analysis) -> float | None:

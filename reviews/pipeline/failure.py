@@ -1,0 +1,44 @@
+"""The one failure path: a review that cannot finish, in a worker or in `review_pr --sync`.
+
+The row records why (so the admin and the API show it), and the pull request is told it
+was not reviewed, never left with a pending status that reads as "still working".
+"""
+
+import logging
+
+from reviews import clients, services
+from reviews.errors import ServiceError
+from reviews.models import Analysis
+from reviews.pipeline import publish
+
+logger = logging.getLogger(__name__)
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """What to store of an exception: the error text, and the model's raw answer if any."""
+    if isinstance(exc, ServiceError):
+        return str(exc), getattr(exc, "raw_output", "")
+    if isinstance(exc, KeyboardInterrupt):
+        return "Interrupted before the review finished; re-run it.", ""
+    return f"Internal error: {type(exc).__name__}: {exc}", ""
+
+
+def fail_review(analysis_id: int, cause: str | BaseException) -> None:
+    """Record the failure on the row, then report it on the pull request (best effort)."""
+    error, raw_output = (cause, "") if isinstance(cause, str) else describe(cause)
+    logger.warning("review failed analysis_id=%s: %s", analysis_id, error)
+    if services.analysis_fail(analysis_id=analysis_id, error=error, raw_output=raw_output):
+        report_failure(analysis_id)
+
+
+def report_failure(analysis_id: int) -> None:
+    """Tell the pull request a review failed, unless it was never to be posted."""
+    analysis = Analysis.objects.get(id=analysis_id)
+    if not analysis.publish:
+        return
+    try:
+        publish.report_failure(analysis_id, clients.github_client())
+    except ServiceError as exc:  # reporting is best effort; the row already holds the failure
+        logger.warning("could not report failure analysis_id=%s: %s", analysis_id, exc)
+    except Exception:
+        logger.warning("could not report failure analysis_id=%s", analysis_id, exc_info=True)

@@ -1,0 +1,270 @@
+"""What a review produces, as types: findings, what was covered, what it cost. Pure.
+
+The model's answer parser and the redactor produce `Finding`s; the pipeline puts them in a
+`ReviewResult`; `Analysis.feedback` stores its JSON (`to_json`) and `Analysis.result`
+reads it back (`from_json`); the comment, the admin and the API read only these types.
+Reading stored JSON is lenient, since rows written by older versions must still show.
+"""
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+CATEGORIES = ("bug", "security", "performance", "style")
+SEVERITIES = ("low", "medium", "high", "critical")  # least severe first
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+def severities_at_least(severity: str) -> tuple[str, ...]:
+    """`high` -> (`high`, `critical`)."""
+    return SEVERITIES[SEVERITY_RANK[severity] :]
+
+
+def same_title(title: Any) -> str:
+    """Titles compared the way a reader would: case and spacing don't make a new finding."""
+    return " ".join(str(title).lower().split())
+
+
+@dataclass(frozen=True)
+class SkipReason:
+    """Why a file (or part of one) was not reviewed, worded for the comment's footer."""
+
+    code: str
+    one: str  # "1 lockfile"
+    many: str  # "{n} lockfiles"
+    label: str  # "lockfile", beside a path in the list of skipped files
+
+    def phrase(self, count: int) -> str:
+        return self.one if count == 1 else self.many.format(n=f"{count:,}")
+
+
+# In the order the list of skipped paths shows them: those a reviewer should look at first.
+# The file filter decides most; "over_call_budget" and "model_error" come from the pipeline.
+SKIP_REASONS: dict[str, SkipReason] = {
+    reason.code: reason
+    for reason in (
+        SkipReason("over_call_budget", "1 over the call budget", "{n} over the call budget",
+                   "over the call budget"),
+        SkipReason("no_patch", "1 without a diff from GitHub", "{n} without a diff from GitHub",
+                   "no diff from GitHub"),
+        SkipReason("lockfile", "1 lockfile", "{n} lockfiles", "lockfile"),
+        SkipReason("minified", "1 minified file", "{n} minified files", "minified"),
+        SkipReason("generated", "1 generated file", "{n} generated files", "generated"),
+        SkipReason("vendored", "1 vendored file", "{n} vendored files", "vendored"),
+        SkipReason("binary", "1 binary file", "{n} binary files", "binary"),
+        SkipReason("image", "1 image", "{n} images", "image"),
+        SkipReason("ignored", "1 ignored by configuration", "{n} ignored by configuration",
+                   "ignored"),
+        SkipReason("no_changes", "1 with no changes", "{n} with no changes", "no changes"),
+        SkipReason("removed", "1 removed file", "{n} removed files", "removed"),
+        SkipReason("submodule", "1 submodule", "{n} submodules", "submodule"),
+        SkipReason("model_error", "1 the model could not review",
+                   "{n} the model could not review", "the model's answer was unusable"),
+    )
+}  # fmt: skip
+OTHER_REASON = SkipReason("other", "1 for another reason", "{n} for other reasons", "other")
+
+
+def skip_reason(code: Any) -> SkipReason:
+    return SKIP_REASONS.get(code, OTHER_REASON) if isinstance(code, str) else OTHER_REASON
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str  # a key of SKIP_REASONS
+    lines: int  # changed lines left unreviewed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason, "lines": self.lines}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "Skipped | None":
+        if not isinstance(raw, Mapping):
+            return None
+        return cls(
+            path=_str(raw.get("path")), reason=_str(raw.get("reason")), lines=_int(raw, "lines")
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int  # 0: the finding names no line
+    category: str
+    severity: str
+    title: str
+    body: str
+    end_line: int | None = None
+    suggestion: str | None = None
+    anchored: bool = False  # GitHub accepts a review comment on `line` (set by the pipeline)
+
+    @property
+    def rank(self) -> int:
+        return SEVERITY_RANK[self.severity]
+
+    def at_least(self, severity: str) -> bool:
+        return self.rank >= SEVERITY_RANK[severity]
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable across pushes: lines move, but the file, the kind and the title stay."""
+        key = f"{self.path}|{self.category}|{same_title(self.title)}"
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "end_line": self.end_line,
+            "category": self.category,
+            "severity": self.severity,
+            "title": self.title,
+            "body": self.body,
+            "suggestion": self.suggestion,
+            "anchored": self.anchored,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "Finding | None":
+        """A finding from the model's validated answer or a stored row; None if it is none.
+
+        Unknown categories and severities read as medium bugs rather than vanish.
+        """
+        if not isinstance(raw, Mapping):
+            return None
+        line = _int(raw, "line")
+        end_line = _int(raw, "end_line")
+        suggestion = raw.get("suggestion")
+        category, severity = raw.get("category"), raw.get("severity")
+        return cls(
+            path=_str(raw.get("path")),
+            line=line,
+            end_line=end_line if end_line > line else None,
+            category=category if category in CATEGORIES else "bug",
+            severity=severity if severity in SEVERITIES else "medium",
+            title=_str(raw.get("title")),
+            body=_str(raw.get("body")),
+            suggestion=suggestion if isinstance(suggestion, str) and suggestion else None,
+            anchored=raw.get("anchored") is True,
+        )
+
+
+def most_severe_first(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-f.rank, f.path, f.line, f.category))
+
+
+@dataclass(frozen=True)
+class Coverage:
+    files_total: int = 0
+    files_reviewed: int = 0
+    lines_total: int = 0
+    lines_reviewed: int = 0
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.files_reviewed >= self.files_total and self.lines_reviewed >= self.lines_total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files_total": self.files_total,
+            "files_reviewed": self.files_reviewed,
+            "lines_total": self.lines_total,
+            "lines_reviewed": self.lines_reviewed,
+            "skipped": [item.to_json() for item in self.skipped],
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "Coverage":
+        raw = raw if isinstance(raw, Mapping) else {}
+        skipped = raw.get("skipped") if isinstance(raw.get("skipped"), list) else []
+        return cls(
+            files_total=_int(raw, "files_total"),
+            files_reviewed=_int(raw, "files_reviewed"),
+            lines_total=_int(raw, "lines_total"),
+            lines_reviewed=_int(raw, "lines_reviewed"),
+            skipped=tuple(item for item in map(Skipped.from_json, skipped) if item),
+        )
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the model calls of one review cost, summed over chunks, repairs and retries."""
+
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None  # in dollars, when the provider reports it
+    calls: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": self.cost,
+            "calls": self.calls,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "Usage":
+        raw = raw if isinstance(raw, Mapping) else {}
+        cost = raw.get("cost")
+        number = isinstance(cost, int | float) and not isinstance(cost, bool) and cost == cost
+        return cls(
+            model=_str(raw.get("model")),
+            prompt_tokens=_int(raw, "prompt_tokens"),
+            completion_tokens=_int(raw, "completion_tokens"),
+            cost=float(cost) if number else None,
+            calls=_int(raw, "calls"),
+        )
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    summary: str = ""
+    findings: tuple[Finding, ...] = ()
+    coverage: Coverage = field(default_factory=Coverage)
+    usage: Usage = field(default_factory=Usage)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per pipeline step
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "findings": [finding.to_json() for finding in self.findings],
+            "coverage": self.coverage.to_json(),
+            "usage": self.usage.to_json(),
+            "timings": dict(self.timings),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "ReviewResult":
+        raw = raw if isinstance(raw, Mapping) else {}
+        findings = raw.get("findings") if isinstance(raw.get("findings"), list) else []
+        timings = raw.get("timings") if isinstance(raw.get("timings"), Mapping) else {}
+        return cls(
+            summary=_str(raw.get("summary")),
+            findings=tuple(f for f in map(Finding.from_json, findings) if f),
+            coverage=Coverage.from_json(raw.get("coverage")),
+            usage=Usage.from_json(raw.get("usage")),
+            timings={
+                k: v
+                for k, v in timings.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            },
+        )
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _int(raw: Mapping[str, Any], key: str) -> int:
+    value = raw.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
