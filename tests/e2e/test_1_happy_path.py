@@ -32,8 +32,9 @@ def test_an_opened_then_pushed_pull_request_has_one_comment_edited_in_place(stac
     # One comment for the pull request's lifetime: created once, then edited in place.
     assert len(stack.github.comment_posts(REPO, NUMBER)) == 1
     [edited] = stack.github.comment_patches(REPO)
-    assert edited.path.endswith(f"/{rows[0]['comment_id']}")
-    assert rows[1]["comment_id"] == rows[0]["comment_id"]
+    comment_id = rows[0]["comment_url"].rpartition("#issuecomment-")[2]
+    assert edited.path.endswith(f"/{comment_id}")
+    assert rows[1]["comment_url"] == rows[0]["comment_url"]
     [comment] = stack.github.issue_comments(REPO, NUMBER)
     assert comment["body"].startswith(MARKER) and second in comment["body"]
     assert stack.github.statuses(REPO, second) == ["pending", "success"]
