@@ -37,6 +37,17 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _credential(name: str) -> str:
+    """A secret setting, refused when it holds whitespace: a token pasted with its trailing
+    newline fails every call, and ends up quoted in errors that are stored and logged."""
+    value = env.str(name, default="")
+    if any(character.isspace() for character in value):
+        raise ImproperlyConfigured(
+            f"{name} contains whitespace (a trailing newline or space?); set it to the bare value."
+        )
+    return value
+
+
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -183,7 +194,14 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"credentials": {"()": "reviews.scrub.CredentialFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["credentials"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # urllib3 logs full URLs at DEBUG; keep it quiet so nothing sensitive leaks.
@@ -196,14 +214,14 @@ LOGGING = {
 PRISM_PUBLIC_URL = env.str("PRISM_PUBLIC_URL", default="").rstrip("/")
 
 # --- GitHub ---------------------------------------------------------------------------
-GITHUB_WEBHOOK_SECRET = env.str("GITHUB_WEBHOOK_SECRET", default="")
-GITHUB_TOKEN = env.str("GITHUB_TOKEN", default="")
+GITHUB_WEBHOOK_SECRET = _credential("GITHUB_WEBHOOK_SECRET")
+GITHUB_TOKEN = _credential("GITHUB_TOKEN")
 GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
 GITHUB_TIMEOUT_SECONDS = env.float("GITHUB_TIMEOUT_SECONDS", default=20.0)
 
 # --- LLM (any OpenAI-compatible chat-completions server) ------------------------------
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="https://openrouter.ai/api/v1").rstrip("/")
-LLM_API_KEY = env.str("LLM_API_KEY", default="") or env.str("OPENROUTER_API_KEY", default="")
+LLM_API_KEY = _credential("LLM_API_KEY") or _credential("OPENROUTER_API_KEY")
 LLM_MODEL = env.str("LLM_MODEL", default="openai/gpt-4o-mini")
 LLM_RESPONSE_FORMAT = _choice(
     "LLM_RESPONSE_FORMAT", "json_schema", ("json_schema", "json_object", "none")

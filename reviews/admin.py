@@ -28,6 +28,8 @@ from reviews.models import Analysis
 from reviews.pipeline import publish
 from reviews.results import Finding
 
+RERUN_PERMISSION = "reviews.rerun_analysis"
+RAW_OUTPUT_PERMISSION = "reviews.view_raw_output"
 NONE = "\N{EN DASH}"  # an empty cell, as Django's admin shows one
 SEVERITY_COLORS = {"critical": "#7f1d1d", "high": "#b91c1c", "medium": "#b45309", "low": "#4b5563"}
 
@@ -262,9 +264,13 @@ class AnalysisAdmin(admin.ModelAdmin):
             "preview_error": preview_error,
             "feedback_json": json.dumps(analysis.feedback, indent=2, sort_keys=True),
             "pr_link": safe_url(analysis.pr_url),
+            "show_raw_output": request.user.has_perm(RAW_OUTPUT_PERMISSION),
         }
 
-    @admin.action(description="Re-run review")
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RERUN_PERMISSION)
+
+    @admin.action(description="Re-run review", permissions=["rerun"])
     def rerun_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         reruns = [dispatch.queue_rerun(analysis) for analysis in queryset.order_by("id")]
         ids = ", ".join(f"#{rerun.id}" for rerun in reruns)
@@ -272,7 +278,7 @@ class AnalysisAdmin(admin.ModelAdmin):
             request, f"Queued {len(reruns)} re-run(s): {ids}.", level=messages.SUCCESS
         )
 
-    @admin.action(description="Re-post comment")
+    @admin.action(description="Re-post comment", permissions=["rerun"])
     def repost_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         posted, failed = 0, []
         for analysis in queryset.order_by("id"):

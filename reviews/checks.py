@@ -1,7 +1,13 @@
 """System checks: configuration problems an operator sees at startup, not in a failed review."""
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
+
+# Values that people copy from examples and forget: `.env.example` ships "change-me".
+PLACEHOLDERS = frozenset(
+    {"change-me", "changeme", "change_me", "replace-me", "secret", "your-secret", "xxx", "todo"}
+)
+GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
 
 
 @register()
@@ -31,4 +37,30 @@ def check_github_settings(app_configs, **kwargs) -> list[Warning]:
                 id="prism.W003",
             )
         )
+    return problems
+
+
+@register()
+def check_no_placeholder_secrets(app_configs, **kwargs) -> list[Error]:
+    """Refuse to run with a secret copied from the example: anyone could sign deliveries."""
+    problems = []
+    for number, name in enumerate(("SECRET_KEY", "GITHUB_WEBHOOK_SECRET"), start=1):
+        if getattr(settings, name, "").strip().lower() in PLACEHOLDERS:
+            problems.append(
+                Error(
+                    f"{name} is a placeholder ({getattr(settings, name)!r}), so anyone could "
+                    "forge what it protects.",
+                    hint=f"Generate one with {GENERATE} and set it in .env or the environment.",
+                    id=f"prism.E00{number}",
+                )
+            )
+    for name in ("GITHUB_TOKEN", "LLM_API_KEY"):
+        if getattr(settings, name, "").strip().lower() in PLACEHOLDERS:
+            problems.append(
+                Error(
+                    f"{name} is a placeholder ({getattr(settings, name)!r}).",
+                    hint=f"Set {name} to the real credential, or leave it unset.",
+                    id="prism.E003",
+                )
+            )
     return problems

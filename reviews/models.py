@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import Q
 
 from reviews.github.resources import PullRequest
 from reviews.results import ReviewResult
@@ -79,6 +80,25 @@ class Analysis(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "analyses"
+        # Staff with only the view permission read reviews; acting on GitHub or seeing what
+        # the model answered (which may quote the diff) takes these.
+        permissions = [
+            ("rerun_analysis", "Can re-run reviews and re-post their comments"),
+            ("view_raw_output", "Can read the model's raw output"),
+        ]
+        constraints = [
+            # The delivery id is not signed: one captured delivery replayed under fresh ids
+            # must not buy a billed review each time. Re-runs and operators' reviews may.
+            models.UniqueConstraint(
+                fields=["repo_full_name", "pr_number", "head_sha"],
+                condition=Q(
+                    event="pull_request",
+                    rerun_of__isnull=True,
+                    status__in=["queued", "running", "completed"],
+                ),
+                name="one_automatic_review_per_head",
+            )
+        ]
         indexes = [
             models.Index(fields=["repo_full_name", "pr_number"]),
             models.Index(fields=["status", "created_at"]),

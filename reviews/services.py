@@ -19,17 +19,20 @@ from django.utils import timezone
 from reviews.github.resources import PullRequest
 from reviews.models import Analysis
 from reviews.results import ReviewResult
+from reviews.scrub import scrub, scrub_json
 
 logger = logging.getLogger(__name__)
 
 Status = Analysis.Status
 FINISHED = (Status.COMPLETED, Status.FAILED, Status.SKIPPED, Status.SUPERSEDED)
+# The reviews that make another automatic review of the same head pointless.
+ACTIVE = (Status.QUEUED, Status.RUNNING, Status.COMPLETED)
 
 
 @dataclass(frozen=True)
 class Recorded:
-    analysis_id: int
-    queued: bool  # False: a duplicate delivery, nothing new to do
+    analysis_id: int  # the review that answers this delivery
+    queued: bool  # False: a duplicate delivery, or a head already reviewed; nothing new to do
 
 
 def analysis_create(
@@ -40,12 +43,15 @@ def analysis_create(
     delivery_id: str | None = None,
     rerun_of: Analysis | None = None,
     publish: bool = True,
+    skipped: str = "",
 ) -> Analysis:
     """The one way an analysis comes to be: a delivery, a re-run, or an operator's command.
 
     It is created as dispatched (reviews/dispatch.py): the caller dispatches it right after
-    commit, and clears that if the broker refuses.
+    commit, and clears that if the broker refuses. One created `skipped` (with the reason)
+    only records a delivery; nothing dispatches it.
     """
+    now = timezone.now()
     return Analysis.objects.create(
         delivery_id=delivery_id,
         event=event,
@@ -59,7 +65,10 @@ def analysis_create(
         base_sha=pull_request.base_sha,
         rerun_of=rerun_of,
         publish=publish,
-        dispatched_at=timezone.now(),
+        status=Status.SKIPPED if skipped else Status.QUEUED,
+        error=skipped,
+        finished_at=now if skipped else None,
+        dispatched_at=None if skipped else now,
     )
 
 
@@ -70,6 +79,9 @@ def analysis_record_delivery(
 
     GitHub's manual redelivery reuses the delivery id (FACTS.md W5): a redelivery of a
     delivery whose review failed queues that review again instead of being swallowed.
+    A delivery for a head that already has a queued, running or completed automatic review
+    is recorded as skipped and answered with that review: the delivery id is not signed,
+    so a replayed delivery must not buy another billed review.
     """
     # Outside a transaction the INSERT commits by itself: one round trip on the webhook's hot
     # path instead of three. Inside one (a caller's, or a test's), a savepoint keeps it
@@ -83,15 +95,53 @@ def analysis_record_delivery(
     except IntegrityError:
         existing = Analysis.objects.filter(delivery_id=delivery_id).values_list("id", flat=True)
         analysis_id = existing.first()
-        if analysis_id is None:
-            raise
-        requeued = analysis_requeue_failed(analysis_id=analysis_id)
-        return Recorded(analysis_id=analysis_id, queued=requeued)
+        if analysis_id is not None:
+            requeued = analysis_requeue_failed(analysis_id=analysis_id)
+            return Recorded(analysis_id=analysis_id, queued=requeued)
+        return _record_duplicate_head(
+            delivery_id=delivery_id, event=event, action=action, pull_request=pull_request
+        )
     return Recorded(analysis_id=analysis.id, queued=True)
 
 
+def _record_duplicate_head(
+    *, delivery_id: str, event: str, action: str, pull_request: PullRequest
+) -> Recorded:
+    active = (
+        Analysis.objects.filter(
+            repo_full_name=pull_request.repo_full_name,
+            pr_number=pull_request.number,
+            head_sha=pull_request.head_sha,
+            event=event,
+            rerun_of__isnull=True,
+            status__in=ACTIVE,
+        )
+        .values_list("id", flat=True)
+        .first()
+    )
+    if active is None:  # it finished or failed meanwhile: nothing left to conflict with
+        raise IntegrityError("delivery conflicted with a review that no longer exists")
+    analysis_create(
+        pull_request=pull_request,
+        event=event,
+        action=action,
+        delivery_id=delivery_id,
+        skipped=f"Head {pull_request.head_sha[:12]} is already reviewed by analysis #{active}.",
+    )
+    return Recorded(analysis_id=active, queued=False)
+
+
 def analysis_requeue_failed(*, analysis_id: int) -> bool:
-    """Move a failed analysis back to queued for a fresh attempt; False if it was not failed."""
+    """Move a failed analysis back to queued for a fresh attempt; False if it was not failed,
+    or if another review of its head is already queued, running or completed."""
+    try:
+        with transaction.atomic():
+            return _requeue_failed(analysis_id)
+    except IntegrityError:
+        return False
+
+
+def _requeue_failed(analysis_id: int) -> bool:
     return bool(
         Analysis.objects.filter(id=analysis_id, status=Status.FAILED).update(
             status=Status.QUEUED,
@@ -169,7 +219,7 @@ def analysis_release(*, analysis_id: int, error: str, retry_in: float = 0) -> No
     Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
         status=Status.QUEUED,
         lease_expires_at=None,
-        error=error,
+        error=scrub(error),
         dispatched_at=now,
         retry_at=now + timedelta(seconds=retry_in),
     )
@@ -182,7 +232,7 @@ def analysis_finish(*, analysis_id: int, status: str, error: str = "", **fields:
     return bool(
         Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
             status=status,
-            error=error,
+            error=scrub(error),
             lease_expires_at=None,
             finished_at=timezone.now(),
             **fields,
@@ -197,8 +247,8 @@ def analysis_fail(*, analysis_id: int, error: str, raw_output: str = "") -> bool
         .exclude(status__in=FINISHED)
         .update(
             status=Status.FAILED,
-            error=error,
-            raw_output=raw_output,
+            error=scrub(error),
+            raw_output=scrub(raw_output),
             lease_expires_at=None,
             finished_at=timezone.now(),
         )
@@ -260,8 +310,8 @@ def analysis_complete(*, analysis_id: int, result: ReviewResult) -> bool:
     return analysis_finish(
         analysis_id=analysis_id,
         status=Status.COMPLETED,
-        feedback=result.to_json(),
-        llm_model=usage.model,
+        feedback=scrub_json(result.to_json()),
+        llm_model=scrub(usage.model)[:200],
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cost=usage.cost,
@@ -279,7 +329,7 @@ def analysis_record_timing(*, analysis_id: int, step: str, seconds: float) -> No
 
 def analysis_record_comment(*, analysis_id: int, comment: Any, error: str) -> None:
     """Where the review was posted (a `github.Comment`, or None), and what failed to post."""
-    fields: dict[str, Any] = {"comment_error": error}
+    fields: dict[str, Any] = {"comment_error": scrub(error)}
     if comment is not None:
         fields.update(comment_url=comment.html_url, comment_posted_at=timezone.now())
     Analysis.objects.filter(id=analysis_id).update(**fields)

@@ -26,6 +26,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"needs {setting} pointing at {marker}"))
 
 
+@pytest.fixture(autouse=True)
+def _forget_github_identities(monkeypatch):
+    """Each test learns Prism's GitHub login afresh (the client caches it per process)."""
+    monkeypatch.setattr("reviews.github.client._LOGINS", {})
+
+
 @pytest.fixture
 def make_analysis(db):
     """An Analysis as a webhook would have recorded it; override any field."""

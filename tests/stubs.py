@@ -32,6 +32,15 @@ def pull_request_json(
     return data
 
 
+# The login the example responses' comments were written by: Prism's identity in the tests.
+PRISM_LOGIN = "octocat"
+
+
+def serve_identity(http: responses.RequestsMock, login: str = PRISM_LOGIN) -> None:
+    """GET /user: who the token acts as (asked once per token and process)."""
+    http.get(f"{API}/user", json={"login": login, "id": 1, "type": "User"})
+
+
 def comment_json(comment_id: int, body: str, repo: str = "octo/widgets") -> dict[str, Any]:
     data = copy.deepcopy(github_response("issues.create-comment.201.default.json"))
     data.update(

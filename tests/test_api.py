@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from knox.models import AuthToken
 from rest_framework.test import APIClient
@@ -29,7 +30,12 @@ def user(django_user_model):
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("operator", password="pw-op-1", is_staff=True)
+    """An operator who may re-run reviews and read the model's raw output."""
+    operator = django_user_model.objects.create_user("operator", password="pw-op-1", is_staff=True)
+    operator.user_permissions.set(
+        Permission.objects.filter(codename__in=["rerun_analysis", "view_raw_output"])
+    )
+    return operator
 
 
 def client_with_token(user) -> APIClient:

@@ -152,6 +152,7 @@ def test_repost_comment_posts_a_completed_review_again(make_analysis, settings):
     out = StringIO()
     comments = f"{stubs.API}/repos/octo/widgets/issues/7/comments"
     with responses.RequestsMock() as http:
+        stubs.serve_identity(http)
         http.get(comments, json=[])
         http.post(comments, status=201, json=stubs.comment_json(5, formatting.MARKER))
         call_command("repost_comment", str(analysis.id), stdout=out)

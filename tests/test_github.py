@@ -547,7 +547,9 @@ def test_review_comments_are_parsed_for_already_posted_checks(api, client) -> No
     )
 
     assert list(client.list_review_comments(REPO, NUMBER)) == [
-        ReviewComment(id=10, path="file1.txt", line=2, side="RIGHT", body="Great stuff!")
+        ReviewComment(
+            id=10, path="file1.txt", line=2, side="RIGHT", body="Great stuff!", author="octocat"
+        )
     ]
 
 

@@ -54,6 +54,7 @@ DIFF_ACCEPT = {"Accept": "application/vnd.github.diff"}
 
 
 def serve_publishing(http, *, comments=(), review_comments=()):
+    stubs.serve_identity(http)
     http.post(f"{stubs.API}/repos/{REPO}/statuses/{'a' * 40}", status=201, json={})
     http.get(COMMENTS_API, json=list(comments))
     http.post(COMMENTS_API, status=201, json=stubs.comment_json(901, formatting.MARKER))
@@ -258,6 +259,7 @@ def test_a_failure_to_post_keeps_the_review_completed_with_the_error(http, analy
     settings.POST_INLINE_COMMENTS = False
     serve_pull_request(http, analysis)
     http.post(f"{stubs.API}/repos/{REPO}/statuses/{'a' * 40}", status=201, json={})
+    stubs.serve_identity(http)
     http.get(COMMENTS_API, json=[])
     http.post(COMMENTS_API, status=403, json={"message": "Resource not accessible by integration"})
     http.post(CHAT, json=stubs.chat_completion([stubs.finding(HELPERS, 550)]))
@@ -409,7 +411,10 @@ def test_a_chunk_the_model_cannot_answer_is_listed_as_not_reviewed(http, analysi
 def test_an_older_review_finishing_after_a_newer_one_is_shown_never_posts(
     http, analysis, make_analysis
 ):
-    newer = make_analysis(repo_full_name=REPO, pr_number=NUMBER, head_sha="a" * 40)
+    # A re-run of the same head: only re-runs may review a head twice.
+    newer = make_analysis(
+        repo_full_name=REPO, pr_number=NUMBER, head_sha="a" * 40, rerun_of=analysis
+    )
     StickyComment.objects.create(
         repo_full_name=REPO, pr_number=NUMBER, comment_id=901, analysis=newer
     )

@@ -1,5 +1,9 @@
 """Query-string filters of `GET /api/analyses/`; a bad value answers 400 naming the parameter."""
 
+from datetime import UTC, datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
@@ -12,18 +16,41 @@ BAD_DATE = (
 )
 
 
+class InstantField(forms.DateTimeField):
+    """A date-time that exists in UTC: `9999-12-31T23:59:59-23:59` is past year 9999 there,
+    which no database can compare with."""
+
+    def to_python(self, value: object) -> datetime | None:
+        result = super().to_python(value)
+        if result is not None:
+            try:
+                result.astimezone(UTC)
+            except OverflowError as exc:
+                raise ValidationError(
+                    "This date-time is outside the years 1 to 9999 in UTC.", code="invalid"
+                ) from exc
+        return result
+
+
+class InstantFilter(filters.DateTimeFilter):
+    field_class = InstantField
+
+
 class AnalysisFilter(filters.FilterSet):
     repo_full_name = filters.CharFilter(help_text="Repository as owner/name, exactly.")
-    pr_number = filters.NumberFilter(help_text="Pull request number.")
+    # Bounded like the column (a 32-bit integer on PostgreSQL), so a huge number is a 400.
+    pr_number = filters.NumberFilter(
+        min_value=1, max_value=2**31 - 1, help_text="Pull request number."
+    )
     status = filters.ChoiceFilter(choices=Analysis.Status.choices, help_text="Review status.")
     # Django's DateTimeField accepts both a bare date (midnight) and an ISO date-time.
-    created_after = filters.DateTimeFilter(
+    created_after = InstantFilter(
         field_name="created_at",
         lookup_expr="gte",
         error_messages={"invalid": BAD_DATE},
         help_text="Created at or after this date or date-time.",
     )
-    created_before = filters.DateTimeFilter(
+    created_before = InstantFilter(
         field_name="created_at",
         lookup_expr="lt",
         error_messages={"invalid": BAD_DATE},

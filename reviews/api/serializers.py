@@ -118,7 +118,8 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
 
 
 class StaffAnalysisDetailSerializer(AnalysisDetailSerializer):
-    """Staff also see the model's raw answer of a failed review: it may quote the diff."""
+    """With `reviews.view_raw_output`, the model's raw answer of a failed review too: it may
+    quote the diff, so it has a permission of its own."""
 
     class Meta(AnalysisDetailSerializer.Meta):
         fields = [*AnalysisDetailSerializer.Meta.fields, "raw_output"]

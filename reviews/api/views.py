@@ -13,7 +13,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import routers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -22,6 +22,13 @@ from reviews import dispatch
 from reviews.api import serializers
 from reviews.api.filters import AnalysisFilter
 from reviews.models import Analysis
+
+
+class CanRerun(BasePermission):
+    """Queueing a review spends money and writes to GitHub: staff with the permission only."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(request.user.is_staff and request.user.has_perm("reviews.rerun_analysis"))
 
 
 class AnalysisPagination(LimitOffsetPagination):
@@ -40,17 +47,18 @@ class AnalysisViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self) -> type[BaseSerializer]:
         if self.action == "list":
             return serializers.AnalysisListSerializer
-        if self.request is not None and self.request.user.is_staff:
+        if self.request is not None and self.request.user.has_perm("reviews.view_raw_output"):
             return serializers.StaffAnalysisDetailSerializer
         return serializers.AnalysisDetailSerializer
 
     @extend_schema(
         request=None,
         responses={202: serializers.AnalysisDetailSerializer},
-        description="Queue a fresh review of the same pull request and head (staff only). "
+        description="Queue a fresh review of the same pull request and head (staff with "
+        "the `reviews.rerun_analysis` permission). "
         "Answers with the new analysis, whose `rerun_of` is this one.",
     )
-    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, IsAdminUser])
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, CanRerun])
     def rerun(self, request: Request, pk: Any = None) -> Response:
         rerun = dispatch.queue_rerun(self.get_object())
         return Response(self.get_serializer(rerun).data, status=status.HTTP_202_ACCEPTED)

@@ -6,6 +6,7 @@ The rules it follows are in ../shared/fixtures/github/FACTS.md (R1-R4, C1-C5, L1
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import re
@@ -40,6 +41,9 @@ BACKOFF_CAP = 8.0
 RATE_LIMIT_RETRIES = 2
 RATE_LIMIT_DEFAULT_WAIT = 60.0  # "wait at least one minute" when GitHub says nothing (FACTS L2)
 MAX_ERROR_TEXT = 500
+
+# Per base URL and token (hashed): the login of the identity the token acts as.
+_LOGINS: dict[str, str] = {}
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -98,6 +102,20 @@ class GitHubClient:
 
     def __repr__(self) -> str:
         return f"GitHubClient(base_url={self._base_url!r})"
+
+    def authenticated_login(self) -> str:
+        """https://docs.github.com/rest/users/users#get-the-authenticated-user
+
+        Who Prism is on GitHub, asked once per token per process: an identity never changes.
+        """
+        key = hashlib.sha256(f"{self._base_url} {self._token}".encode()).hexdigest()
+        if key not in _LOGINS:
+            data = _json_object(self._request("GET", f"{self._base_url}/user"))
+            login = data.get("login")
+            if not isinstance(login, str) or not login:
+                raise GitHubError("GitHub GET /user answered without a login", permanent=False)
+            _LOGINS[key] = login
+        return _LOGINS[key]
 
     # Reading the pull request
 

@@ -5,11 +5,15 @@ reviewed ones are listed explicitly and everything else is ignored with a reason
 """
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from reviews.github.resources import PullRequest
+
+# SHA-1 commit ids, or SHA-256 ones in repositories that use that object format.
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 PING = "ping"
 PULL_REQUEST = "pull_request"
@@ -82,17 +86,20 @@ def parse_pull_request(payload: dict[str, Any]) -> PullRequest:
     pr = _field(payload, "pull_request", dict)
     repository = _field(payload, "repository", dict)
     number = _field(pr, "number", int, "pull_request.")
-    if isinstance(number, bool) or number <= 0:
-        raise PayloadError("pull_request.number must be a positive integer")
+    # The database stores a 32-bit integer; GitHub's numbers are far below that.
+    if isinstance(number, bool) or not 0 < number < 2**31:
+        raise PayloadError("pull_request.number must be a positive integer below 2^31")
     head = _field(pr, "head", dict, "pull_request.")
     base = _field(pr, "base", dict, "pull_request.")
     user = pr.get("user") if isinstance(pr.get("user"), dict) else {}
     return PullRequest(
-        repo_full_name=_field(repository, "full_name", str, "repository.")[:200],
+        repo_full_name=_text(
+            _field(repository, "full_name", str, "repository."), "repository.full_name"
+        )[:200],
         number=number,
-        title=str(pr.get("title") or "")[:500],
-        html_url=str(pr.get("html_url") or "")[:500],
-        author=str(user.get("login") or "")[:100],
+        title=_text(str(pr.get("title") or ""), "pull_request.title")[:500],
+        html_url=_text(str(pr.get("html_url") or ""), "pull_request.html_url")[:500],
+        author=_text(str(user.get("login") or ""), "pull_request.user.login")[:100],
         head_sha=_sha(head, "pull_request.head.sha"),
         base_sha=_sha(base, "pull_request.base.sha"),
         draft=bool(pr.get("draft", False)),
@@ -109,8 +116,20 @@ def _field(container: dict[str, Any], key: str, kind: type, prefix: str = "") ->
     return value
 
 
+def _text(value: str, name: str) -> str:
+    """Text Prism stores: no NUL (PostgreSQL refuses it) and no unpaired surrogate (which
+    is not UTF-8 at all), however validly JSON encodes them."""
+    if "\x00" in value:
+        raise PayloadError(f"{name} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PayloadError(f"{name} contains an unpaired surrogate") from exc
+    return value
+
+
 def _sha(ref: dict[str, Any], name: str) -> str:
     sha = ref.get("sha")
-    if not isinstance(sha, str) or not 7 <= len(sha) <= 64 or not sha.isalnum():
-        raise PayloadError(f"the payload is missing a valid {name}")
+    if not isinstance(sha, str) or not _COMMIT_SHA.fullmatch(sha):
+        raise PayloadError(f"the payload is missing a valid {name} (40 or 64 hex digits)")
     return sha

@@ -41,6 +41,7 @@ class ReviewComment:
     line: int | None
     side: str
     body: str
+    author: str = ""
 
 
 def login(data: dict[str, Any]) -> str:
@@ -81,6 +82,7 @@ def review_comment(data: dict[str, Any]) -> ReviewComment:
         line=data.get("line"),
         side=data.get("side") or "RIGHT",
         body=data.get("body") or "",
+        author=login(data),
     )
 
 

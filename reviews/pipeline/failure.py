@@ -24,19 +24,27 @@ def describe(exc: BaseException) -> tuple[str, str]:
 
 
 def fail_review(analysis_id: int, cause: str | BaseException) -> None:
-    """Record the failure on the row, then report it on the pull request (best effort)."""
+    """Record the failure on the row, then report it on the pull request (best effort).
+
+    Never raises: it runs inside exception handlers, where a second error would hide the
+    first and leave the review running, to be retried and billed again.
+    """
     error, raw_output = (cause, "") if isinstance(cause, str) else describe(cause)
     logger.warning("review failed analysis_id=%s: %s", analysis_id, error)
-    if services.analysis_fail(analysis_id=analysis_id, error=error, raw_output=raw_output):
+    try:
+        failed = services.analysis_fail(analysis_id=analysis_id, error=error, raw_output=raw_output)
+    except Exception:
+        logger.exception("could not record the failure analysis_id=%s", analysis_id)
+        return
+    if failed:
         report_failure(analysis_id)
 
 
 def report_failure(analysis_id: int) -> None:
     """Tell the pull request a review failed, unless it was never to be posted."""
-    analysis = Analysis.objects.get(id=analysis_id)
-    if not analysis.publish:
-        return
     try:
+        if not Analysis.objects.get(id=analysis_id).publish:
+            return
         publish.report_failure(analysis_id, clients.github_client())
     except ServiceError as exc:  # reporting is best effort; the row already holds the failure
         logger.warning("could not report failure analysis_id=%s: %s", analysis_id, exc)

@@ -142,9 +142,14 @@ def _edit(github: GitHubClient, repo: str, comment_id: int, body: str) -> Commen
 
 
 def _find_marked_comment(github: GitHubClient, repo: str, number: int) -> Comment | None:
-    """Prism's comment from before it was recorded here (a new database, a lost row)."""
+    """Prism's comment from before it was recorded here (a new database, a lost row).
+
+    Only one Prism wrote itself: anyone can post a comment that starts with the marker, and
+    adopting theirs would put Prism's review in a comment its author can rewrite.
+    """
+    me = github.authenticated_login()
     for comment in github.list_issue_comments(repo, number):
-        if comment.body.startswith(render.MARKER):
+        if comment.author == me and comment.body.startswith(render.MARKER):
             return comment
     return None
 
@@ -160,9 +165,13 @@ def post_inline_comments(analysis: Analysis, github: GitHubClient) -> None:
     wanted = [f for f in analysis.result.findings if _inline_worthy(f)]
     if not wanted:
         return
+    # Only Prism's own comments count: a finding's fingerprint can be computed in advance,
+    # and anyone's comment carrying it must not silence the finding.
+    me = github.authenticated_login()
     already = {
         mark
         for c in github.list_review_comments(repo, number)
+        if c.author == me
         for mark in FINGERPRINT.findall(c.body)
     }
     fresh = [f for f in wanted if f.fingerprint not in already]
