@@ -77,7 +77,7 @@ def analysis_record_delivery(
 ) -> Recorded:
     """Store a delivery that asks for a review, exactly once per delivery id.
 
-    GitHub's manual redelivery reuses the delivery id (FACTS.md W5): a redelivery of a
+    GitHub's manual redelivery reuses the delivery id (docs/github-facts.md W5): a redelivery of a
     delivery whose review failed queues that review again instead of being swallowed.
     A delivery for a head that already has a queued, running or completed automatic review
     is recorded as skipped and answered with that review: the delivery id is not signed,

@@ -1,6 +1,6 @@
 """The GitHub webhook: verify, record, enqueue, answer. Nothing else happens here.
 
-GitHub gives a delivery 10 seconds (FACTS.md W1); all real work is in the worker.
+GitHub gives a delivery 10 seconds (docs/github-facts.md W1); all real work is in the worker.
 """
 
 import logging
@@ -114,7 +114,7 @@ def _read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing more than `limit` bytes.
 
     Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) stays in force for every other view;
-    this one reads the stream itself with GitHub's 25 MB cap (FACTS.md W6).
+    this one reads the stream itself with GitHub's 25 MB cap (docs/github-facts.md W6).
     """
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)

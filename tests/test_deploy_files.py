@@ -218,7 +218,7 @@ def test_ci_tests_against_postgres_and_redis_service_containers():
     assert services["redis"]["ports"] == ["6379:6379"]
 
 
-def test_ci_runs_make_test_with_the_service_urls_and_the_shared_fixtures():
+def test_ci_runs_make_test_with_the_service_urls_and_only_this_repository():
     steps = _workflow()["jobs"]["test"]["steps"]
     runs = [step for step in steps if step.get("run") == "make test"]
     assert len(runs) == 1
@@ -226,10 +226,11 @@ def test_ci_runs_make_test_with_the_service_urls_and_the_shared_fixtures():
     assert env["DATABASE_URL"] == "postgres://postgres:postgres@localhost:5432/test"
     assert env["CELERY_BROKER_URL"] == "redis://localhost:6379/0"
     assert env["CI"] == "true"
-    fixtures = [step for step in steps if step.get("with", {}).get("path") == "shared"]
-    assert len(fixtures) == 1
-    assert steps.index(fixtures[0]) < steps.index(runs[0])
-    assert any("../shared" in step.get("run", "") for step in steps)
+    # The tests carry their fixtures (tests/fixtures/github/): one checkout, of this repository.
+    checkouts = [step for step in steps if step.get("uses", "").startswith("actions/checkout")]
+    assert checkouts == [{"uses": "actions/checkout@v4"}]
+    assert steps.index(checkouts[0]) < steps.index(runs[0])
+    assert not any("../" in step.get("run", "") for step in steps)
 
 
 def test_ci_lints_with_ruff_check_and_format():

@@ -40,13 +40,13 @@ PRIMARY_LIMIT = {
     "message": "API rate limit exceeded for installation ID 123456.",
     "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
 }
-DIFF_TOO_LARGE = {  # FACTS R2
+DIFF_TOO_LARGE = {  # docs/github-facts.md R2
     "message": "Sorry, the diff exceeded the maximum number of files (300). Consider using "
     "'List pull requests files' API or locally cloning the repository instead.",
     "errors": [{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
     "documentation_url": "https://docs.github.com/rest/pulls/pulls#list-pull-requests-files",
 }
-BODY_TOO_LONG = {  # FACTS C2
+BODY_TOO_LONG = {  # docs/github-facts.md C2
     "message": "Validation Failed",
     "errors": [
         {
@@ -58,7 +58,7 @@ BODY_TOO_LONG = {  # FACTS C2
     ],
     "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
 }
-LINE_NOT_IN_DIFF = {  # FACTS C4
+LINE_NOT_IN_DIFF = {  # docs/github-facts.md C4
     "message": "Unprocessable Entity",
     "errors": [
         "Pull request review thread line must be part of the diff and Pull request review "

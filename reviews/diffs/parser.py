@@ -2,8 +2,9 @@
 
 Pure: no Django. `parse` reads git's diff (what GitHub's `application/vnd.github.diff`
 media type returns); `from_github_files` reads the "list pull request files" entries we fall
-back to when that endpoint answers 406 (FACTS.md R2, R3). `select_files` then sets aside what
-an LLM should not spend tokens on, each file with a reason, so nothing disappears silently.
+back to when that endpoint answers 406 (docs/github-facts.md R2, R3). `select_files` then sets
+aside what an LLM should not spend tokens on, each file with a reason, so nothing disappears
+silently.
 Packing the rest into LLM calls lives in `reviews/chunking.py`.
 
 We parse ourselves instead of wrapping `unidiff` (1.0.1): it reads a deleted line that starts
@@ -106,7 +107,10 @@ class FileDiff:
         return SUBMODULE_MODE in (self.old_mode, self.new_mode)
 
     def commentable(self, line: int, side: str = RIGHT) -> bool:
-        """Whether GitHub accepts a review comment there: inside a hunk (FACTS.md C3, C4)."""
+        """Whether GitHub accepts a review comment there: inside a hunk.
+
+        See docs/github-facts.md C3, C4.
+        """
         if side not in (RIGHT, LEFT):
             raise ValueError(f"side must be {RIGHT} or {LEFT}, not {side!r}")
         ranges = self.right_ranges if side == RIGHT else self.left_ranges
@@ -141,9 +145,9 @@ def from_github_files(entries: list[dict[str, Any]]) -> list[FileDiff]:
     """Files from GET /repos/{o}/{r}/pulls/{n}/files, the fallback when the diff is too large.
 
     https://docs.github.com/en/rest/pulls/pulls#list-pull-requests-files. `patch` is
-    optional (FACTS.md R3): GitHub leaves it out for binary files and for diffs too large to
-    show. Both look alike, so a file without a patch but with counted changes keeps those
-    counts in `unseen_lines` and select_files reports it as "no_patch".
+    optional (docs/github-facts.md R3): GitHub leaves it out for binary files and for diffs too
+    large to show. Both look alike, so a file without a patch but with counted changes keeps
+    those counts in `unseen_lines` and select_files reports it as "no_patch".
     """
     return [_file_from_entry(entry) for entry in entries]
 

@@ -1,7 +1,7 @@
 """GitHub REST client: one Session, timeouts, typed results, GitHubError(permanent=...).
 
 No Django imports: the caller passes base URL, token and timeouts from settings.
-The rules it follows are in ../shared/fixtures/github/FACTS.md (R1-R4, C1-C5, L1-L4).
+The rules it follows are in docs/github-facts.md (R1-R4, C1-C5, L1-L4).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ USER_AGENT = "Prism-Review-Bot (+https://github.com/prism-review)"
 JSON_MEDIA_TYPE = "application/vnd.github+json"
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"
 
-PER_PAGE = 100  # the documented maximum for per_page (FACTS R3)
-MAX_FILES = 3000  # list_files never returns more than this (FACTS R3)
+PER_PAGE = 100  # the documented maximum for per_page (docs/github-facts.md R3)
+MAX_FILES = 3000  # list_files never returns more than this (docs/github-facts.md R3)
 STATUS_DESCRIPTION_CHARS = 140  # GitHub rejects longer commit status descriptions
 REVIEW_EVENT = "COMMENT"  # Prism never approves nor requests changes
 STATUS_STATES = frozenset({"error", "failure", "pending", "success"})
@@ -39,7 +39,8 @@ TRANSIENT_RETRIES = 3
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 RATE_LIMIT_RETRIES = 2
-RATE_LIMIT_DEFAULT_WAIT = 60.0  # "wait at least one minute" when GitHub says nothing (FACTS L2)
+# "wait at least one minute" when GitHub says nothing (docs/github-facts.md L2)
+RATE_LIMIT_DEFAULT_WAIT = 60.0
 MAX_ERROR_TEXT = 500
 
 # Per base URL and token (hashed): the login of the identity the token acts as.
@@ -65,7 +66,10 @@ class GitHubError(ServiceError):
 
 
 class DiffTooLarge(GitHubError):
-    """GitHub refuses the diff media type for > 300 files or > 20,000 lines (FACTS R2)."""
+    """GitHub refuses the diff media type for > 300 files or > 20,000 lines.
+
+    See docs/github-facts.md R2.
+    """
 
 
 class GitHubClient:
@@ -125,7 +129,10 @@ class GitHubClient:
         return resources.pull_request(repo, data)
 
     def get_diff(self, repo: str, number: int) -> str:
-        """https://docs.github.com/rest/pulls/pulls#get-a-pull-request (as a diff, FACTS R1)"""
+        """https://docs.github.com/rest/pulls/pulls#get-a-pull-request (as a diff).
+
+        See docs/github-facts.md R1.
+        """
         url = self._repo_url(repo, f"pulls/{_id(number)}")
         try:
             response = self._request("GET", url, headers={"Accept": DIFF_MEDIA_TYPE})
@@ -146,7 +153,7 @@ class GitHubClient:
                 break
         return files[:MAX_FILES]
 
-    # Conversation comments (every pull request is an issue, FACTS C1)
+    # Conversation comments (every pull request is an issue, docs/github-facts.md C1)
 
     def list_issue_comments(self, repo: str, number: int) -> Iterator[resources.Comment]:
         """https://docs.github.com/rest/issues/comments#list-issue-comments"""
@@ -219,7 +226,10 @@ class GitHubClient:
         return f"{self._base_url}/repos/{owner}/{name}/{rest}"
 
     def _pages(self, url: str) -> Iterator[list[dict[str, Any]]]:
-        """Follow Link rel="next" as given; GitHub says not to build page URLs (FACTS R4)."""
+        """Follow Link rel="next" as given; GitHub says not to build page URLs.
+
+        See docs/github-facts.md R4.
+        """
         next_url: str | None = url
         params: dict[str, Any] | None = {"per_page": PER_PAGE}
         while next_url:
@@ -293,7 +303,10 @@ class GitHubClient:
         return response
 
     def _rate_limit_wait(self, response: requests.Response) -> float | None:
-        """Seconds GitHub asks us to wait, or None when this is not a rate limit (FACTS L2)."""
+        """Seconds GitHub asks us to wait, or None when this is not a rate limit.
+
+        See docs/github-facts.md L2.
+        """
         if response.status_code not in (403, 429):
             return None
         retry_after = _number(response.headers.get("retry-after"))
@@ -352,7 +365,7 @@ def _body(value: str) -> str:
 
 
 def _inline_comment(item: dict[str, Any]) -> dict[str, Any]:
-    """Only the line-based fields: `position` is closing down (FACTS C3)."""
+    """Only the line-based fields: `position` is closing down (docs/github-facts.md C3)."""
     comment = {
         "path": item["path"],
         "line": item["line"],
@@ -385,7 +398,7 @@ def _message(response: requests.Response) -> str:
 
 
 def _errors(response: requests.Response) -> str:
-    """GitHub's 422 `errors` list, which holds the reason (FACTS C2, C4)."""
+    """GitHub's 422 `errors` list, which holds the reason (docs/github-facts.md C2, C4)."""
     items = _json_object(response).get("errors")
     if not isinstance(items, list):
         return ""

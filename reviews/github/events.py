@@ -1,6 +1,6 @@
 """Which GitHub webhook deliveries Prism reviews, and the little it reads from them.
 
-Pure: no Django. GitHub keeps adding events and actions (FACTS.md W2, W12), so the
+Pure: no Django. GitHub keeps adding events and actions (docs/github-facts.md W2, W12), so the
 reviewed ones are listed explicitly and everything else is ignored with a reason.
 """
 
@@ -38,7 +38,7 @@ def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
     """The JSON payload of a delivery sent as `application/json` or as a form.
 
     GitHub's API default is `application/x-www-form-urlencoded` with the JSON in a
-    `payload` field (FACTS.md W10).
+    `payload` field (docs/github-facts.md W10).
     """
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == "application/x-www-form-urlencoded":

@@ -157,8 +157,8 @@ def _find_marked_comment(github: GitHubClient, repo: str, number: int) -> Commen
 def post_inline_comments(analysis: Analysis, github: GitHubClient) -> None:
     """One COMMENT review holding a comment per anchored finding not posted on an earlier push.
 
-    A review is all-or-nothing at GitHub (FACTS.md C4): if it still answers 422, try once
-    with single-line comments on added lines only, then give up on inline comments; the
+    A review is all-or-nothing at GitHub (docs/github-facts.md C4): if it still answers 422, try
+    once with single-line comments on added lines only, then give up on inline comments; the
     summary carries every finding either way.
     """
     repo, number = analysis.repo_full_name, analysis.pr_number

@@ -114,7 +114,7 @@ def _still_wanted(analysis: Analysis, pr: PullRequest) -> bool:
 def fetch_files(github: GitHubClient, repo: str, number: int) -> list[parser.FileDiff]:
     """The pull request's changes: the whole diff, or file by file when GitHub won't send it.
 
-    GitHub refuses the diff media type beyond 300 files or 20,000 lines (FACTS.md R2).
+    GitHub refuses the diff media type beyond 300 files or 20,000 lines (docs/github-facts.md R2).
     """
     try:
         return parser.parse(github.get_diff(repo, number))
@@ -225,7 +225,7 @@ def anchor(found: list[Finding], files: list[parser.FileDiff]) -> list[Finding]:
     """Mark each finding anchored when GitHub would accept a comment on its line.
 
     A finding off the diff is kept (the summary still shows it) but never posted inline,
-    where it would make GitHub reject the whole review (FACTS.md C4).
+    where it would make GitHub reject the whole review (docs/github-facts.md C4).
     """
     by_path = {file.path: file for file in files}
     anchored = []

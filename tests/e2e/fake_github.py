@@ -1,4 +1,6 @@
-"""A stand-in for the GitHub REST API that Prism talks to, with GitHub's rules (FACTS.md).
+"""A stand-in for the GitHub REST API that Prism talks to, with GitHub's rules.
+
+The rules are in docs/github-facts.md.
 
 A plain ThreadingHTTPServer on 127.0.0.1 in a thread of the test process. It serves pull
 requests built from real diffs, records every request, enforces what GitHub enforces (the
@@ -88,7 +90,10 @@ class PullRequest:
 
 
 def parse_files(diff: str) -> list[FileEntry]:
-    """The diff split per file, as GET .../pulls/{n}/files describes each one (FACTS R3)."""
+    """The diff split per file, as GET .../pulls/{n}/files describes each one.
+
+    See docs/github-facts.md R3.
+    """
     entries = []
     for section in re.split(r"(?m)^(?=diff --git )", diff):
         if not section.startswith("diff --git "):
@@ -332,7 +337,10 @@ class FakeGitHub(LocalServer):
         return _json(201, {"id": next(self._ids), "state": data["state"], "context": "x"})
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> tuple:
-        """One page and a Link header to the next, as GitHub paginates (FACTS R3, R4)."""
+        """One page and a Link header to the next, as GitHub paginates.
+
+        See docs/github-facts.md R3, R4.
+        """
         per_page = min(int(request.query.get("per_page", [DEFAULT_PER_PAGE])[0]), 100)
         page = int(request.query.get("page", ["1"])[0])
         chunk = items[(page - 1) * per_page : page * per_page]

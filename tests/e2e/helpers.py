@@ -86,7 +86,7 @@ class Stack:
         event: str = "pull_request",
         session: requests.Session | None = None,
     ) -> requests.Response:
-        """Send `body` signed exactly as GitHub signs it (FACTS W8)."""
+        """Send `body` signed exactly as GitHub signs it (docs/github-facts.md W8)."""
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "GitHub-Hookshot/e2e",
@@ -194,5 +194,5 @@ def pull_request_event(action: str, repo: str, number: int, head: str, title: st
     data["repository"]["owner"]["login"] = owner
     if action == "synchronize":
         data["after"] = head
-    # Compact, as GitHub sends it (FACTS W9).
+    # Compact, as GitHub sends it (docs/github-facts.md W9).
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

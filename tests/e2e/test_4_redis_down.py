@@ -43,7 +43,8 @@ def test_deliveries_during_a_redis_outage_are_accepted_and_reviewed_after_it(sta
         stack.redis.start()
 
     assert [code for code, _ in answers] == [202] * PULLS
-    assert max(seconds for _, seconds in answers) < 10  # inside GitHub's 10 s (FACTS W1)
+    # inside GitHub's 10 s (docs/github-facts.md W1)
+    assert max(seconds for _, seconds in answers) < 10
     for repo in repos:
         [row] = stack.wait_for_reviews(repo, 1, timeout=90)
         assert row["status"] == "completed", row["error"]

@@ -24,7 +24,8 @@ def test_bad_gateways_rate_limits_and_a_diff_too_large_still_end_in_one_review(s
     )
     github.fail("GET", rf"{pull}/files", 502)
     github.fail("POST", rf"/repos/{repo}/issues/1/comments", 502)
-    # 220 files and 35,641 lines: GitHub refuses the diff (FACTS R2) and Prism pages the files.
+    # 220 files and 35,641 lines: GitHub refuses the diff (docs/github-facts.md R2) and Prism
+    # pages the files.
     stack.open_pull(repo, 1, diff="24-very-large-release-range")
 
     [row] = stack.wait_for_reviews(repo, 1, timeout=120)
