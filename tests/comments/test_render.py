@@ -1,6 +1,7 @@
 """The comments Prism posts: snapshots of real-looking reviews, hostile input, size limits.
 
-Snapshots live in tests/snapshots/*.md; rewrite them with UPDATE_SNAPSHOTS=1 and read the diff.
+Snapshots live in tests/comments/snapshots/*.md; rewrite them with UPDATE_SNAPSHOTS=1 and read
+the diff.
 """
 
 import hashlib
