@@ -73,20 +73,6 @@ def chat_completion(
     }
 
 
-def finding(path: str, line: int, **fields) -> dict[str, Any]:
-    return {
-        "path": path,
-        "line": line,
-        "end_line": None,
-        "category": "bug",
-        "severity": "high",
-        "title": "Off-by-one in the loop bound",
-        "body": "The loop skips the last element.",
-        "suggestion": None,
-        **fields,
-    }
-
-
 def serve_pull_request(
     http: responses.RequestsMock,
     head_sha: str = HEAD,

@@ -1,5 +1,4 @@
 from io import StringIO
-from unittest import mock
 
 import pytest
 import responses
@@ -9,37 +8,34 @@ from django.core.management.base import CommandError
 from reviews.comments import render as formatting
 from reviews.models import Analysis
 from tests import stubs
+from tests.factories import answer_finding, feedback
 from tests.fixtures import DIFFS, diff_text
 from tests.stubs import comment_number
 
 pytestmark = pytest.mark.django_db
 
 
-def test_requeue_stale_dispatches_what_the_broker_never_took(make_analysis):
+def test_requeue_stale_dispatches_what_the_broker_never_took(make_analysis, broker):
     analysis = make_analysis(dispatched_at=None)
     out = StringIO()
-    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
-        call_command("requeue_stale", stdout=out)
-    apply_async.assert_called_once_with((analysis.id,))
+    call_command("requeue_stale", stdout=out)
+    broker.assert_called_once_with((analysis.id,))
     assert "Dispatched 1 of 1." in out.getvalue()
 
 
-def test_requeue_stale_dry_run_dispatches_nothing(make_analysis):
+def test_requeue_stale_dry_run_dispatches_nothing(make_analysis, broker):
     make_analysis(dispatched_at=None)
     out = StringIO()
-    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
-        call_command("requeue_stale", "--dry-run", stdout=out)
-    apply_async.assert_not_called()
+    call_command("requeue_stale", "--dry-run", stdout=out)
+    broker.assert_not_called()
     assert "Would dispatch 1" in out.getvalue()
 
 
-def test_requeue_stale_exits_non_zero_while_the_broker_is_down(make_analysis):
+def test_requeue_stale_exits_non_zero_while_the_broker_is_down(make_analysis, broker):
     make_analysis(dispatched_at=None)
     err = StringIO()
-    with (
-        mock.patch("reviews.tasks.review_pull_request.apply_async", side_effect=OSError("refused")),
-        pytest.raises(SystemExit) as exit_info,
-    ):
+    broker.side_effect = OSError("refused")
+    with pytest.raises(SystemExit) as exit_info:
         call_command("requeue_stale", stdout=StringIO(), stderr=err)
     assert exit_info.value.code == 1
     assert "Broker unavailable" in err.getvalue()
@@ -71,7 +67,7 @@ def test_review_pr_no_post_reviews_here_prints_the_comment_and_posts_nothing():
             body=diff_text("01-plain-modification"),
             match=[responses.matchers.header_matcher({"Accept": "application/vnd.github.diff"})],
         )
-        http.post(CHAT, json=stubs.chat_completion([stubs.finding("src/flask/helpers.py", 550)]))
+        http.post(CHAT, json=stubs.chat_completion([answer_finding("src/flask/helpers.py", 550)]))
         call_command(
             "review_pr",
             "https://github.com/octo/widgets/pull/7",
@@ -93,19 +89,16 @@ def test_review_pr_no_post_reviews_here_prints_the_comment_and_posts_nothing():
     assert "Off-by-one" in out.getvalue()
 
 
-def test_review_pr_queues_by_default(django_capture_on_commit_callbacks):
+def test_review_pr_queues_by_default(broker, django_capture_on_commit_callbacks):
     out = StringIO()
-    with (
-        responses.RequestsMock() as http,
-        mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async,
-    ):
+    with responses.RequestsMock() as http:
         http.get(
             PR_API, json=stubs.pull_request_json(repo="octo/widgets", number=7, head_sha="a" * 40)
         )
         with django_capture_on_commit_callbacks(execute=True):
             call_command("review_pr", "octo/widgets#7", stdout=out)
     analysis = Analysis.objects.get()
-    apply_async.assert_called_once_with((analysis.id,))
+    broker.assert_called_once_with((analysis.id,))
     assert f"Queued analysis {analysis.id}." in out.getvalue()
 
 
@@ -120,7 +113,7 @@ def test_review_pr_reports_a_pull_request_github_does_not_know():
 def test_review_diff_reviews_a_local_diff_and_prints_the_comment(tmp_path):
     out = StringIO()
     with responses.RequestsMock() as http:
-        http.post(CHAT, json=stubs.chat_completion([stubs.finding("src/flask/helpers.py", 551)]))
+        http.post(CHAT, json=stubs.chat_completion([answer_finding("src/flask/helpers.py", 551)]))
         call_command("review_diff", str(DIFFS / "01-plain-modification.diff"), stdout=out)
     assert "Off-by-one" in out.getvalue()
     assert not Analysis.objects.exists()
@@ -147,7 +140,7 @@ def test_repost_comment_posts_a_completed_review_again(make_analysis, settings):
     settings.POST_INLINE_COMMENTS = False
     settings.POST_COMMIT_STATUS = False
     analysis = make_analysis(
-        status="completed", feedback={"summary": "ok", "findings": []}, comment_error="boom"
+        status="completed", feedback=feedback(summary="ok"), comment_error="boom"
     )
     out = StringIO()
     comments = f"{stubs.API}/repos/octo/widgets/issues/7/comments"

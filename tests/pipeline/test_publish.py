@@ -14,6 +14,7 @@ from reviews.models import StickyComment
 from reviews.pipeline import publish
 from reviews.tasks import review_pull_request
 from tests import stubs
+from tests.factories import answer_finding, feedback
 from tests.stubs import (
     CHAT,
     COMMENTS_API,
@@ -37,7 +38,7 @@ HELPERS = "src/flask/helpers.py"
 def test_a_later_push_edits_the_same_comment(http, analysis, make_analysis):
     serve_pull_request(http, analysis.head_sha)
     serve_publishing(http)
-    http.post(CHAT, json=stubs.chat_completion([stubs.finding(HELPERS, 550)]))
+    http.post(CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 550)]))
     review_pull_request.run(analysis.id)
 
     pushed = make_analysis(repo_full_name=REPO, pr_number=NUMBER, head_sha="e" * 40)
@@ -90,7 +91,7 @@ def test_a_422_on_the_inline_review_is_retried_single_line_and_costs_nothing_els
         status=422,
         json={"message": "Unprocessable Entity", "errors": ["Line could not be resolved"]},
     )
-    http.post(CHAT, json=stubs.chat_completion([stubs.finding(HELPERS, 550, end_line=551)]))
+    http.post(CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 550, end_line=551)]))
 
     review_pull_request.run(analysis.id)
 
@@ -110,7 +111,7 @@ def test_a_failure_to_post_keeps_the_review_completed_with_the_error(http, analy
     http.post(status_api(), status=201, json={})
     http.get(COMMENTS_API, json=[])
     http.post(COMMENTS_API, status=403, json={"message": "Resource not accessible by integration"})
-    http.post(CHAT, json=stubs.chat_completion([stubs.finding(HELPERS, 550)]))
+    http.post(CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 550)]))
 
     review_pull_request.run(analysis.id)
 
@@ -130,7 +131,7 @@ def test_an_older_review_finishing_after_a_newer_one_is_shown_never_posts(
     )
     serve_pull_request(http, analysis.head_sha)
     serve_publishing(http)
-    http.post(CHAT, json=stubs.chat_completion([stubs.finding(HELPERS, 550)]))
+    http.post(CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 550)]))
 
     review_pull_request.run(analysis.id)
 
@@ -149,9 +150,8 @@ def test_an_older_review_finishing_after_a_newer_one_is_shown_never_posts(
 def test_two_reviews_of_one_pull_request_racing_end_with_one_comment(make_analysis, settings):
     settings.POST_INLINE_COMMENTS = False
     settings.POST_COMMIT_STATUS = False
-    feedback = {"summary": "ok", "findings": [], "coverage": {}, "usage": {}}
-    first = make_analysis(status="completed", feedback=feedback)
-    second = make_analysis(status="completed", feedback=feedback)
+    first = make_analysis(status="completed", feedback=feedback(summary="ok"))
+    second = make_analysis(status="completed", feedback=feedback(summary="ok"))
 
     def slow_empty_listing(request):
         time.sleep(0.3)  # wide enough for both reviews to look before either has posted

@@ -12,6 +12,7 @@ from reviews.comments import render as formatting
 from reviews.models import Analysis
 from reviews.tasks import review_pull_request
 from tests import stubs
+from tests.factories import answer_finding
 from tests.fixtures import diff_text
 from tests.stubs import (
     CHAT,
@@ -38,7 +39,7 @@ HELPERS = "src/flask/helpers.py"
 def test_a_review_stores_anchored_findings_and_posts_one_comment(http, analysis):
     serve_pull_request(http, analysis.head_sha)
     serve_publishing(http)
-    http.post(CHAT, json=stubs.chat_completion([stubs.finding(HELPERS, 550)], cost=0.0012))
+    http.post(CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 550)], cost=0.0012))
 
     review_pull_request.run(analysis.id)
 
@@ -101,7 +102,7 @@ def test_a_credential_in_the_pr_description_never_reaches_the_model(http, analys
 def test_a_finding_off_the_diff_is_kept_but_never_posted_inline(http, analysis):
     serve_pull_request(http, analysis.head_sha)
     serve_publishing(http)
-    http.post(CHAT, json=stubs.chat_completion([stubs.finding(HELPERS, 10)]))
+    http.post(CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 10)]))
 
     review_pull_request.run(analysis.id)
 
@@ -248,7 +249,7 @@ def test_a_diff_too_large_for_github_is_read_file_by_file(http, analysis):
     )
     http.get(f"{PR_API}/files", json=files)
     serve_publishing(http)
-    http.post(CHAT, json=stubs.chat_completion([stubs.finding(HELPERS, 551)]))
+    http.post(CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 551)]))
 
     review_pull_request.run(analysis.id)
 
