@@ -1,4 +1,5 @@
 from io import StringIO
+from unittest import mock
 
 import pytest
 import responses
@@ -7,12 +8,15 @@ from django.core.management.base import CommandError
 
 from reviews.comments import render as formatting
 from reviews.models import Analysis
+from reviews.tasks import review_pull_request
 from tests import stubs
 from tests.factories import answer_finding, feedback
 from tests.fixtures import DIFFS, diff_text
 from tests.stubs import comment_number
 
 pytestmark = pytest.mark.django_db
+
+HELPERS = "src/flask/helpers.py"
 
 
 def test_requeue_stale_dispatches_what_the_broker_never_took(make_analysis, broker):
@@ -151,3 +155,77 @@ def test_repost_comment_posts_a_completed_review_again(make_analysis, settings):
     analysis.refresh_from_db()
     assert (comment_number(analysis), analysis.comment_error) == (5, "")
     assert "Posted:" in out.getvalue()
+
+
+# --- review_pr: the worker's failure path, and --no-post --------------------------------------
+
+
+def review_pr(*args: str) -> str:
+    out = StringIO()
+    call_command("review_pr", f"{stubs.REPO}#{stubs.NUMBER}", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_it_leaves_a_sync_review_interrupted_by_ctrl_c_failed_and_says_so_on_the_pr():
+    with responses.RequestsMock() as http:
+        stubs.serve_pull_request(http)
+        http.post(stubs.status_api(), status=201, json={})  # pending, then error
+        with (
+            mock.patch(
+                "reviews.pipeline.review.review_files", side_effect=KeyboardInterrupt
+            ) as model_call,
+            pytest.raises(KeyboardInterrupt),
+        ):
+            review_pr("--sync")
+        sent = stubs.statuses_sent(http)
+
+    model_call.assert_called_once()  # interrupted mid-review, after the pending status
+    analysis = Analysis.objects.get()
+    assert analysis.status == "failed"
+    assert analysis.error == "Interrupted before the review finished; re-run it."
+    assert (analysis.lease_expires_at, analysis.finished_at is not None) == (None, True)
+    assert sent == ["pending", "error"]
+
+
+def test_it_stores_a_no_post_review_as_not_to_publish_and_the_worker_never_posts_it():
+    # Only reads are registered: any write to GitHub would go unanswered and fail the mock.
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as http:
+        stubs.serve_pull_request(http)
+        http.post(stubs.CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 550)]))
+        review_pr("--no-post")
+        analysis = Analysis.objects.get()
+        assert (analysis.publish, analysis.status) == (False, "completed")
+
+        Analysis.objects.filter(id=analysis.id).update(
+            status="queued", finished_at=None, feedback={}, attempts=0
+        )
+        review_pull_request.run(analysis.id)
+        github_calls = [c.request.method for c in http.calls if c.request.url.startswith(stubs.API)]
+
+    analysis.refresh_from_db()
+    assert (analysis.status, analysis.publish) == ("completed", False), analysis.error
+    assert analysis.attempts == 1  # the worker did review it again
+    assert analysis.result.findings[0].path == HELPERS
+    assert set(github_calls) == {"GET"}
+    assert (analysis.comment_url, analysis.comment_error) == ("", "")
+
+
+def test_it_posts_an_error_status_when_a_sync_review_fails_never_leaving_it_pending():
+    with responses.RequestsMock() as http:
+        stubs.serve_pull_request(http)
+        http.post(stubs.status_api(), status=201, json={})
+        http.post(
+            stubs.CHAT,
+            status=400,
+            json={"error": {"message": "This model's maximum context length is 8192 tokens."}},
+        )
+        with pytest.raises(CommandError, match=r"failed: .*rejected the request \(400\)"):
+            review_pr("--sync")
+        sent = stubs.statuses_sent(http)
+        [error] = [c for c in http.calls if "/statuses/" in c.request.url][1:]
+
+    analysis = Analysis.objects.get()
+    assert analysis.status == "failed"
+    assert "maximum context length" in analysis.error
+    assert sent == ["pending", "error"]
+    assert stubs.sent_json(error)["context"] == "prism/review"
