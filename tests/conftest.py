@@ -1,4 +1,5 @@
 import os
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -57,3 +58,21 @@ def make_analysis(db):
         return Analysis.objects.create(**defaults)
 
     return make
+
+
+@pytest.fixture
+def broker():
+    """The broker, stood in for: every review handed to it is a call of this mock.
+
+    `broker.assert_called_once_with((analysis_id,))`; `broker.side_effect = OSError(...)`
+    for a broker that refuses.
+    """
+    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
+        yield apply_async
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    """A browser session of a logged-in staff member (a superuser): the admin, the API."""
+    client.force_login(admin_user)
+    return client

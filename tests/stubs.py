@@ -6,10 +6,21 @@ from typing import Any
 
 import responses
 
-from tests.fixtures import github_response
+from reviews.comments.render import MARKER
+from tests.fixtures import diff_text, github_response
 
 API = "https://api.github.test"
 LLM = "https://llm.test/api/v1"
+CHAT = f"{LLM}/chat/completions"
+
+# The pull request most tests review, and where GitHub serves it.
+REPO, NUMBER, HEAD = "octo/widgets", 7, "a" * 40
+PR_API = f"{API}/repos/{REPO}/pulls/{NUMBER}"
+COMMENTS_API = f"{API}/repos/{REPO}/issues/{NUMBER}/comments"
+REVIEWS_API = f"{PR_API}/reviews"
+REVIEW_COMMENTS_API = f"{PR_API}/comments"
+JSON_ACCEPT = {"Accept": "application/vnd.github+json"}
+DIFF_ACCEPT = {"Accept": "application/vnd.github.diff"}
 
 
 def pull_request_json(
@@ -71,18 +82,43 @@ def chat_completion(
     }
 
 
-def finding(path: str, line: int, **fields) -> dict[str, Any]:
-    return {
-        "path": path,
-        "line": line,
-        "end_line": None,
-        "category": "bug",
-        "severity": "high",
-        "title": "Off-by-one in the loop bound",
-        "body": "The loop skips the last element.",
-        "suggestion": None,
-        **fields,
-    }
+def serve_pull_request(
+    http: responses.RequestsMock,
+    head_sha: str = HEAD,
+    diff: str = "01-plain-modification",
+    **pr: Any,
+) -> None:
+    """GitHub answers for the pull request REPO#NUMBER: its JSON, and its diff."""
+    body = pull_request_json(repo=REPO, number=NUMBER, head_sha=head_sha, **pr)
+    http.get(PR_API, json=body, match=[responses.matchers.header_matcher(JSON_ACCEPT)])
+    http.get(PR_API, body=diff_text(diff), match=[responses.matchers.header_matcher(DIFF_ACCEPT)])
+
+
+def serve_publishing(
+    http: responses.RequestsMock, *, head_sha: str = HEAD, comments=(), review_comments=()
+) -> None:
+    """GitHub accepting everything a review posts: statuses, the comment, inline comments."""
+    serve_identity(http)
+    http.post(status_api(head_sha), status=201, json={})
+    http.get(COMMENTS_API, json=list(comments))
+    http.post(COMMENTS_API, status=201, json=comment_json(901, MARKER))
+    http.get(REVIEW_COMMENTS_API, json=list(review_comments))
+    http.post(REVIEWS_API, json={"id": 55})
+
+
+def status_api(head_sha: str = HEAD) -> str:
+    return f"{API}/repos/{REPO}/statuses/{head_sha}"
+
+
+def calls_to(http: responses.RequestsMock, method: str, url: str) -> list[responses.Call]:
+    return [
+        c for c in http.calls if c.request.method == method and c.request.url.split("?")[0] == url
+    ]
+
+
+def statuses_sent(http: responses.RequestsMock) -> list[str]:
+    """The commit statuses posted, in order: "pending", then "success", "failure" or "error"."""
+    return [sent_json(c)["state"] for c in http.calls if "/statuses/" in c.request.url]
 
 
 def sent_json(call: responses.Call) -> Any:

@@ -1,7 +1,6 @@
 """Exactly-once under real concurrency, which only PostgreSQL shows faithfully."""
 
 import threading
-from unittest import mock
 
 import pytest
 from django.db import connection
@@ -14,7 +13,7 @@ from tests.fixtures import payload_bytes
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_twenty_simultaneous_copies_of_one_delivery_make_one_analysis():
+def test_twenty_simultaneous_copies_of_one_delivery_make_one_analysis(broker):
     body = payload_bytes("pull_request.opened.json")
     headers = {
         "HTTP_X_GITHUB_EVENT": "pull_request",
@@ -35,15 +34,14 @@ def test_twenty_simultaneous_copies_of_one_delivery_make_one_analysis():
         finally:
             connection.close()
 
-    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
-        threads = [threading.Thread(target=post) for _ in range(copies)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    threads = [threading.Thread(target=post) for _ in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
     analysis = Analysis.objects.get()
     assert sorted(code for code, _ in answers) == [200] * (copies - 1) + [202]
     assert {answer["analysis_id"] for _, answer in answers} == {analysis.id}
     assert [a["status"] for _, a in answers].count("duplicate") == copies - 1
-    apply_async.assert_called_once_with((analysis.id,))
+    broker.assert_called_once_with((analysis.id,))

@@ -1,5 +1,4 @@
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -93,35 +92,29 @@ def test_the_sweep_finds_what_the_broker_never_had_lost_or_abandoned(make_analys
     assert services.analyses_needing_dispatch(now=now) == expected
 
 
-def test_the_sweep_dispatches_and_marks_what_it_sent(make_analysis):
+def test_the_sweep_dispatches_and_marks_what_it_sent(make_analysis, broker):
     analysis = make_analysis(dispatched_at=None)
-    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
-        assert sweep_stale_analyses() == 1
-    apply_async.assert_called_once_with((analysis.id,))
+    assert sweep_stale_analyses() == 1
+    broker.assert_called_once_with((analysis.id,))
     analysis.refresh_from_db()
     assert analysis.dispatched_at is not None
     assert services.analyses_needing_dispatch() == []
 
 
-def test_the_sweep_survives_a_broker_that_is_still_down(make_analysis):
+def test_the_sweep_survives_a_broker_that_is_still_down(make_analysis, broker):
     analysis = make_analysis(dispatched_at=None)
-    with mock.patch(
-        "reviews.tasks.review_pull_request.apply_async", side_effect=ConnectionError("down")
-    ):
-        assert sweep_stale_analyses() == 0
+    broker.side_effect = ConnectionError("down")
+    assert sweep_stale_analyses() == 0
     assert Analysis.objects.get(id=analysis.id).dispatched_at is None
 
 
 def test_a_rerun_is_a_new_queued_analysis_of_the_same_pull_request(
-    make_analysis, django_capture_on_commit_callbacks
+    make_analysis, broker, django_capture_on_commit_callbacks
 ):
     from reviews.dispatch import queue_rerun as rerun_review
 
     original = make_analysis(status="failed", error="LLM down")
-    with (
-        mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         rerun = rerun_review(original)
 
     assert rerun.id != original.id
@@ -131,4 +124,4 @@ def test_a_rerun_is_a_new_queued_analysis_of_the_same_pull_request(
         original.pr_number,
         original.head_sha,
     )
-    apply_async.assert_called_once_with((rerun.id,))
+    broker.assert_called_once_with((rerun.id,))

@@ -25,7 +25,10 @@ MAX_DIFF_LINES = 20_000
 DEFAULT_PER_PAGE = 30
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+# Who the token acts as: the author of every comment Prism posts here.
+BOT_LOGIN = "prism-bot"
 _ROUTES = [
+    ("GET", re.compile(r"/user"), "user"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)"), "pull"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files"), "files"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/comments"), "review_comments"),
@@ -250,6 +253,9 @@ class FakeGitHub(LocalServer):
                     return getattr(self, "_" + name)(request, *match.groups())
         return _json(404, {"message": "Not Found"})
 
+    def _user(self, request: Request) -> tuple[int, dict, bytes]:
+        return _json(200, {"login": BOT_LOGIN, "id": 1, "type": "User"})
+
     def _pull_or_404(self, repo: str, number: str) -> PullRequest | None:
         return self.pulls.get((repo, int(number)))
 
@@ -293,7 +299,7 @@ class FakeGitHub(LocalServer):
             "number": int(number),
             "body": body,
             "html_url": f"https://github.com/{repo}/pull/{number}#issuecomment-{comment_id}",
-            "user": {"login": "prism-bot"},
+            "user": {"login": BOT_LOGIN},
         }
         return _json(201, _public(self.comments[comment_id]))
 
@@ -327,7 +333,14 @@ class FakeGitHub(LocalServer):
         review_id = next(self._ids)
         stored = self.review_comments.setdefault((repo, int(number)), [])
         for comment in data.get("comments", []):
-            stored.append({"id": next(self._ids), "pull_request_review_id": review_id, **comment})
+            stored.append(
+                {
+                    "id": next(self._ids),
+                    "pull_request_review_id": review_id,
+                    "user": {"login": BOT_LOGIN},
+                    **comment,
+                }
+            )
         return _json(200, {"id": review_id, "state": "COMMENTED", "body": data.get("body")})
 
     def _create_status(self, request: Request, repo: str, sha: str) -> tuple:

@@ -2,7 +2,6 @@ import subprocess
 import sys
 from datetime import timedelta
 from io import StringIO
-from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -15,12 +14,6 @@ from reviews.models import Analysis
 from tests.fixtures import REPO_ROOT
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def dispatched():
-    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
-        yield apply_async
 
 
 def run(*args) -> str:
@@ -38,7 +31,7 @@ def aged(analysis: Analysis, age: timedelta) -> Analysis:
 
 
 def test_rerun_review_requeues_the_given_ids_with_progress_and_a_tally(
-    make_analysis, dispatched, django_capture_on_commit_callbacks
+    make_analysis, broker, django_capture_on_commit_callbacks
 ):
     first, second = make_analysis(status="failed"), make_analysis(status="completed")
     with django_capture_on_commit_callbacks(execute=True):
@@ -50,19 +43,19 @@ def test_rerun_review_requeues_the_given_ids_with_progress_and_a_tally(
     assert f"-> queued as #{reruns[second.id].id}" in output
     assert f"[2/2] #{first.id}" in output
     assert "Queued 2 re-run(s)." in output
-    assert sorted(c.args[0][0] for c in dispatched.call_args_list) == sorted(
+    assert sorted(c.args[0][0] for c in broker.call_args_list) == sorted(
         r.id for r in reruns.values()
     )
 
 
-def test_rerun_review_with_an_unknown_id_fails_and_queues_nothing(make_analysis, dispatched):
+def test_rerun_review_with_an_unknown_id_fails_and_queues_nothing(make_analysis, broker):
     known = make_analysis()
     with pytest.raises(CommandError, match="No analysis with id 999999"):
         run("rerun_review", str(known.id), "999999")
     assert Analysis.objects.count() == 1
 
 
-def test_rerun_review_failed_takes_failures_not_yet_rerun(make_analysis, dispatched):
+def test_rerun_review_failed_takes_failures_not_yet_rerun(make_analysis, broker):
     fresh = make_analysis(status="failed")
     already = make_analysis(status="failed")
     make_analysis(status="queued", rerun_of=already)
@@ -75,7 +68,7 @@ def test_rerun_review_failed_takes_failures_not_yet_rerun(make_analysis, dispatc
     assert Analysis.objects.filter(rerun_of=fresh).count() == 1
 
 
-def test_rerun_review_since_limits_by_age(make_analysis, dispatched):
+def test_rerun_review_since_limits_by_age(make_analysis, broker):
     recent = aged(make_analysis(status="failed"), timedelta(hours=1))
     aged(make_analysis(status="failed"), timedelta(days=3))
     aged(make_analysis(status="completed"), timedelta(minutes=5))
@@ -110,12 +103,12 @@ def test_rerun_review_refuses_a_bad_duration(text):
         run("rerun_review", f"--since={text}")
 
 
-def test_rerun_review_dry_run_changes_nothing(make_analysis, dispatched):
+def test_rerun_review_dry_run_changes_nothing(make_analysis, broker):
     analysis = make_analysis(status="failed")
     output = run("rerun_review", "--failed", "--dry-run")
     assert f"Would re-run #{analysis.id}" in output
     assert Analysis.objects.count() == 1
-    dispatched.assert_not_called()
+    broker.assert_not_called()
 
 
 def test_rerun_review_needs_something_to_rerun():

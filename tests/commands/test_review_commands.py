@@ -8,38 +8,38 @@ from django.core.management.base import CommandError
 
 from reviews.comments import render as formatting
 from reviews.models import Analysis
+from reviews.tasks import review_pull_request
 from tests import stubs
+from tests.factories import answer_finding, feedback
 from tests.fixtures import DIFFS, diff_text
 from tests.stubs import comment_number
 
 pytestmark = pytest.mark.django_db
 
+HELPERS = "src/flask/helpers.py"
 
-def test_requeue_stale_dispatches_what_the_broker_never_took(make_analysis):
+
+def test_requeue_stale_dispatches_what_the_broker_never_took(make_analysis, broker):
     analysis = make_analysis(dispatched_at=None)
     out = StringIO()
-    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
-        call_command("requeue_stale", stdout=out)
-    apply_async.assert_called_once_with((analysis.id,))
+    call_command("requeue_stale", stdout=out)
+    broker.assert_called_once_with((analysis.id,))
     assert "Dispatched 1 of 1." in out.getvalue()
 
 
-def test_requeue_stale_dry_run_dispatches_nothing(make_analysis):
+def test_requeue_stale_dry_run_dispatches_nothing(make_analysis, broker):
     make_analysis(dispatched_at=None)
     out = StringIO()
-    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
-        call_command("requeue_stale", "--dry-run", stdout=out)
-    apply_async.assert_not_called()
+    call_command("requeue_stale", "--dry-run", stdout=out)
+    broker.assert_not_called()
     assert "Would dispatch 1" in out.getvalue()
 
 
-def test_requeue_stale_exits_non_zero_while_the_broker_is_down(make_analysis):
+def test_requeue_stale_exits_non_zero_while_the_broker_is_down(make_analysis, broker):
     make_analysis(dispatched_at=None)
     err = StringIO()
-    with (
-        mock.patch("reviews.tasks.review_pull_request.apply_async", side_effect=OSError("refused")),
-        pytest.raises(SystemExit) as exit_info,
-    ):
+    broker.side_effect = OSError("refused")
+    with pytest.raises(SystemExit) as exit_info:
         call_command("requeue_stale", stdout=StringIO(), stderr=err)
     assert exit_info.value.code == 1
     assert "Broker unavailable" in err.getvalue()
@@ -71,7 +71,7 @@ def test_review_pr_no_post_reviews_here_prints_the_comment_and_posts_nothing():
             body=diff_text("01-plain-modification"),
             match=[responses.matchers.header_matcher({"Accept": "application/vnd.github.diff"})],
         )
-        http.post(CHAT, json=stubs.chat_completion([stubs.finding("src/flask/helpers.py", 550)]))
+        http.post(CHAT, json=stubs.chat_completion([answer_finding("src/flask/helpers.py", 550)]))
         call_command(
             "review_pr",
             "https://github.com/octo/widgets/pull/7",
@@ -93,19 +93,16 @@ def test_review_pr_no_post_reviews_here_prints_the_comment_and_posts_nothing():
     assert "Off-by-one" in out.getvalue()
 
 
-def test_review_pr_queues_by_default(django_capture_on_commit_callbacks):
+def test_review_pr_queues_by_default(broker, django_capture_on_commit_callbacks):
     out = StringIO()
-    with (
-        responses.RequestsMock() as http,
-        mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async,
-    ):
+    with responses.RequestsMock() as http:
         http.get(
             PR_API, json=stubs.pull_request_json(repo="octo/widgets", number=7, head_sha="a" * 40)
         )
         with django_capture_on_commit_callbacks(execute=True):
             call_command("review_pr", "octo/widgets#7", stdout=out)
     analysis = Analysis.objects.get()
-    apply_async.assert_called_once_with((analysis.id,))
+    broker.assert_called_once_with((analysis.id,))
     assert f"Queued analysis {analysis.id}." in out.getvalue()
 
 
@@ -120,7 +117,7 @@ def test_review_pr_reports_a_pull_request_github_does_not_know():
 def test_review_diff_reviews_a_local_diff_and_prints_the_comment(tmp_path):
     out = StringIO()
     with responses.RequestsMock() as http:
-        http.post(CHAT, json=stubs.chat_completion([stubs.finding("src/flask/helpers.py", 551)]))
+        http.post(CHAT, json=stubs.chat_completion([answer_finding("src/flask/helpers.py", 551)]))
         call_command("review_diff", str(DIFFS / "01-plain-modification.diff"), stdout=out)
     assert "Off-by-one" in out.getvalue()
     assert not Analysis.objects.exists()
@@ -147,7 +144,7 @@ def test_repost_comment_posts_a_completed_review_again(make_analysis, settings):
     settings.POST_INLINE_COMMENTS = False
     settings.POST_COMMIT_STATUS = False
     analysis = make_analysis(
-        status="completed", feedback={"summary": "ok", "findings": []}, comment_error="boom"
+        status="completed", feedback=feedback(summary="ok"), comment_error="boom"
     )
     out = StringIO()
     comments = f"{stubs.API}/repos/octo/widgets/issues/7/comments"
@@ -159,3 +156,77 @@ def test_repost_comment_posts_a_completed_review_again(make_analysis, settings):
     analysis.refresh_from_db()
     assert (comment_number(analysis), analysis.comment_error) == (5, "")
     assert "Posted:" in out.getvalue()
+
+
+# --- review_pr: the worker's failure path, and --no-post --------------------------------------
+
+
+def review_pr(*args: str) -> str:
+    out = StringIO()
+    call_command("review_pr", f"{stubs.REPO}#{stubs.NUMBER}", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_it_leaves_a_sync_review_interrupted_by_ctrl_c_failed_and_says_so_on_the_pr():
+    with responses.RequestsMock() as http:
+        stubs.serve_pull_request(http)
+        http.post(stubs.status_api(), status=201, json={})  # pending, then error
+        with (
+            mock.patch(
+                "reviews.pipeline.review.review_files", side_effect=KeyboardInterrupt
+            ) as model_call,
+            pytest.raises(KeyboardInterrupt),
+        ):
+            review_pr("--sync")
+        sent = stubs.statuses_sent(http)
+
+    model_call.assert_called_once()  # interrupted mid-review, after the pending status
+    analysis = Analysis.objects.get()
+    assert analysis.status == "failed"
+    assert analysis.error == "Interrupted before the review finished; re-run it."
+    assert (analysis.lease_expires_at, analysis.finished_at is not None) == (None, True)
+    assert sent == ["pending", "error"]
+
+
+def test_it_stores_a_no_post_review_as_not_to_publish_and_the_worker_never_posts_it():
+    # Only reads are registered: any write to GitHub would go unanswered and fail the mock.
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as http:
+        stubs.serve_pull_request(http)
+        http.post(stubs.CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 550)]))
+        review_pr("--no-post")
+        analysis = Analysis.objects.get()
+        assert (analysis.publish, analysis.status) == (False, "completed")
+
+        Analysis.objects.filter(id=analysis.id).update(
+            status="queued", finished_at=None, feedback={}, attempts=0
+        )
+        review_pull_request.run(analysis.id)
+        github_calls = [c.request.method for c in http.calls if c.request.url.startswith(stubs.API)]
+
+    analysis.refresh_from_db()
+    assert (analysis.status, analysis.publish) == ("completed", False), analysis.error
+    assert analysis.attempts == 1  # the worker did review it again
+    assert analysis.result.findings[0].path == HELPERS
+    assert set(github_calls) == {"GET"}
+    assert (analysis.comment_url, analysis.comment_error) == ("", "")
+
+
+def test_it_posts_an_error_status_when_a_sync_review_fails_never_leaving_it_pending():
+    with responses.RequestsMock() as http:
+        stubs.serve_pull_request(http)
+        http.post(stubs.status_api(), status=201, json={})
+        http.post(
+            stubs.CHAT,
+            status=400,
+            json={"error": {"message": "This model's maximum context length is 8192 tokens."}},
+        )
+        with pytest.raises(CommandError, match=r"failed: .*rejected the request \(400\)"):
+            review_pr("--sync")
+        sent = stubs.statuses_sent(http)
+        [error] = [c for c in http.calls if "/statuses/" in c.request.url][1:]
+
+    analysis = Analysis.objects.get()
+    assert analysis.status == "failed"
+    assert "maximum context length" in analysis.error
+    assert sent == ["pending", "error"]
+    assert stubs.sent_json(error)["context"] == "prism/review"

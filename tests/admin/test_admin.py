@@ -8,19 +8,13 @@ from django.contrib.messages import get_messages
 from django.utils import timezone
 
 from reviews.models import Analysis
-from tests.feedback import feedback, finding
+from tests.factories import feedback, finding
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/reviews/analysis/"
 OVERVIEW = "/admin/reviews/analysis/overview/"
 HOSTILE = "<script>alert(1)</script>"
-
-
-@pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
 
 
 @pytest.fixture
@@ -213,18 +207,15 @@ def test_a_broken_preview_does_not_break_the_page(staff_client, reviewed):
 
 
 def test_the_rerun_action_queues_one_rerun_per_selected_analysis(
-    staff_client, make_analysis, django_capture_on_commit_callbacks
+    staff_client, make_analysis, broker, django_capture_on_commit_callbacks
 ):
     first, second = make_analysis(status="failed"), make_analysis(status="completed")
-    with (
-        mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         response = actions(staff_client, "rerun_selected", [first, second])
 
     reruns = list(Analysis.objects.filter(rerun_of__isnull=False).order_by("id"))
     assert [r.rerun_of_id for r in reruns] == [first.id, second.id]
-    assert apply_async.call_args_list == [mock.call((r.id,)) for r in reruns]
+    assert broker.call_args_list == [mock.call((r.id,)) for r in reruns]
     assert texts(response) == [f"Queued 2 re-run(s): #{reruns[0].id}, #{reruns[1].id}."]
 
 

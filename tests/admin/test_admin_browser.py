@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import IN_CI
-from tests.feedback import feedback, finding
+from tests.factories import feedback, finding
 from tests.fixtures import REPO_ROOT
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
@@ -53,7 +53,7 @@ def run_chromium(chromium: str, tmp_path, url: str, *args: str) -> subprocess.Co
 
 
 @pytest.fixture
-def detail_url(live_server, client, admin_user, make_analysis, settings):
+def detail_url(live_server, staff_client, make_analysis, settings):
     settings.ROOT_URLCONF = "tests.urls_browser"
     analysis = make_analysis(
         status="completed",
@@ -88,8 +88,7 @@ def detail_url(live_server, client, admin_user, make_analysis, settings):
             ),
         ),
     )
-    client.force_login(admin_user)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    session = staff_client.cookies[settings.SESSION_COOKIE_NAME].value
 
     def url(target: str) -> str:
         query = urlencode({"session": session, "next": target})

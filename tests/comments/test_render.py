@@ -1,6 +1,7 @@
 """The comments Prism posts: snapshots of real-looking reviews, hostile input, size limits.
 
-Snapshots live in tests/snapshots/*.md; rewrite them with UPDATE_SNAPSHOTS=1 and read the diff.
+Snapshots live in tests/comments/snapshots/*.md; rewrite them with UPDATE_SNAPSHOTS=1 and read
+the diff.
 """
 
 import hashlib
@@ -21,7 +22,8 @@ from reviews.comments.render import (
     render_inline,
     render_review,
 )
-from reviews.results import Coverage, Finding, ReviewResult, Usage
+from reviews.results import Finding, ReviewResult, Skipped
+from tests.factories import coverage, finding, review_result, usage
 from tests.test_sanitize import (
     CLOSING_REFERENCE,
     MENTION,
@@ -38,20 +40,10 @@ CTX = CommentContext(
     pr_url="https://github.com/acme/shop/pull/7",
     head_sha="3f9a2c1d4e5b6a7980f1e2d3c4b5a69788796a5b",
 )
-FULL_COVERAGE = {
-    "files_total": 3,
-    "files_reviewed": 3,
-    "lines_total": 120,
-    "lines_reviewed": 120,
-    "skipped": [],
-}
-USAGE = {
-    "model": "gpt-4o-2024-08-06",
-    "prompt_tokens": 11_000,
-    "completion_tokens": 1_345,
-    "cost": 0.0123,
-    "calls": 3,
-}
+FULL_COVERAGE = coverage(files_reviewed=3, lines_reviewed=120, skipped=())
+USAGE = usage(
+    model="gpt-4o-2024-08-06", prompt_tokens=11_000, completion_tokens=1_345, cost=0.0123, calls=3
+)
 
 
 def assert_snapshot(name: str, text: str) -> None:
@@ -63,29 +55,16 @@ def assert_snapshot(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8")
 
 
-def finding(path="shop/cart.py", line=10, **fields):
-    return Finding.from_json(
-        {
-            "path": path,
-            "line": line,
-            "end_line": None,
-            "category": "bug",
-            "severity": "medium",
-            "title": "Something is wrong",
-            "body": "Because of a reason.",
-            "suggestion": None,
-            "anchored": True,
+def result(findings, **fields):
+    """A review as the comment tests read it: every file reviewed unless `coverage` says not."""
+    return review_result(
+        *findings,
+        **{
+            "summary": "Looks reasonable overall.",
+            "coverage": FULL_COVERAGE,
+            "usage": USAGE,
             **fields,
-        }
-    )
-
-
-def feedback(findings, summary="Looks reasonable overall.", coverage=FULL_COVERAGE, usage=USAGE):
-    return ReviewResult(
-        summary=summary,
-        findings=tuple(findings),
-        coverage=Coverage.from_json(coverage),
-        usage=Usage.from_json(usage),
+        },
     )
 
 
@@ -149,7 +128,6 @@ EVERY_KIND = [
         severity="low",
         title="Unused import",
         body="`os` is imported but never used.",
-        suggestion="",
     ),
     finding(
         "shop/models.py",
@@ -160,26 +138,26 @@ EVERY_KIND = [
         body="`data()` returns the total in cents; `total_cents()` would say so.",
     ),
 ]
-PARTIAL_COVERAGE = {
-    "files_total": 52,
-    "files_reviewed": 45,
-    "lines_total": 1_310,
-    "lines_reviewed": 1_204,
-    "skipped": [
-        {"path": "poetry.lock", "reason": "lockfile", "lines": 900},
-        {"path": "frontend/yarn.lock", "reason": "lockfile", "lines": 2_300},
-        {"path": "static/logo.png", "reason": "binary", "lines": 0},
-        {"path": "static/app.min.js", "reason": "minified", "lines": 1},
-        {"path": "shop/migrations/0042_auto.py", "reason": "generated", "lines": 60},
-        {"path": "shop/reports.py", "reason": "over_call_budget", "lines": 85},
-        {"path": "shop/exports.py", "reason": "over_call_budget", "lines": 21},
-    ],
-}
+PARTIAL_COVERAGE = coverage(
+    files_total=52,
+    files_reviewed=45,
+    lines_total=1_310,
+    lines_reviewed=1_204,
+    skipped=(
+        Skipped("poetry.lock", "lockfile", 900),
+        Skipped("frontend/yarn.lock", "lockfile", 2_300),
+        Skipped("static/logo.png", "binary", 0),
+        Skipped("static/app.min.js", "minified", 1),
+        Skipped("shop/migrations/0042_auto.py", "generated", 60),
+        Skipped("shop/reports.py", "over_call_budget", 85),
+        Skipped("shop/exports.py", "over_call_budget", 21),
+    ),
+)
 
 
 def test_a_review_with_every_category_and_severity_matches_its_snapshot():
     out = render_review(
-        feedback(
+        result(
             EVERY_KIND,
             summary="Adds checkout with a cart and order export.\n\n"
             "One **SQL injection** in `orders.py` needs fixing before merge.",
@@ -193,14 +171,14 @@ def test_a_review_with_every_category_and_severity_matches_its_snapshot():
 
 
 def test_a_clean_review_matches_its_snapshot():
-    out = render_review(feedback([], summary="Renames a helper; no behaviour change."), CTX)
+    out = render_review(result([], summary="Renames a helper; no behaviour change."), CTX)
 
     assert_snapshot("review_clean", out)
     assert "No issues found." in out
 
 
 def test_a_clean_review_with_files_left_out_says_so_and_lists_them():
-    out = render_review(feedback([], coverage=PARTIAL_COVERAGE), CTX)
+    out = render_review(result([], coverage=PARTIAL_COVERAGE), CTX)
 
     assert_snapshot("review_clean_partial", out)
     assert "No issues found in the reviewed files." in out
@@ -234,14 +212,14 @@ def test_a_failed_review_never_looks_clean_and_keeps_no_secret():
 
 
 def test_line_numbers_link_to_the_files_changed_view():
-    out = render_review(feedback([finding("a/b.py", 5, end_line=9)]), CTX)
+    out = render_review(result([finding("a/b.py", 5, end_line=9)]), CTX)
     anchor = hashlib.sha256(b"a/b.py").hexdigest()
 
     assert f"[5-9](https://github.com/acme/shop/pull/7/files#diff-{anchor}R5-R9)" in out
 
 
 def test_a_finding_outside_the_diff_is_shown_without_a_link():
-    out = render_review(feedback([finding(line=88, anchored=False)]), CTX)
+    out = render_review(result([finding(line=88, anchored=False)]), CTX)
 
     assert "| 88 (outside the diff) |" in out
     assert "R88" not in out
@@ -249,7 +227,7 @@ def test_a_finding_outside_the_diff_is_shown_without_a_link():
 
 def test_findings_are_ordered_by_severity_then_path_then_line():
     out = render_review(
-        feedback(
+        result(
             [
                 finding("b.py", 1, severity="medium", title="third"),
                 finding("a.py", 9, severity="medium", title="second"),
@@ -265,7 +243,7 @@ def test_findings_are_ordered_by_severity_then_path_then_line():
 
 
 def test_skipped_files_are_counted_by_reason_in_singular_and_plural():
-    out = render_review(feedback([], coverage=PARTIAL_COVERAGE), CTX)
+    out = render_review(result([], coverage=PARTIAL_COVERAGE), CTX)
 
     assert (
         "Reviewed 45 of 52 files (1,204 of 1,310 changed lines); skipped 7: 2 lockfiles,"
@@ -274,7 +252,7 @@ def test_skipped_files_are_counted_by_reason_in_singular_and_plural():
 
 
 def test_the_footer_names_the_model_commit_usage_and_analysis():
-    out = render_review(feedback([]), CTX)
+    out = render_review(result([]), CTX)
 
     assert "Reviewed all 3 files (120 changed lines)." in out
     assert "Model `gpt-4o-2024-08-06`" in out
@@ -290,7 +268,7 @@ def test_hostile_model_output_is_rendered_inert():
         "fixes #12 "
     )
     out = render_review(
-        feedback(
+        result(
             [finding(path="x|y\n`.py", title=hostile, body=hostile * 3, suggestion="```")],
             summary=hostile + "\n```python\n" + "x" * 100_000,
         ),
@@ -308,7 +286,7 @@ def test_hostile_model_output_is_rendered_inert():
 
 
 def test_a_100000_character_explanation_is_cut_in_the_summary_table():
-    out = render_review(feedback([finding(body="why " * 25_000)]), CTX)
+    out = render_review(result([finding(body="why " * 25_000)]), CTX)
 
     assert len(out) < 5_000
     assert out.count("why") == 250  # 1,000 characters, then an ellipsis
@@ -321,7 +299,7 @@ def test_five_thousand_findings_fit_and_say_how_many_were_left_out():
         for i in range(1, 5_001)
     ]
 
-    out = render_review(feedback(many), CTX)
+    out = render_review(result(many), CTX)
 
     assert len(out) <= MAX_COMMENT_CHARS
     left_out = int(re.search(r"_([\d,]+) more findings not shown", out)[1].replace(",", ""))
@@ -333,15 +311,15 @@ def test_five_thousand_findings_fit_and_say_how_many_were_left_out():
 
 def test_huge_paths_and_many_skipped_files_still_fit():
     out = render_review(
-        feedback(
+        result(
             [finding("d/" * 50_000 + "f.py", 1)],
-            coverage={
-                "files_total": 4_000,
-                "files_reviewed": 0,
-                "lines_total": 9,
-                "lines_reviewed": 0,
-                "skipped": [{"path": "p/" * 5_000, "reason": "no_patch", "lines": 1}] * 3_000,
-            },
+            coverage=coverage(
+                files_total=4_000,
+                files_reviewed=0,
+                lines_total=9,
+                lines_reviewed=0,
+                skipped=(Skipped("p/" * 5_000, "no_patch", 1),) * 3_000,
+            ),
         ),
         CTX,
     )

@@ -1,5 +1,4 @@
 from datetime import UTC, datetime, timedelta
-from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -8,7 +7,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from reviews.models import Analysis
-from tests.feedback import feedback, finding
+from tests.factories import feedback, finding
 
 pytestmark = pytest.mark.django_db
 
@@ -53,12 +52,6 @@ def api(user):
 @pytest.fixture
 def staff_api(staff):
     return client_with_token(staff)
-
-
-@pytest.fixture
-def dispatched():
-    with mock.patch("reviews.tasks.review_pull_request.apply_async") as apply_async:
-        yield apply_async
 
 
 def created(analysis: Analysis, when: datetime) -> Analysis:
@@ -123,21 +116,21 @@ def test_a_session_login_gets_200(client, user, make_analysis):
     assert client.get(LIST).status_code == 200
 
 
-def test_a_non_staff_user_cannot_rerun(api, make_analysis, dispatched):
+def test_a_non_staff_user_cannot_rerun(api, make_analysis, broker):
     analysis = make_analysis(status="failed")
     response = api.post(f"{LIST}{analysis.id}/rerun/")
     assert response.status_code == 403
     assert Analysis.objects.count() == 1
-    dispatched.assert_not_called()
+    broker.assert_not_called()
 
 
-def test_an_anonymous_rerun_gets_401(make_analysis, dispatched):
+def test_an_anonymous_rerun_gets_401(make_analysis, broker):
     analysis = make_analysis()
     assert APIClient().post(f"{LIST}{analysis.id}/rerun/").status_code == 401
 
 
 def test_a_staff_rerun_answers_202_with_the_new_analysis(
-    staff_api, make_analysis, dispatched, django_capture_on_commit_callbacks
+    staff_api, make_analysis, broker, django_capture_on_commit_callbacks
 ):
     analysis = make_analysis(status="failed", error="LLM down")
     with django_capture_on_commit_callbacks(execute=True):
@@ -150,10 +143,24 @@ def test_a_staff_rerun_answers_202_with_the_new_analysis(
     assert body["rerun_of"] == analysis.id
     assert body["status"] == "queued"
     assert (rerun.head_sha, rerun.pr_number) == (analysis.head_sha, analysis.pr_number)
-    dispatched.assert_called_once_with((rerun.id,))
+    broker.assert_called_once_with((rerun.id,))
 
 
-def test_rerun_of_an_unknown_analysis_is_404(staff_api, dispatched):
+def test_it_lets_a_staff_member_logged_in_to_the_admin_rerun_and_read_the_raw_output(
+    staff_client, make_analysis, broker, django_capture_on_commit_callbacks
+):
+    analysis = make_analysis(status="failed", raw_output="{not json")
+    assert staff_client.get(f"{LIST}{analysis.id}/").json()["raw_output"] == "{not json"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"{LIST}{analysis.id}/rerun/")
+
+    assert response.status_code == 202, response.content
+    rerun = Analysis.objects.get(rerun_of=analysis)
+    broker.assert_called_once_with((rerun.id,))
+
+
+def test_rerun_of_an_unknown_analysis_is_404(staff_api, broker):
     assert staff_api.post(f"{LIST}999999/rerun/").status_code == 404
 
 

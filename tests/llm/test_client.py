@@ -10,6 +10,7 @@ import responses
 from reviews.llm.client import LLMClient, LLMConfig, LLMError
 from reviews.llm.response import FINDINGS_SCHEMA, parse_review
 from reviews.results import Finding
+from tests.factories import answer_finding
 
 LLM_URL = "https://llm.test/api/v1"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
@@ -19,16 +20,15 @@ MESSAGES = [
     {"role": "system", "content": "You are Prism."},
     {"role": "user", "content": "Review this diff."},
 ]
-FINDING = {
-    "path": "app/views.py",
-    "line": 12,
-    "end_line": None,
-    "category": "security",
-    "severity": "high",
-    "title": "SQL built from user input",
-    "body": "The query interpolates `name`.",
-    "suggestion": "cursor.execute(sql, [name])",
-}
+FINDING = answer_finding(
+    "app/views.py",
+    12,
+    category="security",
+    severity="high",
+    title="SQL built from user input",
+    body="The query interpolates `name`.",
+    suggestion="cursor.execute(sql, [name])",
+)
 VALID = {"summary": "Adds a search view.", "findings": [FINDING]}
 STRICT_SCHEMA_FORMAT = {
     "type": "json_schema",
