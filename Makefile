@@ -30,7 +30,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy reviews prism
+	$(BIN)/mypy reviews prism tests benchmarks
 
 test: install lint
 	$(BIN)/pytest

@@ -77,7 +77,9 @@ def finding(path: str, line: int, **fields) -> dict[str, Any]:
 
 
 def sent_json(call: responses.Call) -> Any:
-    return json.loads(call.request.body)
+    body = call.request.body
+    assert body is not None, f"{call.request.method} {call.request.url} sent no body"
+    return json.loads(body)
 
 
 def comment_number(analysis: Any) -> int | None:

@@ -80,7 +80,9 @@ def test_review_pr_no_post_reviews_here_prints_the_comment_and_posts_nothing():
             stderr=StringIO(),
         )
         assert all(
-            call.request.method == "GET" for call in http.calls if stubs.API in call.request.url
+            call.request.method == "GET"
+            for call in http.calls
+            if stubs.API in (call.request.url or "")
         )
 
     analysis = Analysis.objects.get()

@@ -1,6 +1,7 @@
 import json
 import logging
 import uuid
+from typing import Any
 from unittest import mock
 from urllib.parse import urlencode
 
@@ -302,7 +303,7 @@ FIELDS = [
 def test_a_signed_payload_with_any_field_of_any_type_never_gets_a_5xx(replacements):
     data = payload("pull_request.opened.json")
     for path, value in replacements:
-        target = data
+        target: Any = data
         for key in path[:-1]:
             target = target.get(key) if isinstance(target, dict) else None
         if isinstance(target, dict):
