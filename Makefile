@@ -30,6 +30,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy reviews prism tests benchmarks
 
 test: install lint
 	$(BIN)/pytest
@@ -39,4 +40,4 @@ e2e: install
 	$(BIN)/pytest tests/e2e
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache .hypothesis

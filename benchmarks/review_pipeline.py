@@ -74,6 +74,7 @@ def whole_review(rounds: int) -> None:
     django.setup()
     from django.conf import settings
 
+    from reviews.clients import llm_client
     from reviews.diffs import parser as diff
     from reviews.github.resources import PullRequest
     from reviews.pipeline import review
@@ -95,15 +96,14 @@ def whole_review(rounds: int) -> None:
         SlowModel.calls = 0
         started = time.perf_counter()
         files = diff.parse(text)
-        result = review.review_files(
-            files, pr=pr, llm=review.llm_client(), timings=review.Timings()
-        )
+        result = review.review_files(files, pr=pr, llm=llm_client(), timings=review.Timings())
         walls.append(time.perf_counter() - started)
     server.shutdown()
 
+    assert result is not None, "--rounds must be at least 1"
     coverage = result.coverage
-    reviewable = coverage["lines_total"] - sum(
-        s["lines"] for s in coverage["skipped"] if s["reason"] != "over_call_budget"
+    reviewable = coverage.lines_total - sum(
+        s.lines for s in coverage.skipped if s.reason != "over_call_budget"
     )
     wall = statistics.median(walls)
     print(
@@ -113,9 +113,9 @@ def whole_review(rounds: int) -> None:
     )
     print(f"  wall time {wall:.2f} s = {wall / LATENCY:.2f} round trips; {SlowModel.calls} calls")
     print(
-        f"  coverage: {coverage['lines_reviewed']}/{reviewable} reviewable changed lines sent "
-        f"to the model = {100 * coverage['lines_reviewed'] / reviewable:.1f}%; "
-        f"{coverage['files_reviewed']} of {coverage['files_total']} files"
+        f"  coverage: {coverage.lines_reviewed}/{reviewable} reviewable changed lines sent "
+        f"to the model = {100 * coverage.lines_reviewed / reviewable:.1f}%; "
+        f"{coverage.files_reviewed} of {coverage.files_total} files"
     )
 
 

@@ -149,7 +149,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def account(env: dict, sent: list[str]) -> tuple[int, int, int]:
     """(rows for the sent ids, task messages on the queue, ids with exactly one of each)."""
     with psycopg.connect(env["DATABASE_URL"]) as conn:
-        rows = dict(
+        rows: dict[str, int] = dict(
             conn.execute(
                 "SELECT delivery_id, id FROM reviews_analysis WHERE delivery_id = ANY(%s)",
                 (sent,),

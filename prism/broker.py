@@ -16,7 +16,8 @@ from kombu.transport import redis
 class Channel(redis.Channel):
     @cached_property
     def _shared_client(self) -> Any:
-        return self._create_client()
+        # kombu's own (private) factory, which celery-types' stubs leave out.
+        return self._create_client()  # type: ignore[attr-defined]
 
     @contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:

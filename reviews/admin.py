@@ -94,8 +94,9 @@ class CategoryFilter(admin.SimpleListFilter):
         return [(c, c) for c in results.CATEGORIES]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        if self.value() in results.CATEGORIES:
-            return selectors.analyses_with_finding(queryset, key="category", values=[self.value()])
+        value = self.value()
+        if value in results.CATEGORIES:
+            return selectors.analyses_with_finding(queryset, key="category", values=[value])
         return None
 
 
@@ -107,9 +108,10 @@ class SeverityFilter(admin.SimpleListFilter):
         return [(s, s) for s in reversed(results.SEVERITIES)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
-        if self.value() in results.SEVERITIES:
+        value = self.value()
+        if value in results.SEVERITIES:
             return selectors.analyses_with_finding(
-                queryset, key="severity", values=results.severities_at_least(self.value())
+                queryset, key="severity", values=results.severities_at_least(value)
             )
         return None
 

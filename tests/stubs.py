@@ -112,17 +112,21 @@ def status_api(head_sha: str = HEAD) -> str:
 
 def calls_to(http: responses.RequestsMock, method: str, url: str) -> list[responses.Call]:
     return [
-        c for c in http.calls if c.request.method == method and c.request.url.split("?")[0] == url
+        c
+        for c in http.calls
+        if c.request.method == method and (c.request.url or "").split("?")[0] == url
     ]
 
 
 def statuses_sent(http: responses.RequestsMock) -> list[str]:
     """The commit statuses posted, in order: "pending", then "success", "failure" or "error"."""
-    return [sent_json(c)["state"] for c in http.calls if "/statuses/" in c.request.url]
+    return [sent_json(c)["state"] for c in http.calls if "/statuses/" in (c.request.url or "")]
 
 
 def sent_json(call: responses.Call) -> Any:
-    return json.loads(call.request.body)
+    body = call.request.body
+    assert body is not None, f"{call.request.method} {call.request.url} sent no body"
+    return json.loads(body)
 
 
 def comment_number(analysis: Any) -> int | None:

@@ -1,6 +1,7 @@
 """Exactly-once under real concurrency, which only PostgreSQL shows faithfully."""
 
 import threading
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -15,7 +16,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def test_twenty_simultaneous_copies_of_one_delivery_make_one_analysis(broker):
     body = payload_bytes("pull_request.opened.json")
-    headers = {
+    headers: dict[str, Any] = {
         "HTTP_X_GITHUB_EVENT": "pull_request",
         "HTTP_X_GITHUB_DELIVERY": "storm-1",
         "HTTP_X_HUB_SIGNATURE_256": signatures.sign("test-webhook-secret", body),

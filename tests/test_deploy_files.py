@@ -203,6 +203,7 @@ def test_ci_runs_on_pushes_and_pull_requests():
     workflow = _workflow()
     # YAML 1.1 reads a bare `on` key as True.
     triggers = workflow.get("on", workflow.get(True))
+    assert triggers is not None
     assert {"push", "pull_request"} <= set(triggers)
 
 

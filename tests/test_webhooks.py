@@ -1,6 +1,7 @@
 import json
 import logging
 import uuid
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -294,7 +295,7 @@ FIELDS = [
 def test_a_signed_payload_with_any_field_of_any_type_never_gets_a_5xx(broker, replacements):
     data = payload("pull_request.opened.json")
     for path, value in replacements:
-        target = data
+        target: Any = data
         for key in path[:-1]:
             target = target.get(key) if isinstance(target, dict) else None
         if isinstance(target, dict):

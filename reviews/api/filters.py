@@ -1,6 +1,6 @@
 """Query-string filters of `GET /api/analyses/`; a bad value answers 400 naming the parameter."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -20,7 +20,7 @@ class InstantField(forms.DateTimeField):
     """A date-time that exists in UTC: `9999-12-31T23:59:59-23:59` is past year 9999 there,
     which no database can compare with."""
 
-    def to_python(self, value: object) -> datetime | None:
+    def to_python(self, value: str | datetime | date | None) -> datetime | None:
         result = super().to_python(value)
         if result is not None:
             try:

@@ -1,5 +1,7 @@
 """The API's per-user throttle. Its own module: DRF imports it while defining APIView."""
 
+from typing import cast
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
 
@@ -11,4 +13,6 @@ class UserThrottle(UserRateThrottle):
     """
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # Rates are strings such as "100/hour"; djangorestframework-stubs types them as numbers.
+        rates = cast("dict[str | None, str | None]", api_settings.DEFAULT_THROTTLE_RATES)
+        return rates.get(self.scope)

@@ -84,11 +84,21 @@ class FileDiff:
 
     @cached_property
     def added_lines(self) -> list[int]:
-        return [ln.new_lineno for h in self.hunks for ln in h.lines if ln.kind == "+"]
+        return [
+            ln.new_lineno
+            for h in self.hunks
+            for ln in h.lines
+            if ln.kind == "+" and ln.new_lineno is not None
+        ]
 
     @cached_property
     def deleted_lines(self) -> list[int]:
-        return [ln.old_lineno for h in self.hunks for ln in h.lines if ln.kind == "-"]
+        return [
+            ln.old_lineno
+            for h in self.hunks
+            for ln in h.lines
+            if ln.kind == "-" and ln.old_lineno is not None
+        ]
 
     @property
     def changed_lines(self) -> int:

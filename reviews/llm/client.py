@@ -272,10 +272,10 @@ def _error_of(response: requests.Response, payload: dict | None) -> tuple[int, s
         return response.status_code, message or response.text
     if not error:
         return None
-    code = error.get("code") if isinstance(error, dict) else None
+    code = str(error.get("code") if isinstance(error, dict) else None)
     # A 200 body's error carries the HTTP status it would have had; when it doesn't, the
     # model failed mid-answer, which OpenRouter reports as 502.
-    return (int(code) if str(code).isdigit() else 502), message or json.dumps(error)
+    return (int(code) if code.isdigit() else 502), message or json.dumps(error)
 
 
 def _retry_after(response: requests.Response) -> float | None:

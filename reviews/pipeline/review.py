@@ -234,7 +234,11 @@ def anchor(found: list[Finding], files: list[parser.FileDiff]) -> list[Finding]:
         line, end_line = finding.line, finding.end_line
         ok = file is not None and line > 0 and file.commentable(line)
         if not (
-            ok and end_line is not None and end_line > line and _same_hunk(file, line, end_line)
+            ok
+            and file is not None
+            and end_line is not None
+            and end_line > line
+            and _same_hunk(file, line, end_line)
         ):
             end_line = None
         anchored.append(replace(finding, end_line=end_line, anchored=ok))

@@ -80,7 +80,9 @@ def test_review_pr_no_post_reviews_here_prints_the_comment_and_posts_nothing():
             stderr=StringIO(),
         )
         assert all(
-            call.request.method == "GET" for call in http.calls if stubs.API in call.request.url
+            call.request.method == "GET"
+            for call in http.calls
+            if stubs.API in (call.request.url or "")
         )
 
     analysis = Analysis.objects.get()
@@ -201,7 +203,9 @@ def test_it_stores_a_no_post_review_as_not_to_publish_and_the_worker_never_posts
             status="queued", finished_at=None, feedback={}, attempts=0
         )
         review_pull_request.run(analysis.id)
-        github_calls = [c.request.method for c in http.calls if c.request.url.startswith(stubs.API)]
+        github_calls = [
+            c.request.method for c in http.calls if (c.request.url or "").startswith(stubs.API)
+        ]
 
     analysis.refresh_from_db()
     assert (analysis.status, analysis.publish) == ("completed", False), analysis.error
@@ -223,7 +227,7 @@ def test_it_posts_an_error_status_when_a_sync_review_fails_never_leaving_it_pend
         with pytest.raises(CommandError, match=r"failed: .*rejected the request \(400\)"):
             review_pr("--sync")
         sent = stubs.statuses_sent(http)
-        [error] = [c for c in http.calls if "/statuses/" in c.request.url][1:]
+        [error] = [c for c in http.calls if "/statuses/" in (c.request.url or "")][1:]
 
     analysis = Analysis.objects.get()
     assert analysis.status == "failed"

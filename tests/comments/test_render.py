@@ -302,7 +302,9 @@ def test_five_thousand_findings_fit_and_say_how_many_were_left_out():
     out = render_review(result(many), CTX)
 
     assert len(out) <= MAX_COMMENT_CHARS
-    left_out = int(re.search(r"_([\d,]+) more findings not shown", out)[1].replace(",", ""))
+    note = re.search(r"_([\d,]+) more findings not shown", out)
+    assert note is not None, out
+    left_out = int(note[1].replace(",", ""))
     shown = out.count("\n| [")
     assert shown + left_out == 5_000
     assert "| Low | **" not in out  # the least severe go first
@@ -419,7 +421,9 @@ def test_any_review_fits_has_one_marker_closes_its_fences_and_renders_safely(dat
 @settings(max_examples=200, deadline=None)
 @given(FINDINGS)
 def test_any_inline_comment_fits_and_renders_safely(data):
-    out = render_inline(Finding.from_json(data))
+    finding = Finding.from_json(data)
+    assert finding is not None
+    out = render_inline(finding)
 
     assert len(out) <= MAX_COMMENT_CHARS
     assert MARKER not in out

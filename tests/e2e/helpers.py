@@ -13,7 +13,7 @@ import requests
 from reviews.github.signatures import sign
 from tests.e2e.fake_github import FakeGitHub
 from tests.e2e.fake_llm import FakeLLM
-from tests.e2e.processes import Database, Prism, RedisServer, wait_until
+from tests.e2e.processes import Database, Prism, RedisProxy, RedisServer, wait_until
 from tests.fixtures import diff_text, payload
 
 FINISHED = {"completed", "failed", "skipped", "superseded"}
@@ -52,7 +52,7 @@ class Stack:
     llm: FakeLLM
     prism: Prism
     db: Database
-    redis: RedisServer
+    redis: RedisServer | RedisProxy
     secrets: Secrets
     log_dir: Path
     pytest_log: list[str]

@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 
 def wait_until(
-    predicate: Callable[[], T], *, timeout: float, interval: float = 0.2, what: str = ""
+    predicate: Callable[[], T | None], *, timeout: float, interval: float = 0.2, what: str = ""
 ) -> T:
     """The first truthy value of predicate(), polling until the deadline; fails after it."""
     deadline = time.monotonic() + timeout
@@ -83,12 +83,14 @@ class Process:
     def kill_group(self) -> None:
         """SIGKILL the process and all its children, as the OOM killer or a power cut would."""
         if self.alive():
+            assert self.popen is not None
             os.killpg(self.pid, signal.SIGKILL)
             self.popen.wait(timeout=10)
 
     def stop(self, timeout: float = 10) -> None:
         if not self.alive():
             return
+        assert self.popen is not None
         try:
             os.killpg(self.pid, signal.SIGTERM)
             self.popen.wait(timeout=timeout)

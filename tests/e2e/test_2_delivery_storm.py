@@ -74,8 +74,12 @@ def test_two_hundred_deliveries_for_twenty_pull_requests_post_one_comment_each(s
         last = rows[-1]
         assert last["head_sha"] == sha(f"{repo}@{PUSHES - 1}") and last["status"] == "completed"
         assert last["feedback"]["findings"], repo
+
+        def final_status_posted(repo: str = repo) -> bool:
+            return "success" in stack.github.statuses(repo, sha(f"{repo}@{PUSHES - 1}"))
+
         wait_until(
-            lambda repo=repo: "success" in stack.github.statuses(repo, sha(f"{repo}@{PUSHES - 1}")),
+            final_status_posted,
             timeout=30,
             what=f"the final status of {repo}",
         )

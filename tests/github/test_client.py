@@ -83,7 +83,7 @@ def api() -> Iterator[responses.RequestsMock]:
         yield mock
         for call in mock.calls:
             # Link headers point at /repositories/{id}/...: GitHub's URL, not one we build.
-            if "/repositories/" not in call.request.url:
+            if "/repositories/" not in (call.request.url or ""):
                 assert_valid_request(call.request)
 
 

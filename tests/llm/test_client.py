@@ -365,6 +365,7 @@ def test_retry_after_may_be_an_http_date(http, sleeps):
         client_for(sleeps).review(MESSAGES)
 
     assert caught.value.permanent is False
+    assert caught.value.retry_after is not None
     assert 290 <= caught.value.retry_after <= 300
 
 

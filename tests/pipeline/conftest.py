@@ -12,7 +12,7 @@ def http():
         yield mock
         # Inside the block: leaving it resets the recorded calls.
         for call in mock.calls:
-            if call.request.url.startswith(stubs.API):
+            if (call.request.url or "").startswith(stubs.API):
                 assert_valid_request(call.request)
 
 

@@ -221,8 +221,8 @@ def test_a_credential_in_the_diff_is_redacted_before_the_model_and_reported(http
     [call] = calls_to(http, "POST", CHAT)
     assert "[REDACTED" in stubs.sent_json(call)["messages"][1]["content"]
     for call in http.calls:
-        body = call.request.body or b""
-        assert token not in (body.decode() if isinstance(body, bytes) else body)
+        sent = call.request.body or b""
+        assert token not in (sent.decode() if isinstance(sent, bytes) else sent)
 
 
 def test_a_diff_too_large_for_github_is_read_file_by_file(http, analysis):
