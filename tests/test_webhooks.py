@@ -226,6 +226,103 @@ def test_a_redelivered_failed_delivery_is_queued_again(deliver, broker):
     assert broker.call_count == 2
 
 
+def test_a_replayed_delivery_under_a_fresh_id_is_answered_duplicate_and_never_reviewed(
+    deliver, broker
+):
+    # The delivery id is not signed: an attacker holding one signed body can mint ids.
+    body = payload_bytes("pull_request.opened.json")
+    first = deliver(body, delivery_id="real-1").json()["analysis_id"]
+
+    replays = [deliver(body, delivery_id=f"replay-{n}") for n in range(3)]
+
+    assert [r.status_code for r in replays] == [200, 200, 200]
+    assert all(r.json() == {"status": "duplicate", "analysis_id": first} for r in replays)
+    assert broker.call_count == 1
+    recorded = Analysis.objects.exclude(id=first)
+    assert sorted(recorded.values_list("delivery_id", flat=True)) == [
+        "replay-0",
+        "replay-1",
+        "replay-2",
+    ]
+    assert set(recorded.values_list("status", flat=True)) == {"skipped"}
+    assert f"already reviewed by analysis #{first}" in recorded.first().error
+
+
+def test_a_delivery_for_a_head_already_reviewed_is_a_duplicate_too(deliver, broker):
+    body = payload_bytes("pull_request.opened.json")
+    first = deliver(body).json()["analysis_id"]
+    Analysis.objects.filter(id=first).update(status="completed")
+
+    response = deliver(body)
+
+    assert (response.status_code, response.json()["status"]) == (200, "duplicate")
+    assert broker.call_count == 1
+
+
+def test_a_head_whose_review_failed_is_reviewed_again_by_a_new_delivery(deliver, broker):
+    body = payload_bytes("pull_request.opened.json")
+    first = deliver(body).json()["analysis_id"]
+    Analysis.objects.filter(id=first).update(status="failed", error="LLM down")
+
+    response = deliver(body)
+
+    assert response.status_code == 202
+    assert response.json()["analysis_id"] != first
+    assert broker.call_count == 2
+
+
+def test_a_rerun_may_review_a_head_that_was_already_reviewed(deliver, broker):
+    from reviews.dispatch import queue_rerun
+
+    first = Analysis.objects.get(
+        id=deliver(payload_bytes("pull_request.opened.json")).json()["analysis_id"]
+    )
+    Analysis.objects.filter(id=first.id).update(status="completed")
+
+    rerun = queue_rerun(first)
+
+    assert (rerun.status, rerun.rerun_of_id) == ("queued", first.id)
+
+
+def test_a_redelivery_of_a_failed_delivery_stays_a_duplicate_while_another_review_holds_the_head(
+    deliver, broker
+):
+    body = payload_bytes("pull_request.opened.json")
+    failed = deliver(body, delivery_id="old-1").json()["analysis_id"]
+    Analysis.objects.filter(id=failed).update(status="failed")
+    deliver(body, delivery_id="new-1")
+
+    response = deliver(body, delivery_id="old-1")
+
+    assert (response.status_code, response.json()["status"]) == (200, "duplicate")
+    assert Analysis.objects.get(id=failed).status == "failed"
+
+
+def _pull_request_with(**changes: object) -> bytes:
+    data = payload("pull_request.opened.json")
+    data["pull_request"].update(changes)
+    # ensure_ascii keeps a lone surrogate as its \\ud800 escape, as an attacker would send it.
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"title": "fix \ud800 things"}, "pull_request.title contains an unpaired surrogate"),
+        ({"title": "nul \x00 byte"}, "pull_request.title contains a NUL character"),
+        ({"number": 2**31}, "pull_request.number must be a positive integer below 2^31"),
+        ({"head": {"sha": "z" * 40}}, "pull_request.head.sha (40 or 64 hex digits)"),
+        ({"html_url": "https://github.com/\x00"}, "pull_request.html_url contains a NUL"),
+    ],
+)
+def test_odd_values_in_a_signed_payload_get_a_400_with_the_reason(deliver, broker, changes, reason):
+    response = deliver(_pull_request_with(**changes))
+
+    assert response.status_code == 400
+    assert reason in response.json()["detail"]
+    assert not Analysis.objects.exists()
+
+
 def test_with_the_broker_down_the_delivery_is_still_accepted_and_left_for_the_sweep(
     deliver, broker
 ):
@@ -262,8 +359,19 @@ def test_an_action_that_is_not_a_string_is_ignored_not_a_500(deliver, broker, ac
     assert response.json()["status"] == "ignored"
 
 
+# Text a JSON body can carry but a database may refuse: NUL, lone surrogates, huge numbers.
+ODD_TEXT = st.text(
+    alphabet=st.characters() | st.sampled_from("\x00\ud800\udfff"),
+    max_size=8,
+)
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**31 - 2, max_value=2**64)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | ODD_TEXT,
     lambda children: (
         st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
     ),
