@@ -239,13 +239,10 @@ def test_a_replayed_delivery_under_a_fresh_id_is_answered_duplicate_and_never_re
     assert all(r.json() == {"status": "duplicate", "analysis_id": first} for r in replays)
     assert broker.call_count == 1
     recorded = Analysis.objects.exclude(id=first)
-    assert sorted(recorded.values_list("delivery_id", flat=True)) == [
-        "replay-0",
-        "replay-1",
-        "replay-2",
-    ]
-    assert set(recorded.values_list("status", flat=True)) == {"skipped"}
-    assert f"already reviewed by analysis #{first}" in recorded.first().error
+    rows = list(recorded.order_by("delivery_id"))
+    assert [row.delivery_id for row in rows] == ["replay-0", "replay-1", "replay-2"]
+    assert {row.status for row in rows} == {"skipped"}
+    assert f"already reviewed by analysis #{first}" in rows[0].error
 
 
 def test_a_delivery_for_a_head_already_reviewed_is_a_duplicate_too(deliver, broker):
