@@ -301,16 +301,20 @@ _GLUED_WORDS = ("password", "passwd", "passphrase", "pwd", "secret", "credential
 _NAME_CHAR = re.compile(r"[\w.-]")
 
 # Literals, types and words that stand for a credential in code or tests, never one.
-_NOT_A_VALUE = frozenset(
-    ["none", "null", "nil", "true", "false", "undefined", "yes", "no", "on", "off", "required", "optional", "empty", "string", "str", "bytes", "int", "integer", "bool", "boolean", "number", "any", "object", "text", "secretstr", "char", "varchar", "password", "passwd", "pass", "pwd", "secret", "secrets", "token", "tokens", "key", "keys", "auth", "credential", "credentials", "value", "default", "changeit", "redacted", "masked", "hidden", "example", "sample", "dummy", "placeholder", "unset", "todo", "tbd", "fixme", "test", "testing", "user", "username", "foo", "bar", "baz", "demo"]
+_NOT_A_VALUE_WORDS = (
+    "none null nil true false undefined yes no on off required optional empty string str "
+    "bytes int integer bool boolean number any object text secretstr char varchar "
+    "password passwd pass pwd secret secrets token tokens key keys auth credential "
+    "credentials value default changeit redacted masked hidden example sample dummy "
+    "placeholder unset todo tbd fixme test testing user username foo bar baz demo"
 )
+_NOT_A_VALUE = frozenset(_NOT_A_VALUE_WORDS.split())
 # Names of fields and settings ("password_confirmation", "auth.token") are assigned as
 # strings in ordinary code; flagging them would blind the model to harmless lines.
 _IDENTIFIER_VALUE = re.compile(r"[a-z]+(?:[_.-][a-z]+)+")
 # Default passwords that are lone words, still credentials (see _strong_value).
-_DEFAULT_PASSWORDS = frozenset(
-    "changeme letmein admin root toor qwerty welcome trustno monkey dragon master".split()  # noqa: SIM905
-)
+_DEFAULT_PASSWORDS_WORDS = "changeme letmein admin root toor qwerty welcome trustno monkey dragon"
+_DEFAULT_PASSWORDS = frozenset(_DEFAULT_PASSWORDS_WORDS.split())
 _WORDS = re.compile(r"[a-z0-9]+")
 # A bare word or a dotted name on the right of an assignment in code is a variable:
 # `password = get_password`, `api_key = settings.LLM_API_KEY`.

@@ -172,12 +172,11 @@ def _hunk_secrets(
     for side in ("+", "-"):
         shown = [i for i, line in enumerate(hunk.lines) if line.kind in (" ", side)]
         for secret in redaction.find_secrets_in_texts([hunk.lines[i].text for i in shown]):
-            added = []
             for index, start, end in secret.spans:
-                line = hunk.lines[shown[index]]
                 spans[shown[index]].append((start, end, secret.kind))
-                if line.kind == "+":
-                    added.append(line.new_lineno)
+            # Every line the secret runs over, blank ones too (PGP armour has one).
+            lines = [hunk.lines[shown[index]] for index in secret.texts]
+            added = [line.new_lineno for line in lines if line.kind == "+"]
             # One finding per run of consecutive added lines of the secret, on the first one:
             # a key whose body is context between two changed lines is two leaks, not one.
             for first, last in _runs(added):
