@@ -44,7 +44,7 @@ def detect_secrets(entropy: bool = True) -> tuple[int, int, float] | None:
         from detect_secrets.settings import transient_settings
     except ImportError:
         return None
-    plugins = [
+    plugins: list[dict[str, str]] = [
         {"name": plugin.__name__}
         for plugin in get_mapping_from_secret_type_to_class().values()
         if entropy or "HighEntropy" not in plugin.__name__

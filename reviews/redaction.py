@@ -549,14 +549,15 @@ def _private_keys(text: str) -> list[tuple[int, int]]:
         if i < len(ends) and end_starts[i] < next_begin and end_starts[i] - begin.end() < _KEY_MAX:
             end = ends[i].end()
         else:
-            end = _body_after(text, _KEY_TAIL.match(text, begin.end()).end())
+            tail = _KEY_TAIL.match(text, begin.end())
+            end = _body_after(text, tail.end() if tail else begin.end())
         spans.append((begin.start(), end))
         covered = end
     # An END whose BEGIN is not in this text: the body lines above it.
     orphans = []
-    for end in ends:
-        if not _inside(spans, end.start()):
-            orphans.append((_body_before(text, end.start()), end.end()))
+    for end_line in ends:
+        if not _inside(spans, end_line.start()):
+            orphans.append((_body_before(text, end_line.start()), end_line.end()))
     # A text that starts with lines of a wrapped key and shows neither its BEGIN nor its END.
     first_lines = _body_after(text, 0, _KEY_WRAPPED_LINE, at_line_start=True)
     if text[:first_lines].count("\n") >= 1 and not _inside(spans, 0):

@@ -176,7 +176,7 @@ def _hunk_secrets(
                 spans[shown[index]].append((start, end, secret.kind))
             # Every line the secret runs over, blank ones too (PGP armour has one).
             lines = [hunk.lines[shown[index]] for index in secret.texts]
-            added = [line.new_lineno for line in lines if line.kind == "+"]
+            added = [line.new_lineno for line in lines if line.kind == "+" and line.new_lineno]
             # One finding per run of consecutive added lines of the secret, on the first one:
             # a key whose body is context between two changed lines is two leaks, not one.
             for first, last in _runs(added):

@@ -62,10 +62,15 @@ def test_a_model_that_never_answers_json_fails_the_review_and_never_shows_it_cle
     assert stack.github.statuses(repo, first) == ["pending", "success"]
     # The old findings are replaced by a failure notice, not left standing for the new
     # head, and nothing anywhere claims the pull request is clean.
+    # The notice is edited in after the error status: wait for it rather than race it.
+    wait_until(
+        lambda: "could not be completed" in stack.github.issue_comments(repo, 1)[0]["body"],
+        timeout=30,
+        what="the failure notice",
+    )
     assert len(stack.github.comment_posts(repo, 1)) == 1
     [comment] = stack.github.issue_comments(repo, 1)
     assert comment["body"].startswith(MARKER)
-    assert "could not be completed" in comment["body"]
     assert "has not been reviewed" in comment["body"]
     for body in stack.github.sent_bodies(repo):
         assert "No issues found" not in body

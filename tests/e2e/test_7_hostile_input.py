@@ -156,9 +156,10 @@ def tokens(stack):
     stack.prism.manage(
         "shell",
         "-c",
-        "from django.contrib.auth.models import User; "
+        "from django.contrib.auth.models import Permission, User; "
         "User.objects.create_user('e2e-viewer'); "
-        "User.objects.create_user('e2e-staff', is_staff=True)",
+        "staff = User.objects.create_user('e2e-staff', is_staff=True); "
+        "staff.user_permissions.add(Permission.objects.get(codename='rerun_analysis'))",
     )
     return {
         name: stack.prism.manage("create_api_token", name).strip().splitlines()[-1]
