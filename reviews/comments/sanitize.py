@@ -12,10 +12,10 @@ never become markup, so the only markup left is what this module writes.
 Pure: no Django imports.
 """
 
+import html
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Collection
-from urllib.parse import urlsplit
 
 MARKER = "<!-- prism:review -->"
 ZWJ = "\u200d"
@@ -49,6 +49,11 @@ _BARE_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*://|www\.)[^\s<>]*", re.IGNO
 _URL_TAIL = re.compile(r"[.,:;!?'\")\]*_~]+$")
 # No '@' (user info hides the real host), no parentheses or brackets (they end our markup).
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#%&=+,;!*']+")
+# Scheme and authority, plain: a host of letters, digits, dots and hyphens, and perhaps a port.
+# Nothing a renderer or browser decodes or reads as a separator ("&#64;", "%40", "@", "\\") can
+# hide in it, so the host seen here is the host GitHub links to.
+_ORIGIN = re.compile(r"((?i:https?))://([A-Za-z0-9.\-]+)(?::([0-9]+))?(?=[/?#]|\Z)")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 # GitHub's closing keywords. Defused whenever the next word could be a reference (or the text
 # ends, since the reference may follow in the next piece we write); ASCII boundaries because
@@ -110,21 +115,34 @@ def code_fence(code: str, *, info: str = "") -> str:
 
 
 def is_allowed_url(url: str, hosts: Collection[str] = ()) -> bool:
-    """True for an http(s) URL on GitHub (or one of `hosts`) that is safe to put in markup."""
+    """True for an http(s) URL on GitHub (or one of `hosts`) that is safe to put in markup.
+
+    The host is judged as GitHub will link it: cmark-gfm decodes entities in link targets and
+    autolinks ("github.com:&#64;evil.example" is user info before the host evil.example) and
+    browsers decode percent-escapes in a host. So the scheme and authority must be plain both as
+    written and once decoded: no user info, no escapes, no backslash, no port but the default.
+    """
     if not _URL_CHARS.fullmatch(url):
         return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    origin = _origin(url)
+    if origin is None or _origin(html.unescape(url)) != origin:
         return False
-    host = parts.hostname or ""
-    if parts.scheme.lower() not in ("http", "https"):
+    scheme, host, port = origin
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
         return False
     return (
         host == "github.com"
         or host.endswith((".github.com", ".githubusercontent.com"))
         or host in hosts
     )
+
+
+def _origin(url: str) -> tuple[str, str, str | None] | None:
+    """(scheme, host, port) of a URL whose scheme and authority are plain, else None."""
+    origin = _ORIGIN.match(url)
+    if origin is None:
+        return None
+    return origin[1].lower(), origin[2].lower(), origin[3]
 
 
 def _clean(text: str) -> str:
