@@ -9,13 +9,17 @@ Code spans and fenced code stay code: GitHub renders no HTML, mentions or links 
 other special character in untrusted text becomes an HTML entity, which renders as itself and can
 never become markup, so the only markup left is what this module writes.
 
+Model text is hostile and can be long, so every pattern here runs in linear time: no pattern
+rescans the rest of the line from each of many starting points, and none backtracks over a
+run in more than one way (possessive quantifiers, or a plain loop where a regex cannot say it).
+
 Pure: no Django imports.
 """
 
+import html
 import re
-from bisect import bisect_right
-from collections.abc import Callable, Collection
-from urllib.parse import urlsplit
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Collection, Iterator
 
 MARKER = "<!-- prism:review -->"
 ZWJ = "\u200d"
@@ -40,24 +44,51 @@ _ENTITIES = {
     "`": "&#96;",
     "$": "&#36;",  # GitHub renders $...$ as math
 }
-_SPECIAL = re.compile(r"[&<>\[\]|\\`$]")
+_ESCAPE = str.maketrans(_ENTITIES)
 
-_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)")
-_LINK = re.compile(r"\[([^\[\]\n]*)\]\(\s*<?([^\s<>()]*)>?(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)")
+# ![label](target), label and target on one line. A stretch that only begins like an image is
+# matched too and left as it was (_drop_image): every "![" inside it would stop at the same "]"
+# or line end and fail as well, so retrying each of them would only make the scan quadratic.
+_IMAGE = re.compile(r"!\[[^\]\n]*+(?:\]\([^)\n]*+(\))?)?")
+# [label](target "title"). The first branch is the original pattern with its backtracking made
+# possessive where giving characters back could never lead to a match; the one case where it
+# could (spaces before a title, with no target) is the second branch, so that a run of spaces
+# after "](" is no longer split every possible way (cubic) before failing.
+_TITLE = r"(?:\"[^\"\n]*+\"|'[^'\n]*+')"
+_LINK = re.compile(
+    r"\[([^\[\]\n]*+)\]\("
+    rf"(?:\s*+<?([^\s<>()]*+)>?(?:\s++{_TITLE})?\s*+\)|\s++{_TITLE}\s*+\))"
+)
 _AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\s<>]*)>")
-_BARE_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*://|www\.)[^\s<>]*", re.IGNORECASE)
-_URL_TAIL = re.compile(r"[.,:;!?'\")\]*_~]+$")
+# A bare URL starts at "www." or at the first letter of a run of scheme characters that ends in
+# "://", and runs to the next space, "<" or ">" (see _bare_urls). Matching the scheme only at the
+# start of a run keeps a long run of letters from being rescanned from each of its letters.
+_SCHEME_URL = re.compile(
+    r"(?<![A-Za-z0-9+.\-])[0-9+.\-]*+([A-Za-z][A-Za-z0-9+.\-]*+://)", re.IGNORECASE
+)
+_WWW = re.compile(r"www\.", re.IGNORECASE)
+_URL_END = re.compile(r"[\s<>]")
+_URL_TAIL = ".,:;!?'\")]*_~"
 # No '@' (user info hides the real host), no parentheses or brackets (they end our markup).
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#%&=+,;!*']+")
+# Scheme and authority, plain: a host of letters, digits, dots and hyphens, and perhaps a port.
+# Nothing a renderer or browser decodes or reads as a separator ("&#64;", "%40", "@", "\\") can
+# hide in it, so the host seen here is the host GitHub links to.
+_ORIGIN = re.compile(r"((?i:https?))://([A-Za-z0-9.\-]+)(?::([0-9]+))?(?=[/?#]|\Z)")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 # GitHub's closing keywords. Defused whenever the next word could be a reference (or the text
 # ends, since the reference may follow in the next piece we write); ASCII boundaries because
 # GitHub's matcher treats non-ASCII letters as word breaks.
+# The test after the keyword was a lookahead, (?=:?\s*(?:$|\S*?(?:#|gh-\d|://|\ue000))), which
+# rescans the rest of a long word for every keyword in it: _defuse_closing does it with
+# sorted positions instead.
 _CLOSING = re.compile(
-    r"(?<![A-Za-z0-9])(close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?![A-Za-z0-9])"
-    r"(?=:?\s*(?:$|\S*?(?:#|gh-\d|://|\ue000)))",
-    re.IGNORECASE,
+    r"(?<![A-Za-z0-9])(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)(?![A-Za-z0-9])", re.IGNORECASE
 )
+_REFERENCE = re.compile(r"#|gh-\d|://|\ue000", re.IGNORECASE)
+_SPACE = re.compile(r"\s")
+_SPACES = re.compile(r"\s*")
 _MENTION = re.compile(r"@(?=[A-Za-z0-9])")
 
 _BACKTICKS = re.compile(r"`+")
@@ -110,21 +141,34 @@ def code_fence(code: str, *, info: str = "") -> str:
 
 
 def is_allowed_url(url: str, hosts: Collection[str] = ()) -> bool:
-    """True for an http(s) URL on GitHub (or one of `hosts`) that is safe to put in markup."""
+    """True for an http(s) URL on GitHub (or one of `hosts`) that is safe to put in markup.
+
+    The host is judged as GitHub will link it: cmark-gfm decodes entities in link targets and
+    autolinks ("github.com:&#64;evil.example" is user info before the host evil.example) and
+    browsers decode percent-escapes in a host. So the scheme and authority must be plain both as
+    written and once decoded: no user info, no escapes, no backslash, no port but the default.
+    """
     if not _URL_CHARS.fullmatch(url):
         return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    origin = _origin(url)
+    if origin is None or _origin(html.unescape(url)) != origin:
         return False
-    host = parts.hostname or ""
-    if parts.scheme.lower() not in ("http", "https"):
+    scheme, host, port = origin
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
         return False
     return (
         host == "github.com"
         or host.endswith((".github.com", ".githubusercontent.com"))
         or host in hosts
     )
+
+
+def _origin(url: str) -> tuple[str, str, str | None] | None:
+    """(scheme, host, port) of a URL whose scheme and authority are plain, else None."""
+    origin = _ORIGIN.match(url)
+    if origin is None:
+        return None
+    return origin[1].lower(), origin[2].lower(), origin[3]
 
 
 def _clean(text: str) -> str:
@@ -184,6 +228,8 @@ def _line(line: str, hosts: Collection[str], *, table: bool) -> str:
     # Flattened into a cell, a fenced block's ``` would pair up with a later one and turn the
     # prose between them into code: in cells only short runs delimit code.
     widest = 2 if table else None
+    if "`" not in line:  # the common case, and a text of many short lines pays per line
+        return _prose(line, hosts) if line else ""
     return "".join(
         _code_span_as_is(piece, table) if is_code else _prose(piece, hosts)
         for is_code, piece in _split_code_spans(line, widest)
@@ -245,14 +291,101 @@ def _prose(text: str, hosts: Collection[str]) -> str:
         kept.append(markup)
         return f"\ue000{len(kept) - 1}\ue001"
 
-    text = _IMAGE.sub("", text)
-    text = _LINK.sub(lambda m: _markdown_link(m[1], m[2], hosts, keep), text)
-    text = _AUTOLINK.sub(lambda m: _url(m[1], hosts, keep), text)
-    text = _BARE_URL.sub(lambda m: _bare_url(m[0], hosts, keep), text)
-    text = _CLOSING.sub(lambda m: m[0] + ZWJ, text)
-    text = _MENTION.sub("@" + ZWJ, text)
-    text = _SPECIAL.sub(lambda m: _ENTITIES[m[0]], text)
-    return _PLACEHOLDER.sub(lambda m: kept[int(m[1])], text)
+    # The `in` tests only skip a pattern that cannot match: a line cut into many short pieces
+    # by code spans calls this once per piece.
+    if "![" in text:
+        text = _IMAGE.sub(_drop_image, text)
+    if "](" in text:
+        # The second branch of _LINK (a title, no target) leaves group 2 unset: an empty target.
+        text = _LINK.sub(lambda m: _markdown_link(m[1], m[2] or "", hosts, keep), text)
+    if "<" in text:
+        text = _AUTOLINK.sub(lambda m: _url(m[1], hosts, keep), text)
+    text = _replace_bare_urls(text, lambda url: _bare_url(url, hosts, keep))
+    text = _defuse_closing(text)
+    if "@" in text:
+        text = _MENTION.sub("@" + ZWJ, text)
+    text = text.translate(_ESCAPE)
+    return _PLACEHOLDER.sub(lambda m: kept[int(m[1])], text) if kept else text
+
+
+def _drop_image(match: re.Match[str]) -> str:
+    """Nothing for a whole image; as it was for a stretch that only began like one."""
+    return "" if match[1] else match[0]
+
+
+def _bare_urls(text: str) -> Iterator[tuple[int, int]]:
+    r"""(start, end) of each bare URL, left to right, as the regex
+    (?:[A-Za-z][A-Za-z0-9+.\-]*://|www\.)[^\s<>]* (ignoring case) would find them.
+
+    That regex tries every letter of a long run of letters, rescanning the run from each: here
+    the next scheme and the next "www." are each searched for once and the earlier one wins.
+    Both kinds of URL run to the next space, "<" or ">", so only where one starts matters.
+    """
+    position = 0
+    scheme = _SCHEME_URL.search(text)
+    www = _WWW.search(text)
+    while scheme is not None or www is not None:
+        # Searches resume at the end of the last URL, a space, "<", ">" or the end of the text,
+        # which cannot be inside a run of scheme characters: a match found earlier is still next.
+        if scheme is not None and scheme.start(1) < position:
+            scheme = _SCHEME_URL.search(text, position)
+        if www is not None and www.start() < position:
+            www = _WWW.search(text, position)
+        starts = [match.start(1) for match in (scheme,) if match is not None]
+        starts += [match.start() for match in (www,) if match is not None]
+        if not starts:
+            return
+        start = min(starts)
+        end = _URL_END.search(text, start)
+        position = end.start() if end is not None else len(text)
+        yield start, position
+
+
+def _replace_bare_urls(text: str, replace: Callable[[str], str]) -> str:
+    pieces: list[str] = []
+    position = 0
+    for start, end in _bare_urls(text):
+        pieces += [text[position:start], replace(text[start:end])]
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _defuse_closing(text: str) -> str:
+    r"""A ZWJ after each closing keyword that a reference follows (or may, at the end).
+
+    As the lookahead :?\s*(?:$|\S*?(?:#|gh-\d|://|\ue000)) after the keyword: an optional
+    colon and spaces, then the end of the text or a word in which a reference starts.
+    """
+    ends = [keyword.end() for keyword in _CLOSING.finditer(text)]
+    if not ends:
+        return text
+    size = len(text)
+    # Where references start and words end, in order, each list closed by a sentinel past the
+    # text: the first of either at or after any position is one bisection away.
+    references = [match.start() for match in _REFERENCE.finditer(text)]
+    references.append(size + 2)
+    word_ends = [match.start() for match in _SPACE.finditer(text)]
+    word_ends.append(size + 1)
+
+    def reference_in_word_at(start: int) -> bool:
+        return (
+            start == size
+            or references[bisect_left(references, start)] < word_ends[bisect_left(word_ends, start)]
+        )
+
+    pieces: list[str] = []
+    position = 0
+    for end in ends:
+        # The colon is optional in the lookahead: with it, the word after it and its spaces;
+        # without it, the word from the keyword's end on (which starts with the colon, if any).
+        if reference_in_word_at(_SPACES.match(text, end).end()) or (
+            text.startswith(":", end) and reference_in_word_at(_SPACES.match(text, end + 1).end())
+        ):
+            pieces += [text[position:end], ZWJ]
+            position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def _markdown_link(label: str, url: str, hosts: Collection[str], keep: Callable[[str], str]) -> str:
@@ -268,8 +401,10 @@ def _url(url: str, hosts: Collection[str], keep: Callable[[str], str]) -> str:
 
 
 def _bare_url(match: str, hosts: Collection[str], keep: Callable[[str], str]) -> str:
-    tail = _URL_TAIL.search(match)
-    url, rest = (match[: tail.start()], tail[0]) if tail else (match, "")
+    # Trailing punctuation is prose, not URL. (rstrip, not a regex: [...]+$ tried from each
+    # character of a long run of dots rescans the run from each.)
+    url = match.rstrip(_URL_TAIL)
+    rest = match[len(url) :]
     if url.lower().startswith("www."):
         url = "https://" + url
     return _url(url, hosts, keep) + rest
