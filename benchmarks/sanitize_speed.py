@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +91,8 @@ def main() -> None:
     worst = (0.0, 0.0)
     for name in names:
         text = hostile(name, args.size)
-        block = median_ms(lambda text=text: sanitize_block(text), args.runs)
-        inline = median_ms(lambda text=text: sanitize_inline(text), args.runs)
+        block = median_ms(partial(sanitize_block, text), args.runs)
+        inline = median_ms(partial(sanitize_inline, text), args.runs)
         worst = max(worst, block, inline)
         cells = "".join(f"{wall:>14.1f} ({cpu:>6.1f})" for wall, cpu in (block, inline))
         print(f"{name:<20}{cells}", flush=True)

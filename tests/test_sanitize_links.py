@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reviews.comments.sanitize import is_allowed_url, sanitize_block, sanitize_inline
-from tests.feedback import feedback, finding
+from tests.factories import feedback, finding
 from tests.test_sanitize import in_a_table_cell
 
 ENTERPRISE = "git.corp.example"
@@ -202,7 +202,10 @@ def test_the_admin_preview_links_only_to_github(make_analysis):
         ),
     )
 
-    markdown, html = comment_preview(analysis)
+    preview = comment_preview(analysis)
+
+    assert preview is not None
+    markdown, html = preview
 
     assert "https://github.com/octo/widgets/pull/7" in link_urls(html)
     assert_links_stay_on(html)

@@ -89,6 +89,13 @@ _CLOSING = re.compile(
 _REFERENCE = re.compile(r"#|gh-\d|://|\ue000", re.IGNORECASE)
 _SPACE = re.compile(r"\s")
 _SPACES = re.compile(r"\s*")
+
+
+def _after_spaces(text: str, at: int) -> int:
+    spaces = _SPACES.match(text, at)  # matches, if only the empty string
+    return spaces.end() if spaces else at
+
+
 _MENTION = re.compile(r"@(?=[A-Za-z0-9])")
 
 _BACKTICKS = re.compile(r"`+")
@@ -379,8 +386,8 @@ def _defuse_closing(text: str) -> str:
     for end in ends:
         # The colon is optional in the lookahead: with it, the word after it and its spaces;
         # without it, the word from the keyword's end on (which starts with the colon, if any).
-        if reference_in_word_at(_SPACES.match(text, end).end()) or (
-            text.startswith(":", end) and reference_in_word_at(_SPACES.match(text, end + 1).end())
+        if reference_in_word_at(_after_spaces(text, end)) or (
+            text.startswith(":", end) and reference_in_word_at(_after_spaces(text, end + 1))
         ):
             pieces += [text[position:end], ZWJ]
             position = end
