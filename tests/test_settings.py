@@ -5,7 +5,7 @@ import sys
 from tests.fixtures import REPO_ROOT
 
 SETTINGS = (REPO_ROOT / "prism" / "settings.py").read_text(encoding="utf-8")
-NAME_READ = re.compile(r"""(?:env\.\w+|_positive_int|_choice)\(\s*"([A-Z_]+)\"""")
+NAME_READ = re.compile(r"""(?:env\.\w+|_positive_int|_choice|_credential)\(\s*"([A-Z_]+)\"""")
 
 
 def settings_read_from_the_environment() -> set[str]:
@@ -62,3 +62,55 @@ def test_celery_reads_every_celery_setting_under_its_own_name(settings):
     sweep = app.conf.beat_schedule["sweep-stale-analyses"]
     assert sweep["schedule"] == float(settings.SWEEP_INTERVAL_SECONDS)
     assert app.conf.task_publish_retry_policy["max_retries"] == 2
+
+
+def test_a_credential_with_a_trailing_newline_refuses_to_start_without_echoing_it():
+    token = "ghp_pastedWithItsNewline0000000000000000"
+    result = run_settings({"SECRET_KEY": "x", "GITHUB_TOKEN": token + "\n"})
+    assert result.returncode != 0
+    assert "GITHUB_TOKEN contains whitespace" in result.stderr
+    assert token not in result.stderr
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env={"PYTHONPATH": str(REPO_ROOT), "PRISM_ENV_FILE": "/nonexistent", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_example_files_placeholder_secrets_stop_prism_with_how_to_generate_one():
+    result = manage(
+        "check", SECRET_KEY="change-me", GITHUB_WEBHOOK_SECRET="change-me", DEBUG="false"
+    )
+    assert result.returncode != 0
+    assert "prism.E001" in result.stderr and "SECRET_KEY is a placeholder" in result.stderr
+    assert "prism.E002" in result.stderr and "GITHUB_WEBHOOK_SECRET" in result.stderr
+    assert "secrets.token_urlsafe" in result.stderr
+
+
+def test_the_web_server_refuses_to_start_with_a_placeholder_webhook_secret():
+    result = subprocess.run(
+        [sys.executable, "-c", "import prism.wsgi"],
+        cwd=REPO_ROOT,
+        env={
+            "PYTHONPATH": str(REPO_ROOT),
+            "PRISM_ENV_FILE": "/nonexistent",
+            "SECRET_KEY": "a-real-secret-key-for-this-test-only",
+            "GITHUB_WEBHOOK_SECRET": "change-me",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Prism will not start" in result.stderr and "prism.E002" in result.stderr
+
+
+def test_real_secrets_pass_the_check():
+    result = manage("check", SECRET_KEY="k" * 50, GITHUB_WEBHOOK_SECRET="w" * 40, DEBUG="false")
+    assert result.returncode == 0, result.stderr

@@ -280,3 +280,43 @@ def test_the_overview_escapes_repository_names(staff_client, make_analysis):
 
 def test_the_overview_needs_a_staff_login(client):
     assert client.get(OVERVIEW).status_code == 302
+
+
+# --- permissions ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def view_only_client(client, django_user_model):
+    """A staff member with the view permission only."""
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("auditor", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_analysis"))
+    client.force_login(viewer)
+    return client
+
+
+@pytest.mark.parametrize("action", ["rerun_selected", "repost_selected"])
+def test_view_only_staff_cannot_run_the_write_actions(view_only_client, make_analysis, action):
+    analysis = make_analysis(status="completed")
+    with (
+        mock.patch("reviews.dispatch.queue_rerun") as rerun,
+        mock.patch("reviews.pipeline.publish.repost_comment") as repost,
+    ):
+        page = view_only_client.get(CHANGELIST).content.decode()
+        response = actions(view_only_client, action, [analysis])
+
+    assert action not in page  # not even offered
+    assert response.status_code == 200
+    rerun.assert_not_called()
+    repost.assert_not_called()
+    assert Analysis.objects.count() == 1
+
+
+def test_view_only_staff_do_not_see_the_models_raw_output(view_only_client, make_analysis):
+    analysis = make_analysis(status="failed", error="unusable", raw_output="it quoted the diff")
+
+    page = view_only_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode()
+
+    assert "unusable" in page
+    assert "it quoted the diff" not in page

@@ -471,3 +471,46 @@ def test_the_schema_generates_without_warnings(tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml"))
     assert "/api/analyses/{id}/rerun/" in (tmp_path / "s.yml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        # Past year 9999 once in UTC: it used to reach the database and answer 500.
+        ("created_after", "9999-12-31T23:59:59-23:59"),
+        ("created_before", "0001-01-01T00:00:00+05:00"),
+        ("pr_number", str(2**31)),
+        ("pr_number", "1e400"),
+    ],
+)
+def test_out_of_range_values_get_a_400_not_a_500(api, make_analysis, param, value):
+    make_analysis()
+    response = api.get(LIST, {param: value})
+    assert response.status_code == 400
+    assert param in response.json()
+
+
+@pytest.fixture
+def view_only_staff_api(django_user_model):
+    """Staff with the view permission only: they read reviews and act on nothing."""
+    viewer = django_user_model.objects.create_user("auditor", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_analysis"))
+    return client_with_token(viewer)
+
+
+def test_view_only_staff_cannot_rerun_through_the_api(view_only_staff_api, make_analysis, broker):
+    analysis = make_analysis(status="failed")
+
+    response = view_only_staff_api.post(f"{LIST}{analysis.id}/rerun/")
+
+    assert response.status_code == 403
+    assert Analysis.objects.count() == 1
+    broker.assert_not_called()
+
+
+def test_view_only_staff_do_not_see_the_models_raw_output(view_only_staff_api, make_analysis):
+    analysis = make_analysis(status="failed", raw_output="it quoted the diff")
+
+    body = view_only_staff_api.get(f"{LIST}{analysis.id}/").json()
+
+    assert "raw_output" not in body
