@@ -18,7 +18,7 @@ from reviews.comments.sanitize import (
     sanitize_inline,
     shorten,
 )
-from reviews.github.resources import MAX_COMMENT_CHARS, diff_line_url
+from reviews.github.resources import MAX_COMMENT_CHARS, PullRequest, diff_line_url
 from reviews.redaction import redact
 from reviews.results import (
     CATEGORIES,
@@ -69,11 +69,19 @@ FOOTER_REASON_ORDER = (
 
 @dataclass(frozen=True)
 class CommentContext:
+    """Which review of which pull request a comment speaks for."""
+
     analysis_id: int
-    repo_full_name: str
-    pr_number: int
-    pr_url: str  # https://github.com/o/r/pull/7, or a GitHub Enterprise host
-    head_sha: str
+    pull_request: PullRequest
+
+    @property
+    def pr_url(self) -> str:
+        """https://github.com/o/r/pull/7, or the same on a GitHub Enterprise host."""
+        return self.pull_request.html_url
+
+    @property
+    def head_sha(self) -> str:
+        return self.pull_request.head_sha
 
     @property
     def hosts(self) -> frozenset[str]:

@@ -82,14 +82,7 @@ def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool
 
 
 def comment_context(analysis: Analysis) -> render.CommentContext:
-    pull_request = analysis.pull_request
-    return render.CommentContext(
-        analysis_id=analysis.id,
-        repo_full_name=pull_request.repo_full_name,
-        pr_number=pull_request.number,
-        pr_url=pull_request.html_url,
-        head_sha=pull_request.head_sha,
-    )
+    return render.CommentContext(analysis_id=analysis.id, pull_request=analysis.pull_request)
 
 
 def post_summary(analysis: Analysis, github: GitHubClient) -> Comment | None:

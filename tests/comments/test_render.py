@@ -22,6 +22,7 @@ from reviews.comments.render import (
     render_inline,
     render_review,
 )
+from reviews.github.resources import PullRequest
 from reviews.results import Finding, ReviewResult, Skipped
 from tests.factories import coverage, finding, review_result, usage
 from tests.test_sanitize import (
@@ -35,10 +36,15 @@ from tests.test_sanitize import (
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 CTX = CommentContext(
     analysis_id=17,
-    repo_full_name="acme/shop",
-    pr_number=7,
-    pr_url="https://github.com/acme/shop/pull/7",
-    head_sha="3f9a2c1d4e5b6a7980f1e2d3c4b5a69788796a5b",
+    pull_request=PullRequest(
+        repo_full_name="acme/shop",
+        number=7,
+        title="Checkout fixes",
+        html_url="https://github.com/acme/shop/pull/7",
+        author="octocat",
+        head_sha="3f9a2c1d4e5b6a7980f1e2d3c4b5a69788796a5b",
+        base_sha="1" * 40,
+    ),
 )
 FULL_COVERAGE = coverage(files_reviewed=3, lines_reviewed=120, skipped=())
 USAGE = usage(

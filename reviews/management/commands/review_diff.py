@@ -53,9 +53,7 @@ class Command(BaseCommand):
             )
         except LLMError as exc:
             raise CommandError(f"The review failed: {exc}") from exc
-        context = render.CommentContext(
-            analysis_id=0, repo_full_name="local", pr_number=0, pr_url="", head_sha="local"
-        )
+        context = render.CommentContext(analysis_id=0, pull_request=pr)
         self.stdout.write(render.render_review(result, context))
 
     def _read(self, diff_file: str) -> str:
