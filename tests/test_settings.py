@@ -62,3 +62,28 @@ def test_celery_reads_every_celery_setting_under_its_own_name(settings):
     sweep = app.conf.beat_schedule["sweep-stale-analyses"]
     assert sweep["schedule"] == float(settings.SWEEP_INTERVAL_SECONDS)
     assert app.conf.task_publish_retry_policy["max_retries"] == 2
+
+
+def test_a_web_process_knows_the_review_task_without_importing_the_tasks_module():
+    # The webhook publishes through app.tasks[...]: a task registered only in the worker
+    # made every delivery fail to publish and wait for the sweep.
+    code = (
+        "import django; django.setup(); from prism.celery import app; "
+        "print('reviews.tasks.review_pull_request' in app.tasks)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={
+            "PYTHONPATH": str(REPO_ROOT),
+            "PRISM_ENV_FILE": "/nonexistent",
+            "SECRET_KEY": "x",
+            "DJANGO_SETTINGS_MODULE": "prism.settings",
+            "CELERY_BROKER_URL": "memory://",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
