@@ -1,6 +1,7 @@
 import os
 from collections.abc import Iterator, Mapping
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -35,6 +36,25 @@ class DjangoCelerySettings(Mapping):
         return len(self._values)
 
 
+def make_filesystem_broker_folders(conf: Mapping[str, Any]) -> None:
+    """kombu's filesystem transport writes into folders it never makes: make them.
+
+    Done when Celery reads its configuration (in the web process before its first publish,
+    in the worker before it consumes), not when Django's settings are imported.
+    """
+    if not str(conf.get("broker_url") or "").startswith("filesystem://"):
+        return
+    options = conf.get("broker_transport_options") or {}
+    for key in ("data_folder_in", "data_folder_out", "control_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
 app = Celery("prism")
 app.config_from_object(DjangoCelerySettings())
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _make_broker_folders(sender: Celery, **kwargs: Any) -> None:
+    make_filesystem_broker_folders(sender.conf)
