@@ -1,39 +1,11 @@
 import os
-from collections.abc import Iterator, Mapping
-from functools import cached_property
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prism.settings")
-
-
-class DjangoCelerySettings(Mapping):
-    """Django's CELERY_* settings under Celery's own names, read once, on first use.
-
-    Celery looks its configuration up several times per published task; through
-    django.conf.settings every lookup costs a lazy-object hop, on the webhook's hot path.
-    """
-
-    @cached_property
-    def _values(self) -> dict[str, Any]:
-        from django.conf import settings
-
-        return {
-            name.removeprefix("CELERY_").lower(): getattr(settings, name)
-            for name in dir(settings)
-            if name.startswith("CELERY_")
-        }
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
 
 
 def make_filesystem_broker_folders(conf: Mapping[str, Any]) -> None:
@@ -51,7 +23,11 @@ def make_filesystem_broker_folders(conf: Mapping[str, Any]) -> None:
 
 
 app = Celery("prism")
-app.config_from_object(DjangoCelerySettings())
+# Celery's own reading of Django's CELERY_* settings, and kombu's own Redis transport: a cached
+# settings mapping and a one-client-per-channel transport measured no gain on the ingest
+# benchmark (2026-12-01: 566 vs 568 deliveries/s at 8 clients, 1.67 ms CPU per delivery
+# either way), so neither is kept.
+app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 

@@ -242,9 +242,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-        # kombu's Redis transport with one client per channel: see prism/broker.py.
-        CELERY_BROKER_TRANSPORT = "prism.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A reserved but unacknowledged task returns to the queue after this long if its
         # worker vanished; the sweep usually recovers such reviews much sooner.
