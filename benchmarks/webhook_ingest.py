@@ -1,6 +1,6 @@
 """Webhook ingestion throughput and latency: Prism under gunicorn on PostgreSQL + Redis.
 
-    .venv/bin/python benchmarks/webhook_ingest.py [--requests 1500] [--rounds 3]
+    .venv/bin/python benchmarks/webhook_ingest.py [--requests 1500] [--rounds 3] [--clients 8]
 
 Starts gunicorn on a free port against a scratch database (`prism_bench`) and a scratch
 Redis database, sends signed real `pull_request.opened` payloads with unique delivery ids
@@ -170,6 +170,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per level (median)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per worker")
+    parser.add_argument(
+        "--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrency levels"
+    )
     args = parser.parse_args()
 
     redis.Redis.from_url(REDIS).delete(QUEUE)
@@ -185,7 +188,7 @@ def main() -> None:
             f"{args.requests} deliveries x {args.rounds} rounds per level; medians"
         )
         print(f"{'clients':>8} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8}")
-        for concurrency in (1, 8, 32):
+        for concurrency in args.clients:
             rates, p50s, p99s = [], [], []
             for _ in range(args.rounds):
                 ids = [f"bench-{uuid.uuid4()}" for _ in range(args.requests)]

@@ -1,4 +1,5 @@
-"""First-run set-up for `make run`: write a .env with fresh secrets, then say what is missing.
+"""First-run set-up for `make run`: write a .env with fresh secrets, make `var/` (the default
+SQLite database and the beat schedule live there), then say what is missing.
 
 Run as `python -m prism.bootstrap`. An existing .env is never overwritten.
 """
@@ -10,6 +11,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_FILE = BASE_DIR / ".env"
+VAR_DIR = BASE_DIR / "var"
 
 TEMPLATE = """\
 # Written by `make run` on first start. Every setting is explained in .env.example.
@@ -33,6 +35,7 @@ def read_env(path: Path) -> dict[str, str]:
 
 
 def main(port: str = "8000") -> None:
+    VAR_DIR.mkdir(exist_ok=True)
     if not ENV_FILE.exists():
         ENV_FILE.write_text(
             TEMPLATE.format(

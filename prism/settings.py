@@ -4,6 +4,10 @@ Every setting comes from an environment variable (or a `.env` file beside manage
 With nothing configured Prism runs on SQLite and kombu's filesystem broker under `var/`,
 so a bare laptop needs no servers. Secrets have no production fallbacks: a missing
 SECRET_KEY with DEBUG off stops Prism at startup.
+
+Importing this module creates no folders: `python -m prism.bootstrap` (the first
+step of `make run`) creates `var/`, and the Celery app creates the filesystem broker's
+folders when it is configured (prism/celery.py).
 """
 
 import re
@@ -14,7 +18,6 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
-VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 # Values already in the environment win over the file.
@@ -248,8 +251,7 @@ FAIL_ON_SEVERITY = _choice("FAIL_ON_SEVERITY", "never", ("never", *SEVERITIES))
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    # The folders are made when Celery is configured: see prism/celery.py.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # One folder for both directions: producers and consumers meet there.
         "data_folder_in": str(_broker_dir / "queue"),
@@ -258,9 +260,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-        # kombu's Redis transport with one client per channel: see prism/broker.py.
-        CELERY_BROKER_TRANSPORT = "prism.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A reserved but unacknowledged task returns to the queue after this long if its
         # worker vanished; the sweep usually recovers such reviews much sooner.

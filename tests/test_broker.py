@@ -2,7 +2,6 @@
 
 import base64
 import json
-from unittest import mock
 
 import pytest
 import redis
@@ -66,24 +65,3 @@ def test_a_redis_that_refuses_connections_leaves_the_review_for_the_sweep(
         forget_broker_connections(app)
     analysis.refresh_from_db()
     assert analysis.dispatched_at is None
-
-
-def test_publishing_reuses_one_redis_client_instead_of_building_one_per_message(
-    make_analysis, queue
-):
-    from prism.broker import Channel
-    from prism.celery import app
-
-    with app.connection_for_write() as connection:
-        assert isinstance(connection.default_channel, Channel)
-    with mock.patch.object(
-        Channel,
-        "_create_client",
-        autospec=True,
-        # kombu's private factory, which celery-types' stubs leave out.
-        wraps=Channel._create_client,  # type: ignore[attr-defined]
-    ) as create:
-        for _ in range(5):
-            assert dispatch_review(make_analysis().id)
-    assert create.call_count <= 1
-    assert queue.llen(QUEUE) == 5

@@ -1,4 +1,5 @@
 import re
+import shutil
 import subprocess
 import sys
 
@@ -114,3 +115,87 @@ def test_the_web_server_refuses_to_start_with_a_placeholder_webhook_secret():
 def test_real_secrets_pass_the_check():
     result = manage("check", SECRET_KEY="k" * 50, GITHUB_WEBHOOK_SECRET="w" * 40, DEBUG="false")
     assert result.returncode == 0, result.stderr
+
+
+def test_importing_settings_creates_no_folder(tmp_path):
+    # A copy of the package, so BASE_DIR (and its var/) is a folder nobody else uses.
+    shutil.copytree(REPO_ROOT / "prism", tmp_path / "prism")
+    result = subprocess.run(
+        [sys.executable, "-c", "import prism.settings as s; print(s.BASE_DIR)"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PRISM_ENV_FILE": "/nonexistent", "SECRET_KEY": "x"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["prism"]
+
+
+def test_celery_makes_the_filesystem_broker_folders_when_it_is_configured(tmp_path):
+    shutil.copytree(REPO_ROOT / "prism", tmp_path / "prism")
+    result = subprocess.run(
+        [sys.executable, "-c", "from prism.celery import app; print(app.conf.broker_url)"],
+        cwd=tmp_path,
+        env={
+            "PYTHONPATH": str(tmp_path),
+            "PRISM_ENV_FILE": "/nonexistent",
+            "SECRET_KEY": "x",
+            "DJANGO_SETTINGS_MODULE": "prism.settings",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "filesystem://"
+    assert (tmp_path / "var" / "broker" / "queue").is_dir()
+    assert (tmp_path / "var" / "broker" / "control").is_dir()
+
+
+def test_no_broker_folders_are_made_for_redis(tmp_path):
+    from prism.celery import make_filesystem_broker_folders
+
+    make_filesystem_broker_folders(
+        {
+            "broker_url": "redis://127.0.0.1:6379/0",
+            "broker_transport_options": {"data_folder_in": str(tmp_path / "queue")},
+        }
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bootstrap_makes_var_for_the_default_sqlite_database(tmp_path, monkeypatch, capsys):
+    from prism import bootstrap
+
+    monkeypatch.setattr(bootstrap, "ENV_FILE", tmp_path / ".env")
+    monkeypatch.setattr(bootstrap, "VAR_DIR", tmp_path / "var")
+    bootstrap.main("8123")
+    assert (tmp_path / "var").is_dir()
+    assert "GITHUB_WEBHOOK_SECRET" in (tmp_path / ".env").read_text(encoding="utf-8")
+
+
+def test_a_web_process_knows_the_review_task_without_importing_the_tasks_module():
+    # The webhook publishes through app.tasks[...]: a task registered only in the worker
+    # made every delivery fail to publish and wait for the sweep.
+    code = (
+        "import django; django.setup(); from prism.celery import app; "
+        "print('reviews.tasks.review_pull_request' in app.tasks)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={
+            "PYTHONPATH": str(REPO_ROOT),
+            "PRISM_ENV_FILE": "/nonexistent",
+            "SECRET_KEY": "x",
+            "DJANGO_SETTINGS_MODULE": "prism.settings",
+            "CELERY_BROKER_URL": "memory://",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
