@@ -175,6 +175,26 @@ class FakeGitHub(LocalServer):
             if diff is not None:
                 pull.diff, pull.files = diff, parse_files(diff)
 
+    def plant_comment(self, repo: str, number: int, body: str, *, login: str) -> int:
+        """A conversation comment someone else wrote (a PR author, say)."""
+        with self.lock:
+            comment_id = next(self._ids)
+            self.comments[comment_id] = {
+                "id": comment_id,
+                "repo": repo,
+                "number": number,
+                "body": body,
+                "html_url": f"https://github.com/{repo}/pull/{number}#issuecomment-{comment_id}",
+                "user": {"login": login},
+            }
+        return comment_id
+
+    def plant_review_comment(self, repo: str, number: int, comment: dict[str, Any]) -> None:
+        """A review comment someone else wrote on the diff."""
+        with self.lock:
+            stored = self.review_comments.setdefault((repo, number), [])
+            stored.append({"id": next(self._ids), **comment})
+
     def fail(
         self,
         method: str,
