@@ -2,6 +2,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.fixtures import REPO_ROOT
 
@@ -23,16 +24,23 @@ def test_every_setting_is_documented_in_env_example_and_readme():
     assert {name for name in names if f"`{name}`" not in readme} == set()
 
 
-def run_settings(env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_python(
+    *args: str, env: dict[str, str], root: Path = REPO_ROOT
+) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` in a fresh process whose only settings are `env`."""
     return subprocess.run(
-        [sys.executable, "-c", "import prism.settings"],
-        cwd=REPO_ROOT,
+        [sys.executable, *args],
+        cwd=root,
         # A developer's .env must not configure this run: only `env` does.
-        env={"PYTHONPATH": str(REPO_ROOT), "PRISM_ENV_FILE": "/nonexistent", **env},
+        env={"PYTHONPATH": str(root), "PRISM_ENV_FILE": "/nonexistent", **env},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def run_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run_python("-c", "import prism.settings", env=env)
 
 
 def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
@@ -73,15 +81,8 @@ def test_a_credential_with_a_trailing_newline_refuses_to_start_without_echoing_i
     assert token not in result.stderr
 
 
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO_ROOT,
-        env={"PYTHONPATH": str(REPO_ROOT), "PRISM_ENV_FILE": "/nonexistent", **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_python("manage.py", *args, env=env)
 
 
 def test_the_example_files_placeholder_secrets_stop_prism_with_how_to_generate_one():
@@ -95,18 +96,13 @@ def test_the_example_files_placeholder_secrets_stop_prism_with_how_to_generate_o
 
 
 def test_the_web_server_refuses_to_start_with_a_placeholder_webhook_secret():
-    result = subprocess.run(
-        [sys.executable, "-c", "import prism.wsgi"],
-        cwd=REPO_ROOT,
+    result = run_python(
+        "-c",
+        "import prism.wsgi",
         env={
-            "PYTHONPATH": str(REPO_ROOT),
-            "PRISM_ENV_FILE": "/nonexistent",
             "SECRET_KEY": "a-real-secret-key-for-this-test-only",
             "GITHUB_WEBHOOK_SECRET": "change-me",
         },
-        capture_output=True,
-        text=True,
-        check=False,
     )
     assert result.returncode != 0
     assert "Prism will not start" in result.stderr and "prism.E002" in result.stderr
@@ -120,13 +116,11 @@ def test_real_secrets_pass_the_check():
 def test_importing_settings_creates_no_folder(tmp_path):
     # A copy of the package, so BASE_DIR (and its var/) is a folder nobody else uses.
     shutil.copytree(REPO_ROOT / "prism", tmp_path / "prism")
-    result = subprocess.run(
-        [sys.executable, "-c", "import prism.settings as s; print(s.BASE_DIR)"],
-        cwd=tmp_path,
-        env={"PYTHONPATH": str(tmp_path), "PRISM_ENV_FILE": "/nonexistent", "SECRET_KEY": "x"},
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_python(
+        "-c",
+        "import prism.settings as s; print(s.BASE_DIR)",
+        env={"SECRET_KEY": "x"},
+        root=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(tmp_path)
@@ -135,18 +129,11 @@ def test_importing_settings_creates_no_folder(tmp_path):
 
 def test_celery_makes_the_filesystem_broker_folders_when_it_is_configured(tmp_path):
     shutil.copytree(REPO_ROOT / "prism", tmp_path / "prism")
-    result = subprocess.run(
-        [sys.executable, "-c", "from prism.celery import app; print(app.conf.broker_url)"],
-        cwd=tmp_path,
-        env={
-            "PYTHONPATH": str(tmp_path),
-            "PRISM_ENV_FILE": "/nonexistent",
-            "SECRET_KEY": "x",
-            "DJANGO_SETTINGS_MODULE": "prism.settings",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_python(
+        "-c",
+        "from prism.celery import app; print(app.conf.broker_url)",
+        env={"SECRET_KEY": "x", "DJANGO_SETTINGS_MODULE": "prism.settings"},
+        root=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "filesystem://"
@@ -183,19 +170,14 @@ def test_a_web_process_knows_the_review_task_without_importing_the_tasks_module(
         "import django; django.setup(); from prism.celery import app; "
         "print('reviews.tasks.review_pull_request' in app.tasks)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
+    result = run_python(
+        "-c",
+        code,
         env={
-            "PYTHONPATH": str(REPO_ROOT),
-            "PRISM_ENV_FILE": "/nonexistent",
             "SECRET_KEY": "x",
             "DJANGO_SETTINGS_MODULE": "prism.settings",
             "CELERY_BROKER_URL": "memory://",
         },
-        capture_output=True,
-        text=True,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
