@@ -159,6 +159,13 @@ CALLS = [
         {"json": github_response("pulls.list-files.200.default.json")},
     ),
     Call(
+        "authenticated_login",
+        "GET",
+        "/user",
+        lambda c: c.authenticated_login(),
+        {"json": {"login": "octocat", "id": 1, "type": "User"}},
+    ),
+    Call(
         "list_issue_comments",
         "GET",
         f"/repos/{REPO}/issues/{NUMBER}/comments?per_page=100",
@@ -913,3 +920,10 @@ def test_the_validator_checks_the_base_url_it_is_given() -> None:
 
     with pytest.raises(AssertionError, match="not under"):
         assert_valid_request(request, base_url=GHE)
+
+
+def test_the_authenticated_login_is_asked_once_per_token(api, client) -> None:
+    api.add("GET", f"{API}/user", json={"login": "prism-bot", "id": 7, "type": "User"})
+
+    assert [client.authenticated_login() for _ in range(3)] == ["prism-bot"] * 3
+    assert len(api.calls) == 1
