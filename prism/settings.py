@@ -241,6 +241,11 @@ IGNORE_PATHS = env.list("IGNORE_PATHS", default=[])
 REVIEW_LEASE_SECONDS = _positive_int("REVIEW_LEASE_SECONDS", 900)
 REVIEW_MAX_ATTEMPTS = _positive_int("REVIEW_MAX_ATTEMPTS", 3)
 SWEEP_INTERVAL_SECONDS = _positive_int("SWEEP_INTERVAL_SECONDS", 60)
+# Publishing to one pull request's comment is leased, never locked across a GitHub call: the
+# lease is renewed before every call, so it only has to outlast one (retries included), and
+# a second publisher waits at most PUBLISH_WAIT_SECONDS before recording `comment_error`.
+PUBLISH_LEASE_SECONDS = _positive_int("PUBLISH_LEASE_SECONDS", 300)
+PUBLISH_WAIT_SECONDS = _positive_int("PUBLISH_WAIT_SECONDS", 30)
 POST_INLINE_COMMENTS = env.bool("POST_INLINE_COMMENTS", default=True)
 POST_COMMIT_STATUS = env.bool("POST_COMMIT_STATUS", default=True)
 SEVERITIES = ("low", "medium", "high", "critical")

@@ -130,8 +130,10 @@ class Analysis(models.Model):
 class StickyComment(models.Model):
     """Prism's one summary comment on a pull request, edited in place on every push.
 
-    Its row is the lock that serialises publishing for one pull request, so two reviews
-    racing still end with one comment, showing the newest review.
+    Its row carries the lease that serialises publishing for one pull request, so two reviews
+    racing still end with one comment, showing the newest review. The lease is claimed and
+    released with short conditional UPDATEs: no transaction stays open while GitHub is called
+    (reviews/pipeline/publish.py).
     """
 
     repo_full_name = models.CharField(max_length=200)
@@ -142,6 +144,10 @@ class StickyComment(models.Model):
         Analysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # Who is publishing to this pull request's comment now ("<analysis id>:<nonce>"), and
+    # until when: past that time the publisher is presumed dead and may be taken over.
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -166,6 +166,7 @@ def test_two_reviews_of_one_pull_request_racing_end_with_one_comment(make_analys
         return 200, {}, "[]"
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
+        stubs.serve_identity(http)
         http.add_callback(responses.GET, COMMENTS_API, callback=slow_empty_listing)
         http.post(COMMENTS_API, status=201, json=stubs.comment_json(31, formatting.MARKER))
         http.patch(
