@@ -86,28 +86,45 @@ def analysis_record_delivery(
     # Outside a transaction the INSERT commits by itself: one round trip on the webhook's hot
     # path instead of three. Inside one (a caller's, or a test's), a savepoint keeps it
     # usable after a duplicate key.
-    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    try:
-        with guard:
-            analysis = analysis_create(
-                pull_request=pull_request, event=event, action=action, delivery_id=delivery_id
-            )
-    except IntegrityError:
+    for _ in range(3):  # each pass loses at most one race; a third is not expected
+        try:
+            with _savepoint():
+                analysis = analysis_create(
+                    pull_request=pull_request, event=event, action=action, delivery_id=delivery_id
+                )
+            return Recorded(analysis_id=analysis.id, queued=True)
+        except IntegrityError:
+            pass
         existing = Analysis.objects.filter(delivery_id=delivery_id).values_list("id", flat=True)
         analysis_id = existing.first()
         if analysis_id is not None:
             requeued = analysis_requeue_failed(analysis_id=analysis_id)
             return Recorded(analysis_id=analysis_id, queued=requeued)
-        return _record_duplicate_head(
-            delivery_id=delivery_id, event=event, action=action, pull_request=pull_request
-        )
-    return Recorded(analysis_id=analysis.id, queued=True)
+        active = _active_review_of_head(event=event, pull_request=pull_request)
+        if active is None:
+            continue  # the review holding the head failed meanwhile: this one may run
+        try:
+            with _savepoint():
+                analysis_create(
+                    pull_request=pull_request,
+                    event=event,
+                    action=action,
+                    delivery_id=delivery_id,
+                    skipped=f"Head {pull_request.head_sha[:12]} is already reviewed by "
+                    f"analysis #{active}.",
+                )
+        except IntegrityError:
+            pass  # a copy of this very delivery recorded it first
+        return Recorded(analysis_id=active, queued=False)
+    raise IntegrityError(f"could not record delivery {delivery_id}")
 
 
-def _record_duplicate_head(
-    *, delivery_id: str, event: str, action: str, pull_request: PullRequest
-) -> Recorded:
-    active = (
+def _savepoint() -> Any:
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+
+
+def _active_review_of_head(*, event: str, pull_request: PullRequest) -> int | None:
+    return (
         Analysis.objects.filter(
             repo_full_name=pull_request.repo_full_name,
             pr_number=pull_request.number,
@@ -119,16 +136,6 @@ def _record_duplicate_head(
         .values_list("id", flat=True)
         .first()
     )
-    if active is None:  # it finished or failed meanwhile: nothing left to conflict with
-        raise IntegrityError("delivery conflicted with a review that no longer exists")
-    analysis_create(
-        pull_request=pull_request,
-        event=event,
-        action=action,
-        delivery_id=delivery_id,
-        skipped=f"Head {pull_request.head_sha[:12]} is already reviewed by analysis #{active}.",
-    )
-    return Recorded(analysis_id=active, queued=False)
 
 
 def analysis_requeue_failed(*, analysis_id: int) -> bool:
