@@ -30,8 +30,11 @@ USER prism
 RUN SECRET_KEY=build-only DEBUG=false CELERY_BROKER_URL=memory:// \
     python manage.py collectstatic --noinput
 
+# In docker-compose.yml only nginx publishes ports; gunicorn's 8000 stays on the compose
+# network, and nginx buffers each request whole before it gets here (slow clients).
 EXPOSE 8000
 
+# Plain HTTP on loopback: /healthz is exempt from the HTTPS redirect (SECURE_REDIRECT_EXEMPT).
 # No curl in slim images; urlopen raises on a refused connection or a non-2xx answer.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]

@@ -67,6 +67,32 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = [*env.list("ALLOWED_HOSTS", default=[]), "localhost", "127.0.0.1", "[::1]"]
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- HTTPS ----------------------------------------------------------------------------
+# Production is HTTPS-only unless said otherwise: with DEBUG off, plain-HTTP requests are
+# redirected, cookies are sent only over HTTPS, and browsers are told (HSTS) never to use
+# plain HTTP again. `make run` serves http://localhost, so prism/bootstrap.py writes the
+# plain-HTTP values into the .env it generates.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# The container health check probes gunicorn over plain HTTP on loopback: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured(f"SECURE_HSTS_SECONDS must be 0 or more, got {SECURE_HSTS_SECONDS}.")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# Behind the compose stack's nginx (deploy/nginx/prism.conf.template), which terminates TLS
+# and sets X-Forwarded-Proto itself: trust that header to tell HTTPS requests apart. Only
+# where gunicorn is unreachable except through that proxy, or any client could claim HTTPS.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Preload is an opt-in: with it in the header anyone may submit the domain to the browsers'
+# preload lists, which takes months to undo. So check --deploy's nudge towards it is
+# silenced while it is off, deliberately, and only that one.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -6,14 +6,19 @@ suite against PostgreSQL and Redis.
 
 import os
 
+from prism.bootstrap import PLAIN_HTTP
+
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("GITHUB_WEBHOOK_SECRET", "test-webhook-secret")
 os.environ.setdefault("GITHUB_TOKEN", "ghp_testtoken000000000000000000000000000")
 os.environ.setdefault("LLM_API_KEY", "sk-or-test-llm-key-0000000000")
 os.environ.setdefault("GITHUB_API_URL", "https://api.github.test")
 os.environ.setdefault("LLM_BASE_URL", "https://llm.test/api/v1")
+# The test client and the browser test speak plain HTTP, as `make run` does.
+for _name, _value in PLAIN_HTTP.items():
+    os.environ.setdefault(_name, _value)
 
-from prism.settings import *  # noqa: F403
+from prism.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Pages rendered in tests link static files that `collectstatic` never hashed here: the

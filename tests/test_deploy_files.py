@@ -5,6 +5,8 @@ No database and no Docker engine: compose only validates and resolves its file
 """
 
 import json
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
+NGINX_TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "prism.conf.template"
 
 APP_SERVICES = ("web", "worker", "beat")
 
@@ -34,28 +37,52 @@ needs_compose = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module", params=["without .env", "with .env"])
-def compose_config(request, tmp_path_factory) -> dict:
-    """`docker compose config` on a copy of the file, with and without a `.env` beside it.
+POSTGRES_PASSWORD = "s3cretFromDotenv42"
+
+
+def _compose(folder: Path, dotenv: str | None) -> subprocess.CompletedProcess:
+    """`docker compose config` on a copy of the file, with `dotenv` as the `.env` beside it.
 
     A copy in an empty folder keeps the result independent of whatever `.env` the
     developer has in the repository root.
     """
-    tmp_path = tmp_path_factory.mktemp("compose")
-    shutil.copy(COMPOSE_FILE, tmp_path / "docker-compose.yml")
-    if request.param == "with .env":
-        (tmp_path / ".env").write_text(
-            "DATABASE_URL=sqlite:////tmp/from-dotenv.sqlite3\nLOG_LEVEL=DEBUG\n"
-        )
-    result = subprocess.run(
+    shutil.copy(COMPOSE_FILE, folder / "docker-compose.yml")
+    if dotenv is not None:
+        (folder / ".env").write_text(dotenv)
+    return subprocess.run(
         ["docker", "compose", "-f", "docker-compose.yml", "config", "--format", "json"],
-        cwd=tmp_path,
+        cwd=folder,
+        # Only the .env under test configures compose, never the test run's environment.
+        env={key: value for key, value in os.environ.items() if key != "POSTGRES_PASSWORD"},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+@pytest.fixture(scope="module", params=["minimal .env", "full .env"])
+def compose_config(request, tmp_path_factory) -> dict:
+    dotenv = f"POSTGRES_PASSWORD={POSTGRES_PASSWORD}\n"
+    if request.param == "full .env":
+        dotenv += "DATABASE_URL=sqlite:////tmp/from-dotenv.sqlite3\nLOG_LEVEL=DEBUG\n"
+        dotenv += "BEHIND_PROXY=false\n"
+    result = _compose(tmp_path_factory.mktemp("compose"), dotenv)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+@needs_compose
+@pytest.mark.parametrize("dotenv", [None, "LOG_LEVEL=DEBUG\n", "POSTGRES_PASSWORD=\n"])
+def test_compose_refuses_to_start_without_a_postgres_password_from_env(tmp_path, dotenv):
+    result = _compose(tmp_path, dotenv)
+    assert result.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env" in result.stderr
+
+
+def test_no_password_is_written_in_the_compose_file():
+    text = COMPOSE_FILE.read_text()
+    assert "prism:prism@" not in text
+    assert re.search(r"POSTGRES_PASSWORD:\s*\$\{POSTGRES_PASSWORD:\?", text)
 
 
 @needs_compose
@@ -67,6 +94,7 @@ def test_compose_defines_the_app_the_database_the_broker_and_a_migration_step(co
         "migrate",
         "postgres",
         "redis",
+        "nginx",
     }
     assert compose_config["services"]["postgres"]["image"] == "postgres:16"
     assert compose_config["services"]["redis"]["image"] == "redis:7"
@@ -114,21 +142,85 @@ def test_postgres_keeps_its_data_in_a_named_volume(compose_config):
 
 @needs_compose
 def test_compose_points_the_app_at_its_own_servers_whatever_env_says(compose_config):
+    database_url = f"postgres://prism:{POSTGRES_PASSWORD}@postgres:5432/prism"
     for name in (*APP_SERVICES, "migrate"):
         environment = compose_config["services"][name]["environment"]
-        assert environment["DATABASE_URL"] == "postgres://prism:prism@postgres:5432/prism"
+        assert environment["DATABASE_URL"] == database_url
         assert environment["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+        # Behind nginx, which sets X-Forwarded-Proto: the HTTPS checks rely on it.
+        assert environment["BEHIND_PROXY"] == "true"
+    postgres = compose_config["services"]["postgres"]["environment"]
+    assert postgres["POSTGRES_PASSWORD"] == POSTGRES_PASSWORD
 
 
 @needs_compose
-def test_only_web_publishes_a_port_so_workers_can_scale(compose_config):
+def test_only_nginx_publishes_ports_and_gunicorn_stays_internal(compose_config):
     services = compose_config["services"]
-    assert [(p["target"], p["published"]) for p in services["web"]["ports"]] == [(8000, "8000")]
-    for name in ("worker", "beat", "migrate"):
+    assert sorted((p["target"], p["published"]) for p in services["nginx"]["ports"]) == [
+        (80, "80"),
+        (443, "443"),
+    ]
+    for name in ("web", "worker", "beat", "migrate", "postgres", "redis"):
         assert "ports" not in services[name], name
         assert "container_name" not in services[name], name
+    assert services["web"]["expose"] == ["8000"]
     assert services["worker"]["command"] == ["celery", "-A", "prism", "worker", "-l", "info"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "prism", "beat"]
+
+
+@needs_compose
+def test_nginx_is_the_official_image_with_the_repositorys_config(compose_config):
+    nginx = compose_config["services"]["nginx"]
+    image, _, tag = nginx["image"].partition(":")
+    assert image == "nginx"
+    assert re.fullmatch(r"\d+\.\d+\.\d+(-alpine)?", tag), "pin a full version"
+    mounts = {mount["target"]: mount for mount in nginx["volumes"]}
+    template = mounts["/etc/nginx/templates/default.conf.template"]
+    assert Path(template["source"]).name == NGINX_TEMPLATE.name
+    assert template["read_only"] is True
+    assert mounts["/etc/nginx/tls"]["read_only"] is True
+    assert nginx["environment"]["PRISM_UPSTREAM"] == "web:8000"
+    assert nginx["depends_on"]["web"]["condition"] == "service_healthy"
+    # Every variable the template uses is given, so nothing is left unsubstituted.
+    assert set(re.findall(r"\$\{(\w+)\}", NGINX_TEMPLATE.read_text())) <= set(nginx["environment"])
+
+
+def _nginx_directives() -> list[tuple[str, str]]:
+    directives = []
+    for raw in NGINX_TEMPLATE.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.endswith(";"):
+            name, _, value = line[:-1].partition(" ")
+            directives.append((name, value.strip()))
+    return directives
+
+
+def test_nginx_buffers_requests_times_out_slow_clients_and_caps_bodies_at_25mb():
+    directives = _nginx_directives()
+    assert ("proxy_request_buffering", "on") in directives
+    assert ("proxy_buffering", "on") in directives
+    assert ("client_max_body_size", "25m") in directives
+    for name in ("client_header_timeout", "client_body_timeout"):
+        values = [int(value.rstrip("s")) for found, value in directives if found == name]
+        assert values and max(values) <= 15, name
+    assert ("proxy_pass", "http://prism_web") in directives
+    assert ("server", "${PRISM_UPSTREAM}") in directives
+
+
+def test_nginx_sets_the_forwarded_headers_itself_and_terminates_tls():
+    directives = _nginx_directives()
+    headers = {
+        value.split()[0]: value.split(None, 1)[1]
+        for name, value in directives
+        if name == "proxy_set_header"
+    }
+    # Overwritten, never taken from the client: BEHIND_PROXY trusts X-Forwarded-Proto.
+    assert headers["X-Forwarded-Proto"] == "$scheme"
+    assert headers["X-Forwarded-For"] == "$remote_addr"
+    assert headers["Host"] == "$host"
+    assert ("listen", "${NGINX_HTTPS_PORT} ssl") in directives
+    assert ("return", "301 https://$host$request_uri") in directives
+    assert ("server_tokens", "off") in directives
 
 
 def _dockerfile_instructions() -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from prism.bootstrap import PLAIN_HTTP
 from tests.e2e.fake_github import FakeGitHub
 from tests.e2e.fake_llm import FakeLLM
 from tests.e2e.helpers import TALLY, Secrets, Stack
@@ -37,6 +38,7 @@ PRISM_VARIABLES = (
     "CACHE_URL",
     "OPENROUTER_API_KEY",
     "DEBUG",
+    "BEHIND_PROXY",
 )
 
 
@@ -106,6 +108,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         LLM_READ_TIMEOUT_SECONDS="15",
         GITHUB_TIMEOUT_SECONDS="10",
         PYTHONUNBUFFERED="1",
+        # gunicorn is reached over plain HTTP here, as `make run` serves it.
+        **PLAIN_HTTP,
         **keys.all(),
     )
     prism = Prism(env, log_dir)

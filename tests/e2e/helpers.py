@@ -68,10 +68,13 @@ class Stack:
         *,
         session: requests.Session | None = None,
         timeout: float = 30,
+        url: str | None = None,
+        verify: bool | str = True,
     ) -> requests.Response:
-        """POST to gunicorn, counting the delivery and any 5xx for the tally."""
+        """POST to gunicorn (or to `url`, a proxy in front of it), counting the delivery and
+        any 5xx for the tally."""
         response = (session or requests).post(
-            self.webhook_url, data=body, headers=headers, timeout=timeout
+            url or self.webhook_url, data=body, headers=headers, timeout=timeout, verify=verify
         )
         with TALLY.lock:
             TALLY.deliveries += 1
@@ -85,6 +88,9 @@ class Stack:
         delivery_id: str | None = None,
         event: str = "pull_request",
         session: requests.Session | None = None,
+        timeout: float = 30,
+        url: str | None = None,
+        verify: bool | str = True,
     ) -> requests.Response:
         """Send `body` signed exactly as GitHub signs it (docs/github-facts.md W8)."""
         headers = {
@@ -95,7 +101,9 @@ class Stack:
             "X-GitHub-Hook-ID": "1",
             "X-Hub-Signature-256": sign(self.secrets.webhook_secret, body),
         }
-        return self.post_webhook(body, headers, session=session)
+        return self.post_webhook(
+            body, headers, session=session, timeout=timeout, url=url, verify=verify
+        )
 
     def open_pull(
         self,

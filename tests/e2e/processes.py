@@ -6,6 +6,8 @@ hanging CI.
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -383,3 +385,107 @@ class Prism:
     def stop(self) -> None:
         for process in (self.beat, self.worker, self.gunicorn):
             process.stop()
+
+
+NGINX_TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "prism.conf.template"
+
+
+def nginx_binary() -> str | None:
+    """Debian's nginx lives in /usr/sbin, which a non-root PATH may lack."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+
+
+def render_template(template: str, values: dict[str, str]) -> str:
+    """What the official image's envsubst step does: ${NAME} replaced, nginx's $vars kept."""
+    used = set(re.findall(r"\$\{(\w+)\}", template))
+    if used - set(values):
+        raise AssertionError(f"no value for {sorted(used - set(values))} in {NGINX_TEMPLATE}")
+    return re.sub(r"\$\{(\w+)\}", lambda match: values[match.group(1)], template)
+
+
+class Nginx:
+    """Debian's nginx running deploy/nginx/prism.conf.template, the file compose mounts into
+    the official image, in front of the suite's gunicorn: TLS with a throwaway self-signed
+    certificate, everything (pid, logs, temp files) under a temporary prefix, foreground."""
+
+    def __init__(self, upstream: str, prefix: Path) -> None:
+        self.prefix = prefix
+        self.https_port, self.http_port = free_port(), free_port()
+        self.url = f"https://127.0.0.1:{self.https_port}"
+        self.certificate = prefix / "fullchain.pem"
+        self.key = prefix / "privkey.pem"
+        self.site = render_template(
+            NGINX_TEMPLATE.read_text(encoding="utf-8"),
+            {
+                "PRISM_UPSTREAM": upstream,
+                "NGINX_HTTP_PORT": f"127.0.0.1:{self.http_port}",
+                "NGINX_HTTPS_PORT": f"127.0.0.1:{self.https_port}",
+                "NGINX_TLS_CERTIFICATE": str(self.certificate),
+                "NGINX_TLS_KEY": str(self.key),
+            },
+        )
+        binary = nginx_binary()
+        assert binary is not None
+        self.config = prefix / "nginx.conf"
+        self.args = [
+            binary,
+            "-p",
+            str(prefix),
+            "-c",
+            str(self.config),
+            "-e",
+            str(prefix / "error.log"),
+        ]
+        self.process = Process("nginx", self.args, dict(os.environ), prefix)
+
+    def write_files(self) -> None:
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                "-keyout", str(self.key), "-out", str(self.certificate),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+        (self.prefix / "prism.conf").write_text(self.site, encoding="utf-8")
+        p = self.prefix
+        # Run by root, nginx would hand its workers to `nobody`, who cannot enter pytest's
+        # private temp folder: the workers stay root here (a throwaway test server only).
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        self.config.write_text(
+            f"""{user}daemon off;
+worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {p}/access.log;
+    client_body_temp_path {p}/client_body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+    include {p}/prism.conf;
+}}
+""",
+            encoding="utf-8",
+        )
+
+    def start(self) -> None:
+        self.write_files()
+        test = subprocess.run([*self.args, "-t"], capture_output=True, text=True, timeout=30)
+        assert test.returncode == 0, test.stderr
+        self.process.start()
+        wait_until(self.healthy, timeout=30, what="nginx to answer /healthz")
+
+    def healthy(self) -> bool:
+        try:
+            response = requests.get(f"{self.url}/healthz", timeout=2, verify=str(self.certificate))
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
+    def stop(self) -> None:
+        self.process.stop()
