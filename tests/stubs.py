@@ -10,6 +10,7 @@ from reviews.comments.render import MARKER
 from tests.fixtures import diff_text, github_response
 
 API = "https://api.github.test"
+GRAPHQL_API = f"{API}/graphql"
 LLM = "https://llm.test/api/v1"
 CHAT = f"{LLM}/chat/completions"
 
@@ -133,3 +134,45 @@ def comment_number(analysis: Any) -> int | None:
     """The id of the comment an analysis was posted as, read back from its URL."""
     _, _, number = analysis.comment_url.rpartition("#issuecomment-")
     return int(number) if number.isdigit() else None
+
+
+# GitHub's GraphQL answers (reviews/github/graphql.py), shaped as api.github.com returns them.
+
+
+def thread_comment_json(
+    login: str | None, body: str, database_id: int = 1_000_001, *, typename: str = "User"
+) -> dict[str, Any]:
+    """A review comment in a thread; `login=None` is a deleted account (a null author)."""
+    author = None if login is None else {"__typename": typename, "login": login}
+    # fullDatabaseId is a BigInt, which GitHub encodes as a string.
+    return {"author": author, "body": body, "fullDatabaseId": str(database_id)}
+
+
+def thread_json(
+    thread_id: str,
+    *comments: dict[str, Any],
+    resolved: bool = False,
+    outdated: bool = False,
+    path: str = "src/app.py",
+    line: int | None = 12,
+    more_comments: bool = False,
+) -> dict[str, Any]:
+    return {
+        "id": thread_id,
+        "isResolved": resolved,
+        "isOutdated": outdated,
+        "path": path,
+        "line": line,
+        "comments": {"nodes": list(comments), "pageInfo": {"hasNextPage": more_comments}},
+    }
+
+
+def threads_json(*threads: dict[str, Any], next_cursor: str | None = None) -> dict[str, Any]:
+    """One page of reviewThreads; GitHub gives an endCursor on the last page too."""
+    page = {"hasNextPage": next_cursor is not None, "endCursor": next_cursor or "Y3Vyc29yOmxhc3Q="}
+    connection = {"nodes": list(threads), "pageInfo": page}
+    return {"data": {"repository": {"pullRequest": {"reviewThreads": connection}}}}
+
+
+def resolved_json(thread_id: str) -> dict[str, Any]:
+    return {"data": {"resolveReviewThread": {"thread": {"id": thread_id, "isResolved": True}}}}

@@ -16,8 +16,16 @@ from typing import Any
 
 import requests
 
-from reviews.errors import ServiceError
-from reviews.github import resources
+from reviews.github import graphql, resources
+
+# Callers import DiffTooLarge and GitHubError from here.
+from reviews.github.errors import (
+    DiffTooLarge,
+    GitHubError,
+    error_details,
+    error_message,
+    json_object,
+)
 from reviews.github.resources import MAX_COMMENT_CHARS
 
 logger = logging.getLogger(__name__)
@@ -50,28 +58,6 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-class GitHubError(ServiceError):
-    """A failed GitHub call, with the HTTP status when GitHub answered."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        permanent: bool,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, permanent=permanent, retry_after=retry_after)
-        self.status = status
-
-
-class DiffTooLarge(GitHubError):
-    """GitHub refuses the diff media type for > 300 files or > 20,000 lines.
-
-    See docs/github-facts.md R2.
-    """
-
-
 class GitHubClient:
     def __init__(
         self,
@@ -89,6 +75,7 @@ class GitHubClient:
         if not token:
             raise ValueError("a GitHub token is required")
         self._base_url = base_url.rstrip("/")
+        self._graphql_url = graphql.endpoint(self._base_url)
         self._token = token
         self._timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
         self._max_wait = max_wait
@@ -114,7 +101,7 @@ class GitHubClient:
         """
         key = hashlib.sha256(f"{self._base_url} {self._token}".encode()).hexdigest()
         if key not in _LOGINS:
-            data = _json_object(self._request("GET", f"{self._base_url}/user"))
+            data = json_object(self._request("GET", f"{self._base_url}/user"))
             login = data.get("login")
             if not isinstance(login, str) or not login:
                 raise GitHubError("GitHub GET /user answered without a login", permanent=False)
@@ -217,12 +204,43 @@ class GitHubClient:
             payload["target_url"] = target_url
         self._request("POST", self._repo_url(repo, f"statuses/{_sha(sha)}"), json=payload)
 
+    # Review threads, over GraphQL (documents and parsing in reviews/github/graphql.py)
+
+    def review_threads(self, repo: str, number: int) -> list[resources.ReviewThread]:
+        """https://docs.github.com/graphql/reference/objects#pullrequestreviewthread
+
+        Every thread of the pull request, page after page by `endCursor`:
+        https://docs.github.com/graphql/guides/using-pagination-in-the-graphql-api
+        """
+        owner, name = _owner_name(repo)
+        threads: list[resources.ReviewThread] = []
+        cursor: str | None = None
+        while True:
+            variables = {"owner": owner, "name": name, "number": _id(number), "cursor": cursor}
+            page, cursor = graphql.review_threads_page(
+                self._graphql(graphql.REVIEW_THREADS, variables)
+            )
+            threads.extend(page)
+            if cursor is None:
+                return threads
+
+    def resolve_review_thread(self, thread_id: str) -> None:
+        """https://docs.github.com/graphql/reference/mutations#resolvereviewthread"""
+        if not thread_id:
+            raise ValueError("a review thread's node ID is required")
+        self._graphql(graphql.RESOLVE_REVIEW_THREAD, {"threadId": thread_id})
+
     # Transport
 
+    def _graphql(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """https://docs.github.com/graphql/guides/forming-calls-with-graphql#communicating-with-graphql"""
+        payload = {"query": document, "variables": variables}
+        return graphql.data(
+            json_object(self._request("POST", self._graphql_url, json=payload)), document
+        )
+
     def _repo_url(self, repo: str, rest: str) -> str:
-        owner, _, name = repo.partition("/")
-        if not all(_NAME.fullmatch(part) and part.strip(".") for part in (owner, name)):
-            raise ValueError(f"repo must look like 'owner/name', not {repo!r}")
+        owner, name = _owner_name(repo)
         return f"{self._base_url}/repos/{owner}/{name}/{rest}"
 
     def _pages(self, url: str) -> Iterator[list[dict[str, Any]]]:
@@ -266,7 +284,9 @@ class GitHubClient:
                 logger.warning("github transient failure, retrying in %.1fs: %s", delay, response)
                 self._sleep(delay)
                 continue
-            if response.ok:
+            # GraphQL answers its rate limit with a 200 (see graphql.RATE_LIMIT_TYPES).
+            limited = url == self._graphql_url and graphql.rate_limited(json_object(response))
+            if response.ok and not limited:
                 return response
             wait = self._rate_limit_wait(response)
             if wait is None:
@@ -307,16 +327,17 @@ class GitHubClient:
 
         See docs/github-facts.md L2.
         """
-        if response.status_code not in (403, 429):
+        if response.status_code not in (403, 429) and not response.ok:
             return None
         retry_after = _number(response.headers.get("retry-after"))
-        exhausted = response.headers.get("x-ratelimit-remaining") == "0"
+        # A 200 here is a GraphQL rate limit, whose remaining count need not read 0.
+        exhausted = response.headers.get("x-ratelimit-remaining") == "0" or response.ok
         # A 403 without these signs is a permission problem; retrying cannot help.
         if (
             response.status_code == 403
             and retry_after is None
             and not exhausted
-            and "rate limit" not in _message(response).lower()
+            and "rate limit" not in error_message(response).lower()
         ):
             return None
         if retry_after is not None:
@@ -335,8 +356,8 @@ class GitHubClient:
         permanent: bool,
         retry_after: float | None = None,
     ) -> GitHubError:
-        text = f"GitHub {method} {path} returned {response.status_code}: {_message(response)}"
-        errors = _errors(response)
+        text = f"GitHub {method} {path} returned {response.status_code}: {error_message(response)}"
+        errors = error_details(response)
         if errors:
             text += f" ({errors})"
         # GitHub has no reason to echo the token, but an exception text must never hold it.
@@ -344,6 +365,13 @@ class GitHubClient:
         return GitHubError(
             text, status=response.status_code, permanent=permanent, retry_after=retry_after
         )
+
+
+def _owner_name(repo: str) -> tuple[str, str]:
+    owner, _, name = repo.partition("/")
+    if not all(_NAME.fullmatch(part) and part.strip(".") for part in (owner, name)):
+        raise ValueError(f"repo must look like 'owner/name', not {repo!r}")
+    return owner, name
 
 
 def _id(value: int) -> int:
@@ -383,30 +411,3 @@ def _number(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
-
-
-def _json_object(response: requests.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _message(response: requests.Response) -> str:
-    return str(_json_object(response).get("message") or response.reason or "")
-
-
-def _errors(response: requests.Response) -> str:
-    """GitHub's 422 `errors` list, which holds the reason (docs/github-facts.md C2, C4)."""
-    items = _json_object(response).get("errors")
-    if not isinstance(items, list):
-        return ""
-    parts = []
-    for item in items:
-        if isinstance(item, dict):
-            where = ".".join(str(item[k]) for k in ("resource", "field") if item.get(k))
-            parts.append(f"{where}: {item.get('message') or item.get('code', '')}".strip(": "))
-        else:
-            parts.append(str(item))
-    return "; ".join(parts)

@@ -91,3 +91,26 @@ def diff_line_url(pr_url: str, path: str, line: int, end_line: int | None = None
     digest = hashlib.sha256(path.encode("utf-8")).hexdigest()
     lines = f"R{line}-R{end_line}" if end_line else f"R{line}"
     return f"{pr_url.rstrip('/')}/files#diff-{digest}{lines}"
+
+
+@dataclass(frozen=True)
+class ThreadComment:
+    """One comment of a review thread, as GitHub's GraphQL API gives it."""
+
+    author: str  # spelt as REST spells it ("prism[bot]" for an app); "" for a deleted account
+    body: str
+    database_id: int | None  # the REST `id` of the comment
+
+
+@dataclass(frozen=True)
+class ReviewThread:
+    """A pull request review thread: its first comment opened it, the others replied."""
+
+    id: str  # the node ID `resolveReviewThread` takes (webhooks: `thread.node_id`)
+    is_resolved: bool
+    is_outdated: bool
+    path: str
+    line: int | None  # null once the line left the diff
+    comments: tuple[ThreadComment, ...]
+    # GitHub holds more comments than were fetched: someone may have replied.
+    more_comments: bool = False

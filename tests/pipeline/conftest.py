@@ -2,6 +2,7 @@ import pytest
 import responses
 
 from tests import stubs
+from tests.graphql_schema import assert_valid_graphql_request
 from tests.openapi import assert_valid_request
 
 
@@ -12,7 +13,10 @@ def http():
         yield mock
         # Inside the block: leaving it resets the recorded calls.
         for call in mock.calls:
-            if (call.request.url or "").startswith(stubs.API):
+            url = call.request.url or ""
+            if url == stubs.GRAPHQL_API:
+                assert_valid_graphql_request(call.request)
+            elif url.startswith(stubs.API):
                 assert_valid_request(call.request)
 
 
