@@ -266,6 +266,9 @@ LLM_READ_TIMEOUT_SECONDS = env.float("LLM_READ_TIMEOUT_SECONDS", default=180.0)
 IGNORE_PATHS = env.list("IGNORE_PATHS", default=[])
 REVIEW_LEASE_SECONDS = _positive_int("REVIEW_LEASE_SECONDS", 900)
 REVIEW_MAX_ATTEMPTS = _positive_int("REVIEW_MAX_ATTEMPTS", 3)
+# A push to a reviewed pull request: review only what its new commits changed (falling back
+# to a full review when that is not safe), everything again, or nothing.
+REVIEW_ON_PUSH = _choice("REVIEW_ON_PUSH", "incremental", ("incremental", "full", "off"))
 SWEEP_INTERVAL_SECONDS = _positive_int("SWEEP_INTERVAL_SECONDS", 60)
 # Publishing to one pull request's comment is leased, never locked across a GitHub call: the
 # lease is renewed before every call, so it only has to outlast one (retries included), and

@@ -156,25 +156,80 @@ def most_severe_first(findings: Iterable[Finding]) -> list[Finding]:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What a review of a push read: only what its new commits changed, or everything, and why.
+
+    Set on a push after an earlier completed review; a pull request's first review has none.
+    `base_sha..head_sha` are the last reviewed head and this one; `files` and `lines` count
+    what the new commits touched; `unchanged` the PR's files they did not touch.
+    """
+
+    mode: str  # "incremental" | "full"
+    reason: str
+    base_sha: str = ""
+    head_sha: str = ""
+    commits: int = 0
+    files: int = 0
+    lines: int = 0
+    unchanged: int = 0
+
+    @property
+    def incremental(self) -> bool:
+        return self.mode == "incremental"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "reason": self.reason,
+            "base_sha": self.base_sha,
+            "head_sha": self.head_sha,
+            "commits": self.commits,
+            "files": self.files,
+            "lines": self.lines,
+            "unchanged": self.unchanged,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "Scope | None":
+        if not isinstance(raw, Mapping):
+            return None
+        mode = raw.get("mode")
+        return cls(
+            mode=mode if mode in ("incremental", "full") else "full",
+            reason=_str(raw.get("reason")),
+            base_sha=_str(raw.get("base_sha")),
+            head_sha=_str(raw.get("head_sha")),
+            commits=_int(raw, "commits"),
+            files=_int(raw, "files"),
+            lines=_int(raw, "lines"),
+            unchanged=_int(raw, "unchanged"),
+        )
+
+
+@dataclass(frozen=True)
 class Coverage:
     files_total: int = 0
     files_reviewed: int = 0
     lines_total: int = 0
     lines_reviewed: int = 0
     skipped: tuple[Skipped, ...] = ()
+    scope: Scope | None = None  # stored under "scope" only when set
 
     @property
     def complete(self) -> bool:
         return self.files_reviewed >= self.files_total and self.lines_reviewed >= self.lines_total
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "files_total": self.files_total,
             "files_reviewed": self.files_reviewed,
             "lines_total": self.lines_total,
             "lines_reviewed": self.lines_reviewed,
             "skipped": [item.to_json() for item in self.skipped],
         }
+        if self.scope is not None:
+            data["scope"] = self.scope.to_json()
+        return data
 
     @classmethod
     def from_json(cls, raw: Any) -> "Coverage":
@@ -186,6 +241,7 @@ class Coverage:
             lines_total=_int(raw, "lines_total"),
             lines_reviewed=_int(raw, "lines_reviewed"),
             skipped=tuple(item for item in map(Skipped.from_json, skipped) if item),
+            scope=Scope.from_json(raw.get("scope")),
         )
 
 
@@ -233,6 +289,9 @@ class ReviewResult:
     coverage: Coverage = field(default_factory=Coverage)
     usage: Usage = field(default_factory=Usage)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per pipeline step
+    # Not stored: the new-side lines per path the reviewed push changed (PushPlan's), for
+    # the findings ledger; None after a full review, where every line was read.
+    changed_lines: dict[str, set[int]] | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -167,3 +167,19 @@ def _per_repository(recent: QuerySet) -> list[dict]:
         row["tokens"] = (row["prompt_tokens"] or 0) + (row["completion_tokens"] or 0)
         row["cost"] = row["cost"] or Decimal(0)
     return rows
+
+
+def last_completed_review(analysis: Analysis) -> Analysis | None:
+    """The pull request's latest completed review of another head, older than `analysis`:
+    what a push is reviewed against. None when there is none."""
+    return (
+        Analysis.objects.filter(
+            repo_full_name=analysis.repo_full_name,
+            pr_number=analysis.pr_number,
+            status=Analysis.Status.COMPLETED,
+            id__lt=analysis.id,
+        )
+        .exclude(head_sha=analysis.head_sha)
+        .order_by("-id")
+        .first()
+    )

@@ -7,7 +7,7 @@ from typing import Any
 import responses
 
 from reviews.comments.render import MARKER
-from tests.fixtures import diff_text, github_response
+from tests.fixtures import diff_text, github_response, openapi_example
 
 API = "https://api.github.test"
 GRAPHQL_API = f"{API}/graphql"
@@ -176,3 +176,40 @@ def threads_json(*threads: dict[str, Any], next_cursor: str | None = None) -> di
 
 def resolved_json(thread_id: str) -> dict[str, Any]:
     return {"data": {"resolveReviewThread": {"thread": {"id": thread_id, "isResolved": True}}}}
+
+
+def compared_file(
+    filename: str, patch: str | None, *, status: str = "modified", **extra: Any
+) -> dict[str, Any]:
+    """One entry of a comparison's `files`, shaped like GitHub's diff-entry."""
+    [example] = openapi_example("commit-comparison")["files"]
+    entry = {k: v for k, v in example.items() if k != "patch"}
+    body = patch.split("\n") if patch else []
+    entry.update(
+        filename=filename,
+        status=status,
+        additions=sum(1 for line in body if line.startswith("+")),
+        deletions=sum(1 for line in body if line.startswith("-")),
+        **extra,
+    )
+    entry["changes"] = entry["additions"] + entry["deletions"]
+    if patch is not None:
+        entry["patch"] = patch
+    return entry
+
+
+def comparison_json(
+    *, status: str = "ahead", commits: int = 1, files: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """GET /repos/{o}/{r}/compare/{base}...{head}, from GitHub's example, as told."""
+    data = copy.deepcopy(openapi_example("commit-comparison"))
+    [commit] = data["commits"]
+    data["commits"] = [{**commit, "sha": f"{n + 1:040x}"} for n in range(commits)]
+    data.update(
+        status=status,
+        ahead_by=commits if status in ("ahead", "diverged") else 0,
+        behind_by=2 if status in ("behind", "diverged") else 0,
+        total_commits=commits,
+        files=files or [],
+    )
+    return data

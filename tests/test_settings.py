@@ -54,6 +54,8 @@ def test_settings_refuse_a_bad_value_with_a_clear_message():
     assert "LLM_CONCURRENCY must be a positive whole number" in result.stderr
     result = run_settings({"SECRET_KEY": "x", "INLINE_MIN_SEVERITY": "urgent"})
     assert "INLINE_MIN_SEVERITY must be one of" in result.stderr
+    result = run_settings({"SECRET_KEY": "x", "REVIEW_ON_PUSH": "sometimes"})
+    assert "REVIEW_ON_PUSH must be one of incremental, full, off" in result.stderr
 
 
 def test_settings_start_with_nothing_but_a_secret_key():

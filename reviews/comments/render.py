@@ -26,6 +26,7 @@ from reviews.results import (
     Coverage,
     Finding,
     ReviewResult,
+    Scope,
     Skipped,
     Usage,
     skip_reason,
@@ -304,8 +305,26 @@ def _footer(coverage: Coverage, usage: Usage, ctx: CommentContext) -> str:
         f"Prism analysis {ctx.analysis_id}",
     ]
     lines = f"<sub>{_coverage_line(coverage)}</sub><br>\n<sub>{' · '.join(run)}</sub>"
+    if coverage.scope is not None:
+        lines = f"<sub>{_scope_line(coverage.scope, ctx)}</sub><br>\n{lines}"
     skipped = _skipped_list(coverage.skipped)
     return "\n\n".join(part for part in ["---", lines, skipped] if part)
+
+
+def _scope_line(scope: Scope, ctx: CommentContext) -> str:
+    """What a review of a push read: "Incremental: 3 commits a1b2c3d..e4f5a6b, 4 files, 212
+    changed lines; 9 files unchanged since the last review." or "Full review: <reason>."."""
+    if not scope.incremental:
+        reason = sanitize_inline(scope.reason, hosts=ctx.hosts, limit=ERROR_CHARS)
+        return f"Full review: {reason or 'everything was read again'}."
+    since, head = (re.sub(r"[^0-9a-fA-F]", "", sha)[:7] for sha in (scope.base_sha, scope.head_sha))
+    text = (
+        f"Incremental: {_plural(scope.commits, 'commit')} {since}..{head}, "
+        f"{_plural(scope.files, 'file')}, {_plural(scope.lines, 'changed line')}"
+    )
+    if scope.unchanged:
+        text += f"; {_plural(scope.unchanged, 'file')} unchanged since the last review"
+    return text + "."
 
 
 def _coverage_line(coverage: Coverage) -> str:

@@ -140,6 +140,16 @@ class GitHubClient:
                 break
         return files[:MAX_FILES]
 
+    def compare(self, repo: str, base: str, head: str) -> resources.Comparison:
+        """https://docs.github.com/rest/commits/commits#compare-two-commits
+
+        Two commit SHAs, `base...head`. Without paging parameters GitHub lists at most 250
+        commits and 300 files (the spec's description of the operation);
+        `Comparison.truncated` says when the answer may be missing some.
+        """
+        url = self._repo_url(repo, f"compare/{_sha(base)}...{_sha(head)}")
+        return resources.comparison(json_object(self._request("GET", url)))
+
     # Conversation comments (every pull request is an issue, docs/github-facts.md C1)
 
     def list_issue_comments(self, repo: str, number: int) -> Iterator[resources.Comment]:

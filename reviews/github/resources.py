@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_COMMENT_CHARS = 65536  # longer comment bodies get a 422 (docs/github-facts.md C2)
+# Compare two commits, without paging parameters, lists at most 250 commits and 300 files
+# (the spec's description of repos/compare-commits-with-basehead): a comparison at
+# either cap may be missing some of them.
+MAX_COMPARE_COMMITS = 250
+MAX_COMPARE_FILES = 300
+COMPARE_STATUSES = ("ahead", "behind", "diverged", "identical")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,50 @@ class ReviewComment:
     author: str = ""
 
 
+@dataclass(frozen=True)
+class ComparedFile:
+    """One file of a comparison; `patch` is None when GitHub sent no diff for it."""
+
+    filename: str
+    status: str  # GitHub's words: added, removed, modified, renamed, copied, changed, unchanged
+    patch: str | None = None
+    previous_filename: str | None = None
+    additions: int = 0
+    deletions: int = 0
+
+    @property
+    def patch_missing(self) -> bool:
+        """Changed lines GitHub counted but did not show (too large); binary files count none."""
+        return self.patch is None and self.additions + self.deletions > 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """GET /repos/{o}/{r}/compare/{base}...{head}: how head relates to base, and what changed.
+
+    `status` is "ahead" when head only adds commits on top of base (a fast-forward), "behind"
+    or "diverged" when base is not an ancestor of head (history rewritten), "identical".
+    `files` is None when GitHub sent no file list.
+    """
+
+    status: str
+    ahead_by: int
+    behind_by: int
+    total_commits: int
+    commits: tuple[str, ...]
+    files: tuple[ComparedFile, ...] | None
+
+    @property
+    def truncated(self) -> bool:
+        """GitHub may have left commits or files out: the comparison hit one of its caps."""
+        return (
+            len(self.commits) < self.total_commits
+            or len(self.commits) >= MAX_COMPARE_COMMITS
+            or self.files is None
+            or len(self.files) >= MAX_COMPARE_FILES
+        )
+
+
 def login(data: dict[str, Any]) -> str:
     # Deleted accounts come back as a null user.
     return (data.get("user") or {}).get("login", "")
@@ -63,6 +113,31 @@ def pull_request(repo: str, data: dict[str, Any]) -> PullRequest:
         body=data.get("body") or "",
         html_url=data.get("html_url", ""),
         author=login(data),
+    )
+
+
+def comparison(data: dict[str, Any]) -> Comparison:
+    """https://docs.github.com/rest/commits/commits#compare-two-commits"""
+    files = data.get("files")
+    return Comparison(
+        status=str(data.get("status") or ""),
+        ahead_by=int(data.get("ahead_by") or 0),
+        behind_by=int(data.get("behind_by") or 0),
+        total_commits=int(data.get("total_commits") or 0),
+        commits=tuple(commit["sha"] for commit in data.get("commits") or ()),
+        files=None if not isinstance(files, list) else tuple(map(compared_file, files)),
+    )
+
+
+def compared_file(data: dict[str, Any]) -> ComparedFile:
+    patch = data.get("patch")
+    return ComparedFile(
+        filename=data["filename"],
+        status=data.get("status") or "modified",
+        patch=patch if isinstance(patch, str) else None,
+        previous_filename=data.get("previous_filename") or None,
+        additions=int(data.get("additions") or 0),
+        deletions=int(data.get("deletions") or 0),
     )
 
 

@@ -64,6 +64,16 @@ def report_pending(analysis: Analysis, github: GitHubClient) -> None:
         _attempt([], "pending status", _set_status, analysis, github, "pending", "Reviewing…")
 
 
+def report_not_reviewed(analysis: Analysis, github: GitHubClient, description: str) -> None:
+    """A head Prism deliberately did not review (a push with REVIEW_ON_PUSH=off).
+
+    The status is `error`, never `success` nor a `pending` that reads as "still working".
+    The summary comment is left as it is: it names the commit it reviewed.
+    """
+    if settings.POST_COMMIT_STATUS:
+        _attempt([], "not-reviewed status", _set_status, analysis, github, "error", description)
+
+
 def report_failure(analysis_id: int, github: GitHubClient) -> None:
     """A review that could not run is reported as such, never as a success or a clean review.
 

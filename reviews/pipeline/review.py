@@ -15,15 +15,15 @@ from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
-from reviews import clients, redaction, results, services
-from reviews.diffs import chunking, file_filter, parser
-from reviews.github.client import DiffTooLarge, GitHubClient
+from reviews import clients, redaction, results, selectors, services
+from reviews.diffs import chunking, file_filter, incremental, parser
+from reviews.github.client import DiffTooLarge, GitHubClient, GitHubError
 from reviews.github.resources import PullRequest
 from reviews.llm.client import LLMClient, LLMError, ReviewOutput
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
 from reviews.pipeline import publish
-from reviews.results import Coverage, Finding, ReviewResult, Skipped, Usage
+from reviews.results import Coverage, Finding, ReviewResult, Scope, Skipped, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +44,17 @@ def run(
     if not _still_wanted(analysis, pr):
         return
     services.analysis_supersede_older(analysis=analysis)
+    previous = selectors.last_completed_review(analysis) if _is_push(analysis) else None
+    if previous is not None and settings.REVIEW_ON_PUSH == "off":
+        _skip_push(analysis, github if post else None)
+        return
     if post:
         publish.report_pending(analysis, github)
     with timings("fetch"):
         files = fetch_files(github, analysis.repo_full_name, analysis.pr_number)
+        plan = plan_review(github, pr, previous)
 
-    result = review_files(files, pr=pr, llm=llm or clients.llm_client(), timings=timings)
+    result = review_files(files, pr=pr, llm=llm or clients.llm_client(), timings=timings, plan=plan)
 
     started = time.perf_counter()
     if not services.analysis_complete(analysis_id=analysis.id, result=result):
@@ -63,11 +68,23 @@ def run(
 
 
 def review_files(
-    files: list[parser.FileDiff], *, pr: PullRequest, llm: LLMClient, timings: "Timings"
+    files: list[parser.FileDiff],
+    *,
+    pr: PullRequest,
+    llm: LLMClient,
+    timings: "Timings",
+    plan: incremental.PushPlan | None = None,
 ) -> ReviewResult:
-    """Everything between the parsed diff and the findings; no database, no GitHub."""
+    """Everything between the parsed diff and the findings; no database, no GitHub.
+
+    With an incremental `plan`, only the hunks its new commits touched are read; findings
+    still anchor on the whole diff. `plan` None: a pull request's first review.
+    """
+    reviewing = files
+    if plan is not None and plan.incremental:
+        reviewing = incremental.restrict_to_changes(files, plan.changed_lines)
     with timings("parse"):
-        selected, skipped = file_filter.select_files(files, settings.IGNORE_PATHS)
+        selected, skipped = file_filter.select_files(reviewing, settings.IGNORE_PATHS)
         selected, secret_findings = redact_files(selected)
         chunks, over_budget = chunking.plan_chunks(
             selected, max_tokens=chunk_budget(pr), max_calls=settings.LLM_MAX_CALLS
@@ -84,12 +101,112 @@ def review_files(
         for path in chunk.paths
     ]
     reviewed = [chunk for chunk, answer in answers if isinstance(answer, ReviewOutput)]
+    coverage = _coverage(reviewing, reviewed, [*skipped, *over_budget, *unread])
     return ReviewResult(
-        summary=_summary(outputs, len(chunks)),
+        summary=_summary(outputs, len(chunks), plan),
         findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs)]), files)),
-        coverage=_coverage(files, reviewed, [*skipped, *over_budget, *unread]),
+        coverage=replace(coverage, scope=_scope(plan, files)),
         usage=_usage(outputs),
         timings=timings.seconds,
+        changed_lines=plan.changed_lines if plan is not None and plan.incremental else None,
+    )
+
+
+# --- Pushes: what the new commits changed since the last review -------------------------
+
+
+def _is_push(analysis: Analysis) -> bool:
+    """New commits on a pull request, as GitHub announced them (not a re-run, not an operator)."""
+    return analysis.event == "pull_request" and analysis.action == "synchronize"
+
+
+def plan_review(
+    github: GitHubClient, pr: PullRequest, previous: Analysis | None
+) -> incremental.PushPlan | None:
+    """How to review this head: None for a first review, else a full or incremental plan.
+
+    GitHub's comparison is only asked for when the base did not move and REVIEW_ON_PUSH
+    wants incremental reviews. A comparison GitHub refuses (the last reviewed head was
+    force-pushed away and collected: 404) means a full review; a transient failure retries.
+    """
+    if previous is None:
+        return None
+    if settings.REVIEW_ON_PUSH == "full":
+        return incremental.PushPlan(
+            incremental.FULL,
+            "REVIEW_ON_PUSH is full",
+            last_reviewed_head=previous.head_sha,
+            head=pr.head_sha,
+        )
+    complete = not any(
+        item.reason in INCOMPLETE_REASONS for item in previous.result.coverage.skipped
+    )
+    comparison = None
+    if complete and previous.base_sha and previous.base_sha == pr.base_sha:
+        try:
+            comparison = github.compare(pr.repo_full_name, previous.head_sha, pr.head_sha)
+        except GitHubError as exc:
+            if not exc.permanent:
+                raise
+            logger.info("no comparison with the last review, reviewing in full: %s", exc)
+    plan = incremental.plan_push(
+        last_reviewed_head=previous.head_sha,
+        last_reviewed_base=previous.base_sha,
+        head=pr.head_sha,
+        base=pr.base_sha,
+        comparison=comparison,
+        last_review_complete=complete,
+    )
+    logger.info(
+        "push review pr=%s#%s mode=%s reason=%s",
+        pr.repo_full_name,
+        pr.number,
+        plan.mode,
+        plan.reason,
+    )
+    return plan
+
+
+# Lines the last review should have read and did not: an incremental review would never
+# read them, so it falls back to a full one.
+INCOMPLETE_REASONS = frozenset({"over_call_budget", "model_error", "no_patch"})
+
+PUSH_OFF = "REVIEW_ON_PUSH is off"
+
+
+def _skip_push(analysis: Analysis, github: GitHubClient | None) -> None:
+    """A push with REVIEW_ON_PUSH=off: skipped, and the head's status says not reviewed.
+
+    Never `success`: a required prism/review check must not pass on commits nobody read.
+    """
+    if not services.analysis_finish(analysis_id=analysis.id, status=Status.SKIPPED, error=PUSH_OFF):
+        return
+    if github is not None:
+        publish.report_not_reviewed(analysis, github, f"Not reviewed: {PUSH_OFF}")
+
+
+def _scope(plan: incremental.PushPlan | None, files: list[parser.FileDiff]) -> Scope | None:
+    if plan is None:
+        return None
+    if not plan.incremental:
+        return Scope(
+            mode=plan.mode,
+            reason=plan.reason,
+            base_sha=plan.last_reviewed_head,
+            head_sha=plan.head,
+            commits=plan.commits,
+            files=len(files),
+            lines=sum(file.changed_lines for file in files),
+        )
+    return Scope(
+        mode=plan.mode,
+        reason=plan.reason,
+        base_sha=plan.last_reviewed_head,
+        head_sha=plan.head,
+        commits=plan.commits,
+        files=plan.files,
+        lines=plan.lines,
+        unchanged=sum(1 for file in files if file.path not in plan.changed_lines),
     )
 
 
@@ -294,9 +411,13 @@ def _same_hunk(file: parser.FileDiff, start: int, end: int) -> bool:
     return any(first <= start and end <= last for first, last in file.right_ranges)
 
 
-def _summary(outputs: list[ReviewOutput], parts: int) -> str:
+def _summary(
+    outputs: list[ReviewOutput], parts: int, plan: incremental.PushPlan | None = None
+) -> str:
     summaries = [o.summary.strip() for o in outputs if o.summary and o.summary.strip()]
     if not summaries:
+        if parts == 0 and plan is not None and plan.incremental:
+            return "Nothing new to review since the last review."
         return "Nothing to review." if parts == 0 else ""
     if len(summaries) == 1:
         return summaries[0]

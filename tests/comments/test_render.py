@@ -7,6 +7,7 @@ the diff.
 import hashlib
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -23,7 +24,7 @@ from reviews.comments.render import (
     render_review,
 )
 from reviews.github.resources import PullRequest
-from reviews.results import Finding, ReviewResult, Skipped
+from reviews.results import Coverage, Finding, ReviewResult, Scope, Skipped
 from tests.factories import coverage, finding, review_result, usage
 from tests.test_sanitize import (
     CLOSING_REFERENCE,
@@ -265,6 +266,66 @@ def test_the_footer_names_the_model_commit_usage_and_analysis():
     assert f"[3f9a2c1]({CTX.pr_url}/commits/{CTX.head_sha})" in out
     assert "12,345 tokens, $0.0123" in out
     assert "Prism analysis 17" in out
+
+
+INCREMENTAL = Scope(
+    mode="incremental",
+    reason="3 new commits on top of the last review",
+    base_sha="a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+    head_sha="e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3",
+    commits=3,
+    files=4,
+    lines=212,
+)
+
+
+def scoped(scope: Scope | None) -> str:
+    return render_review(review_result(coverage=replace(FULL_COVERAGE, scope=scope)), CTX)
+
+
+def test_the_footer_says_a_push_was_reviewed_incrementally():
+    out = scoped(INCREMENTAL)
+
+    footer = out[out.index("---") :]
+    assert footer.startswith(
+        "---\n\n<sub>Incremental: 3 commits a1b2c3d..e4f5a6b, 4 files, 212 changed lines.</sub><br>"
+        "\n<sub>Reviewed all 3 files (120 changed lines).</sub>"
+    )
+
+
+def test_the_footer_counts_the_files_unchanged_since_the_last_review():
+    out = scoped(replace(INCREMENTAL, commits=1, files=1, lines=1, unchanged=12))
+
+    assert (
+        "Incremental: 1 commit a1b2c3d..e4f5a6b, 1 file, 1 changed line; "
+        "12 files unchanged since the last review." in out
+    )
+
+
+def test_the_footer_says_why_a_push_was_reviewed_in_full():
+    out = scoped(Scope(mode="full", reason="history was rewritten (force-push or rebase)"))
+
+    assert "<sub>Full review: history was rewritten (force-push or rebase).</sub><br>" in out
+
+
+def test_a_first_review_has_no_scope_line():
+    out = scoped(None)
+
+    assert "Incremental" not in out and "Full review" not in out
+    assert out == render_review(review_result(coverage=FULL_COVERAGE), CTX)
+
+
+def test_the_scope_is_stored_under_coverage_and_old_rows_read_without_one():
+    coverage = replace(FULL_COVERAGE, scope=INCREMENTAL)
+
+    stored = coverage.to_json()
+
+    assert stored["scope"]["mode"] == "incremental" and stored["scope"]["lines"] == 212
+    assert set(stored) - {"scope"} == set(FULL_COVERAGE.to_json())
+    assert Coverage.from_json(stored) == coverage
+    assert Coverage.from_json(FULL_COVERAGE.to_json()).scope is None
+    assert "scope" not in FULL_COVERAGE.to_json()
+    assert Coverage.from_json({"scope": {"mode": "sideways"}}).scope == Scope("full", "")
 
 
 def test_hostile_model_output_is_rendered_inert():

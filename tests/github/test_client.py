@@ -19,7 +19,8 @@ from responses import matchers
 
 from reviews.github.client import DiffTooLarge, GitHubClient, GitHubError
 from reviews.github.resources import Comment, PullRequest, ReviewComment
-from tests.fixtures import OPENAPI, diff_text, github_response
+from tests import stubs
+from tests.fixtures import OPENAPI, diff_text, github_response, openapi_example
 from tests.openapi import assert_valid_request
 
 API = "https://api.github.test"
@@ -28,6 +29,7 @@ TOKEN = "ghs_prismTestToken0123456789abcdefXYZ"
 REPO = "octocat/Hello-World"
 NUMBER = 1347
 SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+OLD_HEAD = "bbcd538c8e72b8c175046e27cc8f907076331401"
 NOW = 1_700_000_000.0
 
 SECONDARY_LIMIT = {
@@ -212,6 +214,13 @@ CALLS = [
         f"/repos/{REPO}/statuses/{SHA}",
         lambda c: c.create_commit_status(REPO, SHA, state="pending", description="Reviewing"),
         {"json": github_response("repos.create-commit-status.201.default.json"), "status": 201},
+    ),
+    Call(
+        "compare",
+        "GET",
+        f"/repos/{REPO}/compare/{OLD_HEAD}...{SHA}",
+        lambda c: c.compare(REPO, OLD_HEAD, SHA),
+        {"json": openapi_example("commit-comparison")},
     ),
 ]
 each_call = pytest.mark.parametrize("call", CALLS, ids=[call.name for call in CALLS])
@@ -927,3 +936,79 @@ def test_the_authenticated_login_is_asked_once_per_token(api, client) -> None:
 
     assert [client.authenticated_login() for _ in range(3)] == ["prism-bot"] * 3
     assert len(api.calls) == 1
+
+
+# Compare two commits: what a push added since the last reviewed head.
+
+
+def test_compare_parses_githubs_example(api, client) -> None:
+    api.get(
+        f"{API}/repos/{REPO}/compare/{OLD_HEAD}...{SHA}",
+        json=openapi_example("commit-comparison"),
+    )
+
+    comparison = client.compare(REPO, OLD_HEAD, SHA)
+
+    assert (comparison.status, comparison.ahead_by, comparison.behind_by) == ("behind", 1, 2)
+    assert comparison.total_commits == 1
+    assert comparison.commits == ("6dcb09b5b57875f334f61aebed695e2e4193db5e",)
+    assert comparison.files is not None
+    [file] = comparison.files
+    assert (file.filename, file.status, file.previous_filename) == ("file1.txt", "added", None)
+    assert file.patch is not None and file.patch.startswith("@@ -132,7 +132,7 @@")
+    assert (file.additions, file.deletions, file.patch_missing) == (103, 21, False)
+    assert not comparison.truncated
+
+
+def test_compare_reads_renames_and_files_github_sent_no_patch_for(api, client) -> None:
+    renamed = stubs.compared_file(
+        "src/new.py", "@@ -1 +1 @@\n-a\n+b", status="renamed", previous_filename="src/old.py"
+    )
+    huge = {**stubs.compared_file("data/huge.json", None), "additions": 9000, "deletions": 1}
+    image = stubs.compared_file("logo.png", None)
+    api.get(
+        f"{API}/repos/{REPO}/compare/{OLD_HEAD}...{SHA}",
+        json=stubs.comparison_json(commits=3, files=[renamed, huge, image]),
+    )
+
+    comparison = client.compare(REPO, OLD_HEAD, SHA)
+
+    assert (comparison.status, comparison.total_commits, len(comparison.commits)) == ("ahead", 3, 3)
+    files = {file.filename: file for file in comparison.files or ()}
+    assert files["src/new.py"].previous_filename == "src/old.py"
+    assert files["src/new.py"].patch == "@@ -1 +1 @@\n-a\n+b"
+    assert (files["data/huge.json"].patch, files["data/huge.json"].patch_missing) == (None, True)
+    assert (files["logo.png"].patch, files["logo.png"].patch_missing) == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("commits", "files", "truncated"),
+    [(249, 299, False), (250, 1, True), (1, 300, True)],
+    ids=["under-the-caps", "250-commits", "300-files"],
+)
+def test_a_comparison_at_githubs_caps_is_truncated(
+    api, client, commits: int, files: int, truncated: bool
+) -> None:
+    entries = [stubs.compared_file(f"f{n}.py", "@@ -1 +1 @@\n-a\n+b") for n in range(files)]
+    api.get(
+        f"{API}/repos/{REPO}/compare/{OLD_HEAD}...{SHA}",
+        json=stubs.comparison_json(commits=commits, files=entries),
+    )
+
+    assert client.compare(REPO, OLD_HEAD, SHA).truncated is truncated
+
+
+def test_a_comparison_listing_fewer_commits_than_it_counts_is_truncated(api, client) -> None:
+    data = {**stubs.comparison_json(commits=250), "total_commits": 400}
+    api.get(f"{API}/repos/{REPO}/compare/{OLD_HEAD}...{SHA}", json=data)
+
+    comparison = client.compare(REPO, OLD_HEAD, SHA)
+
+    assert comparison.total_commits == 400 and comparison.truncated
+
+
+def test_compare_takes_only_commit_shas(api, client) -> None:
+    with pytest.raises(ValueError, match="SHA"):
+        client.compare(REPO, "main", SHA)
+    with pytest.raises(ValueError, match="SHA"):
+        client.compare(REPO, OLD_HEAD, "../../user")
