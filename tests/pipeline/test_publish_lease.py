@@ -225,19 +225,25 @@ def sqlite_file(transactional_db, tmp_path):
     The suite's SQLite test database lives in memory (shared cache), whose table locks do
     not behave like the file the web server and the worker share in production.
     """
-    if connection.vendor != "sqlite":
-        pytest.skip("shows SQLite's database-wide write lock")
-    settings_dict = connections.settings["default"]
-    in_memory_name, in_memory = settings_dict["NAME"], connections["default"]
-    settings_dict["NAME"] = str(tmp_path / "prism.sqlite3")
+    # Whatever the suite runs on (PostgreSQL in CI), this test is about `make run`'s SQLite.
+    original_settings, original = connections.settings["default"], connections["default"]
+    file_settings = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(tmp_path / "prism.sqlite3"),
+        "OPTIONS": {"timeout": 20},
+        "TEST": {"NAME": str(tmp_path / "prism.sqlite3")},
+    }
+    connections.settings["default"] = connections.configure_settings({"default": file_settings})[
+        "default"
+    ]
     connections["default"] = connections.create_connection("default")
     try:
         call_command("migrate", verbosity=0, interactive=False)
         yield
     finally:
         connections["default"].close()
-        settings_dict["NAME"] = in_memory_name
-        connections["default"] = in_memory
+        connections.settings["default"] = original_settings
+        connections["default"] = original
 
 
 def deliver(body: bytes, delivery_id: str):
