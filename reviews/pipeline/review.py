@@ -52,7 +52,7 @@ def run(
     result = review_files(files, pr=pr, llm=llm or clients.llm_client(), timings=timings)
 
     started = time.perf_counter()
-    if not services.analysis_complete(analysis_id=analysis.id, result=result):
+    if services.analysis_complete_with_findings(analysis=analysis, result=result) is None:
         logger.info("review finished after losing its claim analysis_id=%s", analysis.id)
         return
     services.analysis_record_timing(
@@ -84,12 +84,17 @@ def review_files(
         for path in chunk.paths
     ]
     reviewed = [chunk for chunk, answer in answers if isinstance(answer, ReviewOutput)]
+    # Anchor text is stored: it is read from the redacted files wherever the redactor ran, so
+    # a credential in the diff is no more kept by the ledger than it is sent to the model.
+    redacted = {file.path: file for file in selected}
+    shown = [redacted.get(file.path, file) for file in files]
     return ReviewResult(
         summary=_summary(outputs, len(chunks)),
-        findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs)]), files)),
+        findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs)]), shown)),
         coverage=_coverage(files, reviewed, [*skipped, *over_budget, *unread]),
         usage=_usage(outputs),
         timings=timings.seconds,
+        new_side=new_side(shown),
     )
 
 
@@ -266,13 +271,33 @@ def merge(found: list[Finding]) -> list[Finding]:
     return results.most_severe_first(kept.values())
 
 
+def new_side(files: list[parser.FileDiff]) -> results.NewSide:
+    """Each file's new side as the diff shows it: context and added lines, per hunk."""
+    return results.NewSide(
+        {
+            file.path: tuple(
+                (
+                    hunk.new_start,
+                    tuple(results.same_code(ln.text) for ln in hunk.lines if ln.kind != "-"),
+                )
+                for hunk in file.hunks
+                if hunk.new_count
+            )
+            for file in files
+            if file.new_path is not None  # a removed file has no new side to anchor on
+        }
+    )
+
+
 def anchor(found: list[Finding], files: list[parser.FileDiff]) -> list[Finding]:
-    """Mark each finding anchored when GitHub would accept a comment on its line.
+    """Mark each finding anchored when GitHub would accept a comment on its line, and give
+    it the text of its lines (its identity across pushes, see `results.finding_fingerprint`).
 
     A finding off the diff is kept (the summary still shows it) but never posted inline,
     where it would make GitHub reject the whole review (docs/github-facts.md C4).
     """
     by_path = {file.path: file for file in files}
+    shown = new_side(files)
     anchored = []
     for finding in found:
         file = by_path.get(finding.path)
@@ -286,7 +311,8 @@ def anchor(found: list[Finding], files: list[parser.FileDiff]) -> list[Finding]:
             and _same_hunk(file, line, end_line)
         ):
             end_line = None
-        anchored.append(replace(finding, end_line=end_line, anchored=ok))
+        text = shown.text(finding.path, line, end_line) if ok else ""
+        anchored.append(replace(finding, end_line=end_line, anchored=ok, anchor_text=text))
     return anchored
 
 
