@@ -96,7 +96,7 @@ class CategoryFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
         value = self.value()
         if value in results.CATEGORIES:
-            return selectors.analyses_with_finding(queryset, key="category", values=[value])
+            return selectors.analyses_reporting(queryset, category=value)
         return None
 
 
@@ -110,8 +110,8 @@ class SeverityFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
         value = self.value()
         if value in results.SEVERITIES:
-            return selectors.analyses_with_finding(
-                queryset, key="severity", values=results.severities_at_least(value)
+            return selectors.analyses_reporting(
+                queryset, severity__in=results.severities_at_least(value)
             )
         return None
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from reviews.github.resources import PullRequest
 from reviews.models import Analysis, Finding
 from reviews.results import Finding as ResultFinding
-from reviews.results import NewSide, ReviewResult, finding_fingerprint
+from reviews.results import NewSide, ReviewResult, finding_fingerprint, most_severe_first
 from reviews.scrub import scrub, scrub_json
 
 logger = logging.getLogger(__name__)
@@ -415,7 +415,7 @@ def findings_record(
     rows = Finding.objects.filter(repo_full_name=repo, pr_number=number)
     known = {row.fingerprint: row for row in rows}
     raised: dict[str, ResultFinding] = {}
-    for finding in result.findings:  # most severe first: that one speaks for the identity
+    for finding in most_severe_first(result.findings):  # the most severe one speaks for it
         raised.setdefault(finding.fingerprint, finding)
 
     new, reported = 0, set()

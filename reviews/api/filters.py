@@ -76,6 +76,6 @@ class AnalysisFilter(filters.FilterSet):
     def filter_min_severity(
         self, queryset: QuerySet[Analysis], name: str, value: str
     ) -> QuerySet[Analysis]:
-        return selectors.analyses_with_finding(
-            queryset, key="severity", values=results.severities_at_least(value)
+        return selectors.analyses_reporting(
+            queryset, severity__in=results.severities_at_least(value)
         )
