@@ -366,7 +366,7 @@ class FindingAdmin(admin.ModelAdmin):
         "category",
         "title",
         "where",
-        "model",
+        "llm_model",
         "last_seen",
         "updated_at",
     ]
@@ -439,7 +439,7 @@ class FindingAdmin(admin.ModelAdmin):
         return f"{finding.path}:{finding.line}" if finding.line else finding.path
 
     @admin.display(description="model", ordering="analysis__llm_model")
-    def model(self, finding: LedgerFinding) -> str:
+    def llm_model(self, finding: LedgerFinding) -> str:
         return finding.analysis.llm_model or NONE
 
     @admin.display(description="last seen at", ordering="last_seen_sha")

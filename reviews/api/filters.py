@@ -87,7 +87,7 @@ SEVERITY_CHOICES = [(s, s) for s in results.SEVERITIES]
 MAX_INT = 2**31 - 1
 
 
-class IntegerFilter(filters.NumberFilter):
+class IntegerFilter(filters.Filter):
     """A whole number: `1.5` is a 400, not silently 1."""
 
     field_class = forms.IntegerField
