@@ -23,7 +23,12 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-QUERY = {"repo": "octo/repo-3", "state": "open", "min_severity": "high", "limit": 50}
+QUERY: dict[str, str | int] = {
+    "repo": "octo/repo-3",
+    "state": "open",
+    "min_severity": "high",
+    "limit": 50,
+}
 
 
 def scratch_database(url: str) -> tuple[str, str]:
