@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import Q
 
 from reviews.github.resources import PullRequest
+from reviews.results import Finding as ResultFinding
 from reviews.results import ReviewResult
 
 
@@ -158,3 +159,90 @@ class StickyComment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repo_full_name}#{self.pr_number} comment {self.comment_id}"
+
+
+class Finding(models.Model):
+    """One finding of one pull request across all its reviews: the findings ledger.
+
+    A review's own record stays in `Analysis.feedback`; this row is the finding's identity
+    (`reviews.results.finding_fingerprint`) and its lifecycle: raised (open), its lines
+    changed (fixed), its file left the pull request (outdated), or dismissed by a person, in
+    which case it is never raised on this pull request again. Written by
+    `services.findings_record` and publishing only.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        FIXED = "fixed"
+        OUTDATED = "outdated"
+        DISMISSED = "dismissed"
+
+    repo_full_name = models.CharField("repository", max_length=200)
+    pr_number = models.PositiveIntegerField("PR number")
+    fingerprint = models.CharField(max_length=16)
+    # The review that first raised it; every review that reported it (raised it, or carried
+    # it forward because its lines were untouched) is in `analyses`.
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="raised_findings")
+    analyses = models.ManyToManyField(Analysis, related_name="reported_findings")
+
+    path = models.CharField(max_length=1000)
+    line = models.PositiveIntegerField(default=0)  # 0: the finding names no line
+    end_line = models.PositiveIntegerField(null=True, blank=True)
+    category = models.CharField(max_length=16)
+    severity = models.CharField(max_length=16)
+    title = models.TextField()
+    body = models.TextField(blank=True)
+    suggestion = models.TextField(blank=True)
+    anchored = models.BooleanField(default=False)
+    # The normalised text of its anchored lines, "" when unknown (see results.NewSide).
+    anchor_text = models.TextField(blank=True)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    first_seen_sha = models.CharField("first seen at", max_length=64)
+    last_seen_sha = models.CharField("last seen at", max_length=64)
+
+    # Prism's inline comment carrying it, once posted, and its review thread (GraphQL node id).
+    review_comment_id = models.BigIntegerField(null=True, blank=True)
+    thread_node_id = models.CharField(max_length=100, blank=True)
+
+    dismissed_by = models.CharField(max_length=100, blank=True)  # a GitHub login
+    dismiss_reason = models.TextField(blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repo_full_name", "pr_number", "fingerprint"],
+                name="one_finding_per_identity_per_pr",
+            )
+        ]
+        # For GET /api/findings/ and the admin's filters: a repository's findings by state and
+        # severity (the unique constraint serves repository + PR number), and the rest alone.
+        indexes = [
+            models.Index(fields=["repo_full_name", "state", "severity"]),
+            models.Index(fields=["state", "severity"]),
+            models.Index(fields=["category"]),
+            models.Index(fields=["path"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repo_full_name}#{self.pr_number} {self.fingerprint} ({self.state})"
+
+    def as_result(self) -> ResultFinding:
+        """The typed finding, as the comment renderers take it."""
+        return ResultFinding(
+            path=self.path,
+            line=self.line,
+            end_line=self.end_line,
+            category=self.category,
+            severity=self.severity,
+            title=self.title,
+            body=self.body,
+            suggestion=self.suggestion or None,
+            anchored=self.anchored,
+            anchor_text=self.anchor_text,
+        )

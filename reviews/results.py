@@ -26,6 +26,61 @@ def same_title(title: Any) -> str:
     return " ".join(str(title).lower().split())
 
 
+def same_code(line: str) -> str:
+    """A line of code compared across pushes: re-indenting or re-spacing it is not a change."""
+    return " ".join(line.split())
+
+
+def finding_fingerprint(path: str, category: str, title: str, anchor_text: str = "") -> str:
+    """A finding's identity on its pull request, the one definition of it.
+
+    The file, the kind, the title and the text of the lines it is anchored on, never the line
+    number: code inserted above a finding moves it, but it is still the same finding; editing
+    the lines it is on makes it another. Without anchor text (a finding off the diff, or one
+    stored before the text was known) the key is the file, the kind and the title alone, which
+    is also what earlier versions wrote into their inline comments' markers.
+    """
+    key = f"{path}|{category}|{same_title(title)}"
+    if anchor_text:
+        key = f"{key}|{anchor_text}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class NewSide:
+    """What the diff shows of each file's new side, normalised with `same_code`.
+
+    Per path, the hunks as (first new line number, their lines). It lets a finding raised on
+    an earlier push be looked for again: its anchored lines are still there (maybe moved), or
+    they changed. Built by the pipeline from the parsed diff; never stored.
+    """
+
+    hunks: Mapping[str, tuple[tuple[int, tuple[str, ...]], ...]] = field(default_factory=dict)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.hunks
+
+    def text(self, path: str, line: int, end_line: int | None = None) -> str:
+        """The anchor text of lines line..end_line of `path`, "" unless all are shown."""
+        last = end_line or line
+        for start, lines in self.hunks.get(path, ()):
+            if start <= line and last < start + len(lines):
+                return "\n".join(lines[line - start : last - start + 1])
+        return ""
+
+    def locate(self, path: str, anchor_text: str, near: int = 0) -> int | None:
+        """Where the lines of `anchor_text` now start in `path` (the place nearest `near` if
+        they appear more than once), or None when the diff no longer shows them."""
+        wanted = tuple(anchor_text.split("\n"))
+        places = [
+            start + offset
+            for start, lines in self.hunks.get(path, ())
+            for offset in range(len(lines) - len(wanted) + 1)
+            if lines[offset : offset + len(wanted)] == wanted
+        ]
+        return min(places, key=lambda place: abs(place - near)) if places else None
+
+
 @dataclass(frozen=True)
 class SkipReason:
     """Why a file (or part of one) was not reviewed, worded for the comment's footer."""
@@ -99,6 +154,10 @@ class Finding:
     end_line: int | None = None
     suggestion: str | None = None
     anchored: bool = False  # GitHub accepts a review comment on `line` (set by the pipeline)
+    # The text of line..end_line on the diff's new side, normalised (set by the pipeline, ""
+    # when unknown). Part of the fingerprint; never written by `to_json`, so the stored
+    # feedback and the API's output stay as they were.
+    anchor_text: str = ""
 
     @property
     def rank(self) -> int:
@@ -109,9 +168,9 @@ class Finding:
 
     @property
     def fingerprint(self) -> str:
-        """Stable across pushes: lines move, but the file, the kind and the title stay."""
-        key = f"{self.path}|{self.category}|{same_title(self.title)}"
-        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        """Stable across pushes: lines move, but the file, the kind, the title and the code
+        the finding is on stay (see `finding_fingerprint`)."""
+        return finding_fingerprint(self.path, self.category, self.title, self.anchor_text)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -292,6 +351,9 @@ class ReviewResult:
     # Not stored: the new-side lines per path the reviewed push changed (PushPlan's), for
     # the findings ledger; None after a full review, where every line was read.
     changed_lines: dict[str, set[int]] | None = field(default=None, compare=False)
+    # The reviewed diff's new side, for the findings ledger to follow earlier findings; None
+    # when unknown (a result read back from storage). Never written by `to_json`.
+    new_side: NewSide | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,69 +1,34 @@
-"""Reads over analyses for the API, the admin and the commands; nothing here writes.
+"""Reads over analyses and the findings ledger for the API, the admin and the commands;
+nothing here writes.
 
-Findings live in `Analysis.feedback["findings"]`, a JSON list of dicts. Asking the database
-"has a finding with severity in (...)" has no portable ORM spelling: JSON containment
-(`__contains`) exists on PostgreSQL but not on SQLite, and matching the JSON text is fooled
-by a finding whose title quotes `"severity": "high"`. So each backend gets its own exact
-query over the parsed JSON, and both are tested.
+Questions about findings across reviews ("analyses with a high finding") are asked of the
+ledger's rows (`reviews.models.Finding`), plain ORM on every database. One review's own
+counts still come from its stored feedback, which is that review's record.
 """
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connections
-from django.db.models import BooleanField, Count, Q, QuerySet, Sum
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from reviews.models import Analysis
+from reviews.models import Analysis, Finding
 from reviews.results import CATEGORIES, SEVERITIES, ReviewResult
 
-# Only these keys are ever put into SQL, so the JSON path below is never user input.
-FINDING_KEYS = frozenset({"severity", "category"})
 
+def analyses_reporting(queryset: QuerySet[Analysis], **finding: Any) -> QuerySet[Analysis]:
+    """Analyses that reported a ledger finding matching `finding` (lookups on its fields):
+    `analyses_reporting(qs, severity__in=["high", "critical"])`.
 
-def analyses_with_finding(
-    queryset: QuerySet[Analysis], *, key: str, values: Iterable[str]
-) -> QuerySet[Analysis]:
-    """Analyses with a finding whose `key` is one of `values`, decided by the database."""
-    if key not in FINDING_KEYS:
-        raise ValueError(f"cannot filter findings by {key!r}")
-    values = list(values)
-    if not values:
-        return queryset.none()
-    vendor = connections[queryset.db].vendor
-    if vendor == "postgresql":
-        # jsonb containment: the findings array holds an object containing {key: value}.
-        match = Q()
-        for value in values:
-            match |= Q(feedback__findings__contains=[{key: value}])
-        return queryset.filter(match)
-    if vendor == "sqlite":
-        column = f'"{Analysis._meta.db_table}"."feedback"'
-        placeholders = ", ".join(["%s"] * len(values))
-        # json_extract on the whole document (always valid JSON) at each element's path, rather
-        # than on the element's text, so a malformed element can never raise mid-query.
-        # Only the table name and placeholders are formatted in; every value is a parameter.
-        sql = (
-            f"EXISTS (SELECT 1 FROM json_each({column}, '$.findings') AS finding "  # noqa: S608
-            f"WHERE json_type({column}, '$.findings') = 'array' AND finding.type = 'object' "
-            f"AND json_extract({column}, finding.fullkey || %s) IN ({placeholders}))"
-        )
-        return queryset.filter(
-            RawSQL(sql, [f".{key}", *values], output_field=BooleanField())  # noqa: S611
-        )
-    # Any other database: correct, but reads every row's feedback.
-    ids = [
-        pk
-        for pk, feedback in queryset.values_list("id", "feedback")
-        if any(getattr(f, key) in values for f in ReviewResult.from_json(feedback).findings)
-    ]
-    return queryset.filter(id__in=ids)
+    A finding's row holds its latest severity and text, so an analysis that reported it
+    earlier is matched by what the finding is now.
+    """
+    lookups = {f"reported_findings__{name}": value for name, value in finding.items()}
+    return queryset.filter(**lookups).distinct()
 
 
 @dataclass(frozen=True)
@@ -107,8 +72,8 @@ class Overview:
 def analysis_overview(*, days: int = 30) -> Overview:
     """What the admin's overview page charts, over the last `days` days.
 
-    Findings are counted in Python: their JSON has no portable aggregate, and a month of
-    reviews is a few thousand rows at most for a self-hosted reviewer.
+    Findings are the ledger's: each finding of a pull request counts once, in the period of
+    the review that first raised it, however often later pushes and re-runs report it.
     """
     first = timezone.localdate() - timedelta(days=days - 1)
     recent = Analysis.objects.filter(created_at__date__gte=first)
@@ -141,13 +106,13 @@ def _reviews_per_day(recent: QuerySet, first: date, days: int) -> list[tuple[dat
 
 
 def _finding_counts(recent: QuerySet) -> tuple[Counter[str], Counter[str]]:
-    categories: Counter[str] = Counter()
-    severities: Counter[str] = Counter()
-    completed = recent.filter(status=Analysis.Status.COMPLETED)
-    for feedback in completed.values_list("feedback", flat=True):
-        summary = finding_summary(ReviewResult.from_json(feedback))
-        categories.update(summary.by_category)
-        severities.update(summary.by_severity)
+    raised = Finding.objects.filter(analysis__in=recent).order_by()
+    categories = Counter(
+        {row["category"]: row["n"] for row in raised.values("category").annotate(n=Count("id"))}
+    )
+    severities = Counter(
+        {row["severity"]: row["n"] for row in raised.values("severity").annotate(n=Count("id"))}
+    )
     return categories, severities
 
 

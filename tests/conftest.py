@@ -35,12 +35,17 @@ def _forget_github_identities(monkeypatch):
 
 @pytest.fixture
 def make_analysis(db):
-    """An Analysis as a webhook would have recorded it; override any field."""
+    """An Analysis as a webhook would have recorded it; override any field.
+
+    A completed one with findings in its feedback has them in the findings ledger too, as
+    the pipeline leaves it (`ledger=False` for one stored before the ledger existed).
+    """
+    from reviews import services
     from reviews.models import Analysis
 
     counter = iter(range(1, 1_000_000))
 
-    def make(**fields):
+    def make(*, ledger=True, **fields):
         n = next(counter)
         defaults = {
             "delivery_id": f"delivery-{n}",
@@ -55,7 +60,10 @@ def make_analysis(db):
             "base_sha": "b" * 40,
         }
         defaults.update(fields)
-        return Analysis.objects.create(**defaults)
+        analysis = Analysis.objects.create(**defaults)
+        if ledger and analysis.status == Analysis.Status.COMPLETED and analysis.result.findings:
+            services.findings_record(analysis=analysis, result=analysis.result)
+        return analysis
 
     return make
 

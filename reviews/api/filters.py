@@ -1,4 +1,5 @@
-"""Query-string filters of `GET /api/analyses/`; a bad value answers 400 naming the parameter."""
+"""Query-string filters of `GET /api/analyses/` and `GET /api/findings/`; a bad value answers
+400 naming the parameter."""
 
 from datetime import UTC, date, datetime
 
@@ -8,7 +9,7 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
 from reviews import results, selectors
-from reviews.models import Analysis
+from reviews.models import Analysis, Finding
 
 BAD_DATE = (
     "Enter an ISO 8601 date or date-time, e.g. 2025-01-31, 2025-01-31T12:00:00 or "
@@ -76,6 +77,58 @@ class AnalysisFilter(filters.FilterSet):
     def filter_min_severity(
         self, queryset: QuerySet[Analysis], name: str, value: str
     ) -> QuerySet[Analysis]:
-        return selectors.analyses_with_finding(
-            queryset, key="severity", values=results.severities_at_least(value)
+        return selectors.analyses_reporting(
+            queryset, severity__in=results.severities_at_least(value)
         )
+
+
+SEVERITY_CHOICES = [(s, s) for s in results.SEVERITIES]
+# Bounded like the columns (32-bit integers on PostgreSQL), so a huge number is a 400.
+MAX_INT = 2**31 - 1
+
+
+class IntegerFilter(filters.Filter):
+    """A whole number: `1.5` is a 400, not silently 1."""
+
+    field_class = forms.IntegerField
+
+
+class FindingFilter(filters.FilterSet):
+    repo = filters.CharFilter(field_name="repo_full_name", help_text="Repository as owner/name.")
+    pr_number = IntegerFilter(min_value=1, max_value=MAX_INT, help_text="Pull request number.")
+    state = filters.ChoiceFilter(choices=Finding.State.choices, help_text="Lifecycle state.")
+    severity = filters.ChoiceFilter(choices=SEVERITY_CHOICES, help_text="Exactly this severity.")
+    min_severity = filters.ChoiceFilter(
+        choices=SEVERITY_CHOICES,
+        field_name="severity",
+        method="filter_min_severity",
+        help_text="This severity or higher.",
+    )
+    category = filters.ChoiceFilter(
+        choices=[(c, c) for c in results.CATEGORIES], help_text="Finding category."
+    )
+    path = filters.CharFilter(help_text="File path in the repository, exactly.")
+    analysis = IntegerFilter(
+        field_name="analyses",
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Only findings this analysis reported (raised, or carried forward).",
+    )
+
+    class Meta:
+        model = Finding
+        fields = [
+            "repo",
+            "pr_number",
+            "state",
+            "severity",
+            "min_severity",
+            "category",
+            "path",
+            "analysis",
+        ]
+
+    def filter_min_severity(
+        self, queryset: QuerySet[Finding], name: str, value: str
+    ) -> QuerySet[Finding]:
+        return queryset.filter(severity__in=results.severities_at_least(value))

@@ -1,4 +1,5 @@
-"""How an analysis looks in the API: a compact row in lists, everything but secrets in detail."""
+"""How an analysis looks in the API: a compact row in lists, everything but secrets in detail;
+and a ledger finding."""
 
 from dataclasses import asdict
 from typing import Any
@@ -8,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reviews import results, selectors
-from reviews.models import Analysis
+from reviews.models import Analysis, Finding
 from reviews.results import ReviewResult
 
 
@@ -123,4 +124,37 @@ class StaffAnalysisDetailSerializer(AnalysisDetailSerializer):
 
     class Meta(AnalysisDetailSerializer.Meta):
         fields = [*AnalysisDetailSerializer.Meta.fields, "raw_output"]
+        read_only_fields = fields
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    """A finding of the ledger: its identity on its pull request, where it is, and its state."""
+
+    class Meta:
+        model = Finding
+        fields = [
+            "id",
+            "repo_full_name",
+            "pr_number",
+            "fingerprint",
+            "state",
+            "severity",
+            "category",
+            "path",
+            "line",
+            "end_line",
+            "title",
+            "body",
+            "suggestion",
+            "anchored",
+            "analysis",
+            "first_seen_sha",
+            "last_seen_sha",
+            "review_comment_id",
+            "dismissed_by",
+            "dismiss_reason",
+            "dismissed_at",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields

@@ -1,4 +1,5 @@
-"""The read API over analyses, and a staff-only re-run. Thin: selectors read, dispatch re-runs.
+"""The read API over analyses and the findings ledger, and a staff-only re-run. Thin:
+selectors and filters read, dispatch re-runs.
 
 Authentication is a knox token (`Authorization: Token <key>`, stored hashed) or the admin's
 session; every endpoint, the schema and the docs included, needs an authenticated user.
@@ -20,8 +21,8 @@ from rest_framework.serializers import BaseSerializer
 
 from reviews import dispatch
 from reviews.api import serializers
-from reviews.api.filters import AnalysisFilter
-from reviews.models import Analysis
+from reviews.api.filters import AnalysisFilter, FindingFilter
+from reviews.models import Analysis, Finding
 
 
 class CanRerun(BasePermission):
@@ -64,6 +65,19 @@ class AnalysisViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(rerun).data, status=status.HTTP_202_ACCEPTED)
 
 
+class FindingViewSet(viewsets.ReadOnlyModelViewSet):
+    """Findings of the ledger, one per finding per pull request, newest first.
+
+    Filter with the query parameters; page with limit and offset.
+    """
+
+    queryset = Finding.objects.order_by("-id")
+    serializer_class = serializers.FindingSerializer
+    pagination_class = AnalysisPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = FindingFilter
+
+
 def only_api_endpoints(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
     """drf-spectacular hook: describe /api/ only, not the webhook or the admin."""
     return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/")]
@@ -71,6 +85,7 @@ def only_api_endpoints(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
 
 router = routers.DefaultRouter()
 router.register("analyses", AnalysisViewSet, basename="analysis")
+router.register("findings", FindingViewSet, basename="finding")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

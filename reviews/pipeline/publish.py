@@ -20,8 +20,9 @@ from reviews import clients, services
 from reviews.comments import render
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import Comment
-from reviews.models import Analysis, StickyComment
-from reviews.results import Finding, ReviewResult
+from reviews.models import Analysis, Finding, StickyComment
+from reviews.results import Finding as ResultFinding
+from reviews.results import ReviewResult, finding_fingerprint, severities_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -275,33 +276,34 @@ def _find_marked_comment(github: GitHubClient, repo: str, number: int) -> Commen
 
 
 def post_inline_comments(analysis: Analysis, github: GitHubClient) -> None:
-    """One COMMENT review holding a comment per anchored finding not posted on an earlier push.
+    """One COMMENT review holding a comment per ledger finding not yet posted on the PR.
+
+    What is posted comes from the ledger, not the review's JSON: the open findings of this pull
+    request this review reported, anchored, severe enough, with no inline comment yet. A finding
+    is never posted twice on one pull request: one already carrying a comment id is skipped,
+    and so is one whose marker is in Prism's own comments (a comment posted before its id was
+    read back). After posting, Prism's comments are read back and each id stored.
 
     A review is all-or-nothing at GitHub (docs/github-facts.md C4): if it still answers 422, try
     once with single-line comments on added lines only, then give up on inline comments; the
     summary carries every finding either way.
     """
     repo, number = analysis.repo_full_name, analysis.pr_number
-    wanted = [f for f in analysis.result.findings if _inline_worthy(f)]
+    wanted = list(_unposted(analysis))
     if not wanted:
         return
     # Only Prism's own comments count: a finding's fingerprint can be computed in advance,
     # and anyone's comment carrying it must not silence the finding.
-    me = github.authenticated_login()
-    already = {
-        mark
-        for c in github.list_review_comments(repo, number)
-        if c.author == me
-        for mark in FINGERPRINT.findall(c.body)
-    }
-    fresh = [f for f in wanted if f.fingerprint not in already]
+    posted = _posted_markers(github, repo, number)
+    _record_comment_ids(wanted, posted)
+    fresh = [row for row in wanted if not _marks(row) & posted.keys()]
     if not fresh:
         return
     body = (
         f"Prism found {len(fresh)} issue{'s' if len(fresh) != 1 else ''} on changed lines; "
         "the summary comment has the whole review."
     )
-    comments = [inline_comment(f, analysis) for f in fresh]
+    comments = [inline_comment(row.as_result(), analysis, row.fingerprint) for row in fresh]
     try:
         github.create_review(
             repo, number, commit_id=analysis.head_sha, body=body, comments=comments
@@ -309,30 +311,68 @@ def post_inline_comments(analysis: Analysis, github: GitHubClient) -> None:
     except GitHubError as exc:
         if exc.status != 422:
             raise
-        single = [inline_comment(f, analysis, multi_line=False) for f in fresh]
+        single = [
+            inline_comment(row.as_result(), analysis, row.fingerprint, multi_line=False)
+            for row in fresh
+        ]
         logger.warning(
             "inline review rejected (422), retrying single-line analysis_id=%s", analysis.id
         )
         github.create_review(repo, number, commit_id=analysis.head_sha, body=body, comments=single)
+    _record_comment_ids(fresh, _posted_markers(github, repo, number))
+
+
+def _unposted(analysis: Analysis) -> QuerySet[Finding]:
+    return Finding.objects.filter(
+        repo_full_name=analysis.repo_full_name,
+        pr_number=analysis.pr_number,
+        analyses=analysis,
+        state=Finding.State.OPEN,
+        anchored=True,
+        review_comment_id__isnull=True,
+        severity__in=severities_at_least(settings.INLINE_MIN_SEVERITY),
+    ).order_by("id")
+
+
+def _posted_markers(github: GitHubClient, repo: str, number: int) -> dict[str, int]:
+    """Fingerprint -> id of Prism's own inline comment carrying its marker."""
+    me = github.authenticated_login()
+    return {
+        mark: comment.id
+        for comment in github.list_review_comments(repo, number)
+        if comment.author == me
+        for mark in FINGERPRINT.findall(comment.body)
+    }
+
+
+def _marks(row: Finding) -> set[str]:
+    """The markers a posted comment of this finding may carry: its fingerprint, or the one
+    without anchor text that versions before the ledger wrote."""
+    return {row.fingerprint, finding_fingerprint(row.path, row.category, row.title)}
+
+
+def _record_comment_ids(rows: list[Finding], posted: dict[str, int]) -> None:
+    for row in rows:
+        comment_id = next((posted[mark] for mark in _marks(row) if mark in posted), None)
+        if comment_id is not None:
+            Finding.objects.filter(pk=row.pk, review_comment_id__isnull=True).update(
+                review_comment_id=comment_id
+            )
 
 
 def inline_comment(
-    finding: Finding, analysis: Analysis, *, multi_line: bool = True
+    finding: ResultFinding, analysis: Analysis, fingerprint: str, *, multi_line: bool = True
 ) -> dict[str, Any]:
     body = render.render_inline(finding, ctx=comment_context(analysis))
     comment: dict[str, Any] = {
         "path": finding.path,
         "line": finding.line,
         "side": "RIGHT",
-        "body": f"{body}\n\n<!-- prism:finding:{finding.fingerprint} -->",
+        "body": f"{body}\n\n<!-- prism:finding:{fingerprint} -->",
     }
     if multi_line and finding.end_line:
         comment.update(start_line=finding.line, start_side="RIGHT", line=finding.end_line)
     return comment
-
-
-def _inline_worthy(finding: Finding) -> bool:
-    return finding.anchored and finding.at_least(settings.INLINE_MIN_SEVERITY)
 
 
 def final_status(result: ReviewResult) -> tuple[str, str]:

@@ -57,7 +57,10 @@ def run(
     result = review_files(files, pr=pr, llm=llm or clients.llm_client(), timings=timings, plan=plan)
 
     started = time.perf_counter()
-    if not services.analysis_complete(analysis_id=analysis.id, result=result):
+    ledger = services.analysis_complete_with_findings(
+        analysis=analysis, result=result, changed_lines=result.changed_lines
+    )
+    if ledger is None:
         logger.info("review finished after losing its claim analysis_id=%s", analysis.id)
         return
     services.analysis_record_timing(
@@ -102,13 +105,21 @@ def review_files(
     ]
     reviewed = [chunk for chunk, answer in answers if isinstance(answer, ReviewOutput)]
     coverage = _coverage(reviewing, reviewed, [*skipped, *over_budget, *unread])
+    # Findings anchor on the whole diff (an incremental review read only part of it), and the
+    # anchor text is stored: it is read from redacted files, so the ledger keeps no credential
+    # any more than the model is sent one.
+    redacted = {file.path: file for file in selected}
+    rest = [file for file in files if file.path not in redacted or reviewing is not files]
+    redacted.update((file.path, file) for file in redact_files(rest)[0])
+    shown = [redacted[file.path] for file in files]
     return ReviewResult(
         summary=_summary(outputs, len(chunks), plan),
-        findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs)]), files)),
+        findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs)]), shown)),
         coverage=replace(coverage, scope=_scope(plan, files)),
         usage=_usage(outputs),
         timings=timings.seconds,
         changed_lines=plan.changed_lines if plan is not None and plan.incremental else None,
+        new_side=new_side(shown),
     )
 
 
@@ -383,13 +394,33 @@ def merge(found: list[Finding]) -> list[Finding]:
     return results.most_severe_first(kept.values())
 
 
+def new_side(files: list[parser.FileDiff]) -> results.NewSide:
+    """Each file's new side as the diff shows it: context and added lines, per hunk."""
+    return results.NewSide(
+        {
+            file.path: tuple(
+                (
+                    hunk.new_start,
+                    tuple(results.same_code(ln.text) for ln in hunk.lines if ln.kind != "-"),
+                )
+                for hunk in file.hunks
+                if hunk.new_count
+            )
+            for file in files
+            if file.new_path is not None  # a removed file has no new side to anchor on
+        }
+    )
+
+
 def anchor(found: list[Finding], files: list[parser.FileDiff]) -> list[Finding]:
-    """Mark each finding anchored when GitHub would accept a comment on its line.
+    """Mark each finding anchored when GitHub would accept a comment on its line, and give
+    it the text of its lines (its identity across pushes, see `results.finding_fingerprint`).
 
     A finding off the diff is kept (the summary still shows it) but never posted inline,
     where it would make GitHub reject the whole review (docs/github-facts.md C4).
     """
     by_path = {file.path: file for file in files}
+    shown = new_side(files)
     anchored = []
     for finding in found:
         file = by_path.get(finding.path)
@@ -403,7 +434,8 @@ def anchor(found: list[Finding], files: list[parser.FileDiff]) -> list[Finding]:
             and _same_hunk(file, line, end_line)
         ):
             end_line = None
-        anchored.append(replace(finding, end_line=end_line, anchored=ok))
+        text = shown.text(finding.path, line, end_line) if ok else ""
+        anchored.append(replace(finding, end_line=end_line, anchored=ok, anchor_text=text))
     return anchored
 
 

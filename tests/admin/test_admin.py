@@ -320,3 +320,75 @@ def test_view_only_staff_do_not_see_the_models_raw_output(view_only_client, make
 
     assert "unusable" in page
     assert "it quoted the diff" not in page
+
+
+# --- the findings ledger -------------------------------------------------------------------------
+
+FINDINGS = "/admin/reviews/finding/"
+
+
+def test_the_analysis_page_lists_its_ledger_findings_with_their_states(staff_client, reviewed):
+    from reviews.models import Finding
+
+    Finding.objects.filter(severity="low").update(state=Finding.State.DISMISSED)
+    html = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/").content.decode()
+    ledger = html.split('id="prism-ledger"', 1)[1]
+    assert "Findings ledger (3)" in ledger
+    assert ledger.count("<strong>open</strong>") == 2
+    assert ledger.count("<strong>dismissed</strong>") == 1
+
+
+def test_the_finding_list_filters_by_repository_state_severity_category_and_model(
+    staff_client, make_analysis
+):
+    from reviews.models import Finding
+
+    make_analysis(
+        status="completed",
+        llm_model="openai/gpt-4o-mini",
+        feedback=feedback(finding(category="security", severity="high", title="SQLi")),
+    )
+    make_analysis(
+        repo_full_name="octo/gears",
+        status="completed",
+        llm_model="anthropic/claude",
+        feedback=feedback(finding(category="style", severity="low", title=HOSTILE)),
+    )
+    Finding.objects.filter(title="SQLi").update(state=Finding.State.FIXED)
+
+    def listed(**query):
+        response = staff_client.get(FINDINGS, query)
+        assert response.status_code == 200
+        return {f.title for f in response.context["cl"].result_list}
+
+    assert listed() == {"SQLi", HOSTILE}
+    assert listed(repo_full_name="octo/gears") == {HOSTILE}
+    assert listed(state__exact="fixed") == {"SQLi"}
+    assert listed(severity="high") == {"SQLi"}
+    assert listed(category="style") == {HOSTILE}
+    assert listed(model="anthropic/claude") == {HOSTILE}
+    html = staff_client.get(FINDINGS).content.decode()
+    assert HOSTILE not in html  # escaped like everything from the model
+
+
+def test_findings_are_read_only_in_the_admin(staff_client, reviewed):
+    from reviews.models import Finding
+
+    row = Finding.objects.first()
+    assert row is not None
+    assert staff_client.get(f"{FINDINGS}add/").status_code == 403
+    page = staff_client.get(f"{FINDINGS}{row.id}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert f"#{reviewed.id} @" in page.content.decode()
+
+
+def test_the_overview_counts_each_finding_once_however_often_it_is_reported(
+    staff_client, make_analysis
+):
+    same = feedback(finding(category="bug", severity="high", title="Null deref"))
+    for _ in range(3):  # three pushes raising the same finding
+        make_analysis(status="completed", feedback=same)
+    overview = staff_client.get(OVERVIEW).context["overview"]
+    assert overview.by_category["bug"] == 1
+    assert overview.by_severity["high"] == 1

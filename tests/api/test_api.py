@@ -351,13 +351,17 @@ def test_other_bad_values_get_a_400_naming_the_parameter(api, param, value):
 
 @pytest.fixture
 def by_top_severity(make_analysis):
-    """One analysis per highest severity, plus ones that must never match."""
+    """One analysis per highest severity, plus ones that must never match.
+
+    Each on its own pull request: on one, the same finding is one ledger row whatever review
+    reported it."""
     made = {
         severity: make_analysis(
             status="completed",
-            feedback=feedback(finding(severity="low"), finding(severity=severity)),
+            pr_number=number,
+            feedback=feedback(finding(severity="low"), finding(severity=severity, title="Top")),
         )
-        for severity in ("low", "medium", "high", "critical")
+        for number, severity in enumerate(("low", "medium", "high", "critical"), start=100)
     }
     made["none"] = make_analysis(status="completed", feedback=feedback())
     made["failed"] = make_analysis(status="failed", feedback={})
@@ -365,7 +369,9 @@ def by_top_severity(make_analysis):
     made["strings"] = make_analysis(feedback={"findings": ["critical", 3, None]})
     # A hostile title quoting JSON must not pass for a critical finding.
     made["quoted"] = make_analysis(
-        feedback=feedback(finding(severity="low", title='"severity": "critical"'))
+        status="completed",
+        pr_number=200,
+        feedback=feedback(finding(severity="low", title='"severity": "critical"')),
     )
     return made
 
@@ -419,6 +425,8 @@ def test_the_openapi_schema_describes_the_api_only(api):
         "/api/analyses/",
         "/api/analyses/{id}/",
         "/api/analyses/{id}/rerun/",
+        "/api/findings/",
+        "/api/findings/{id}/",
     }
     parameters = {p["name"] for p in schema["paths"]["/api/analyses/"]["get"]["parameters"]}
     assert {"min_severity", "created_after", "created_before", "limit", "offset"} <= parameters
