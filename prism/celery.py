@@ -28,6 +28,24 @@ app = Celery("prism")
 # benchmark (2026-12-01: 566 vs 568 deliveries/s at 8 clients, 1.67 ms CPU per delivery
 # either way), so neither is kept.
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# The embedded default (filesystem:// broker) runs the threads pool (CELERY_WORKER_POOL in
+# settings) and `make run` starts beat as its own process, because a worker there must not
+# depend on a child process it cannot replace. Measured 2026-12-01, SQLite + filesystem
+# broker, `--concurrency 2`, a review held mid-LLM-call, then SIGKILL:
+# - prefork: kombu's filesystem transport is not asynchronous, so Celery runs its synchronous
+#   loop and billiard's blocking pool, whose idle children wait for work on one shared pipe
+#   while holding its read lock. Kill the idle child (or every child, or let the OOM killer
+#   pick it) and the lock is never released: the replacement children block on it (futex)
+#   and the worker goes on receiving reviews and sweeps and never runs one. Killing only
+#   the busy child recovers (requeued by reject_on_worker_lost, done 25 s later); on Redis
+#   the event loop's pool gives each child its own pipe, so every kill recovers there.
+#   --without-mingle/--without-gossip change nothing (the same hang).
+# - `--beat` embeds beat as a forked child: killed, it is never replaced and the sweeps stop.
+# - threads: no child processes at all. Killing the worker and starting it again recovers:
+#   the review completed once (attempt 2, one comment) 23-25 s later, a later delivery 1 s.
+#   solo recovers the same way but runs one task at a time (sweeps wait behind reviews).
+# Threads enforce no time limit: a review stuck past its lease can be taken over, and the
+# conditional update in services.analysis_complete lets only one of the two publish.
 app.autodiscover_tasks()
 
 

@@ -284,7 +284,9 @@ FAIL_ON_SEVERITY = _choice("FAIL_ON_SEVERITY", "never", ("never", *SEVERITIES))
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "broker"
+    # filesystem:// keeps its folders in var/broker; filesystem:///some/path puts them there.
+    _broker_path = CELERY_BROKER_URL.removeprefix("filesystem://")
+    _broker_dir = Path(_broker_path) if _broker_path.startswith("/") else VAR_DIR / "broker"
     # The folders are made when Celery is configured: see prism/celery.py.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # One folder for both directions: producers and consumers meet there.
@@ -293,6 +295,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+    # Threads, not prefork: on this transport a SIGKILLed prefork child can wedge the whole
+    # worker for good (the evidence is in prism/celery.py).
+    CELERY_WORKER_POOL = "threads"
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A reserved but unacknowledged task returns to the queue after this long if its

@@ -14,6 +14,7 @@ from reviews.pipeline import failure, review
 logger = logging.getLogger(__name__)
 
 # The hard limit stays inside the lease, so an expired lease always means a dead worker.
+# (Prefork only: the threads pool of the embedded default enforces no limit; prism/celery.py.)
 _TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.9)
 _SOFT_TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.8)
 # Transient GitHub or LLM failures (rate limits, 5xx) retried with backoff before failing.

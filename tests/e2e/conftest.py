@@ -23,7 +23,14 @@ from prism.bootstrap import PLAIN_HTTP
 from tests.e2e.fake_github import FakeGitHub
 from tests.e2e.fake_llm import FakeLLM
 from tests.e2e.helpers import TALLY, Secrets, Stack
-from tests.e2e.processes import Database, Prism, RedisProxy, RedisServer
+from tests.e2e.processes import (
+    Database,
+    Prism,
+    RedisProxy,
+    RedisServer,
+    SqliteDatabase,
+    make_run_celery_commands,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # One database per run: two runs at once on one machine (a developer and CI, or two
@@ -92,26 +99,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     db = Database(admin_url, DATABASE)
     github = FakeGitHub(keys.github_token)
     llm = FakeLLM(keys.llm_key)
-    env = {k: v for k, v in os.environ.items() if k not in PRISM_VARIABLES}
-    env.update(
-        PRISM_ENV_FILE="/nonexistent",
-        SECRET_KEY=secrets.token_urlsafe(40),
-        GITHUB_API_URL=github.url,
-        LLM_BASE_URL=llm.url,
-        DATABASE_URL=db.url,
-        CELERY_BROKER_URL=redis_server.url,
-        REVIEW_LEASE_SECONDS="20",
-        SWEEP_INTERVAL_SECONDS="5",
-        LOG_LEVEL="INFO",
-        # A real model takes seconds; the fake answers at once, and a stuck call must not
-        # outlast the lease.
-        LLM_READ_TIMEOUT_SECONDS="15",
-        GITHUB_TIMEOUT_SECONDS="10",
-        PYTHONUNBUFFERED="1",
-        # gunicorn is reached over plain HTTP here, as `make run` serves it.
-        **PLAIN_HTTP,
-        **keys.all(),
-    )
+    env = prism_env(keys, github, llm, database_url=db.url, broker_url=redis_server.url)
     prism = Prism(env, log_dir)
 
     # Undone in reverse order, including after a failed start.
@@ -134,6 +122,59 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         cleanup.callback(_count, db, github)
         prism.start()
         yield Stack(github, llm, prism, db, redis_server, keys, log_dir, pytest_log)
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory):
+    """Prism on `make run`'s defaults: a SQLite file, kombu's filesystem broker, and the worker
+    and beat commands of the Makefile's run target. Needs no server, so it runs everywhere."""
+    log_dir = tmp_path_factory.mktemp("e2e-embedded")
+    keys = new_secrets()
+    db = SqliteDatabase(log_dir / "prism.sqlite3")
+    github = FakeGitHub(keys.github_token)
+    llm = FakeLLM(keys.llm_key)
+    env = prism_env(
+        keys, github, llm, database_url=db.url, broker_url=f"filesystem://{log_dir / 'broker'}"
+    )
+    worker_args, beat_args = make_run_celery_commands()
+    prism = Prism(env, log_dir, worker_args=worker_args, beat_args=beat_args)
+    with contextlib.ExitStack() as cleanup:
+        db.create()
+        cleanup.callback(db.drop)
+        github.start()
+        cleanup.callback(github.stop)
+        llm.start()
+        cleanup.callback(llm.stop)
+        cleanup.callback(prism.stop)
+        prism.start()
+        yield Stack(github, llm, prism, db, None, keys, log_dir, [])
+
+
+def prism_env(
+    keys: Secrets, github: FakeGitHub, llm: FakeLLM, *, database_url: str, broker_url: str
+) -> dict[str, str]:
+    """Prism's whole environment: nothing leaks in from the test run's own."""
+    env = {k: v for k, v in os.environ.items() if k not in PRISM_VARIABLES}
+    env.update(
+        PRISM_ENV_FILE="/nonexistent",
+        SECRET_KEY=secrets.token_urlsafe(40),
+        GITHUB_API_URL=github.url,
+        LLM_BASE_URL=llm.url,
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=broker_url,
+        REVIEW_LEASE_SECONDS="20",
+        SWEEP_INTERVAL_SECONDS="5",
+        LOG_LEVEL="INFO",
+        # A real model takes seconds; the fake answers at once, and a stuck call must not
+        # outlast the lease.
+        LLM_READ_TIMEOUT_SECONDS="15",
+        GITHUB_TIMEOUT_SECONDS="10",
+        PYTHONUNBUFFERED="1",
+        # gunicorn is reached over plain HTTP here, as `make run` serves it.
+        **PLAIN_HTTP,
+        **keys.all(),
+    )
+    return env
 
 
 def _count(db: Database, github: FakeGitHub) -> None:

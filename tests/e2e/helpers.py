@@ -52,7 +52,7 @@ class Stack:
     llm: FakeLLM
     prism: Prism
     db: Database
-    redis: RedisServer | RedisProxy
+    redis: RedisServer | RedisProxy | None  # None on the embedded defaults
     secrets: Secrets
     log_dir: Path
     pytest_log: list[str]

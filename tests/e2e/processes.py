@@ -7,9 +7,11 @@ hanging CI.
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -273,11 +275,63 @@ class Database:
         return self.rows("SELECT count(*) AS n FROM reviews_analysis")[0]["n"]
 
 
+class SqliteDatabase(Database):
+    """The embedded default's SQLite file, read the way `Database` reads PostgreSQL."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+        self.url = f"sqlite:///{path}"
+
+    def create(self) -> None:
+        self.path.unlink(missing_ok=True)  # `migrate` creates it
+
+    def drop(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        with contextlib.closing(sqlite3.connect(self.path, timeout=20)) as conn:
+            conn.row_factory = sqlite3.Row
+            return [dict(row) for row in conn.execute(sql.replace("%s", "?"), params)]
+
+
+def make_run_celery_commands() -> tuple[list[str], list[str]]:
+    """The worker and beat commands of `make run`, read from the Makefile, so the embedded
+    scenarios run exactly what a laptop runs."""
+    commands: dict[str, list[str]] = {}
+    recipe = (REPO_ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    for line in recipe.splitlines():
+        line = line.strip().removesuffix("\\").strip().removesuffix("&").strip()
+        if line.startswith("$(BIN)/celery "):
+            args = shlex.split(line.replace("$(BIN)", str(BIN)))
+            commands[args[3]] = args  # celery -A prism <worker|beat> ...
+    return commands["worker"], commands["beat"]
+
+
 class Prism:
     """gunicorn, a Celery worker and Celery beat, configured only through the environment."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        worker_args: list[str] | None = None,
+        beat_args: list[str] | None = None,
+    ) -> None:
         self.env, self.log_dir = env, log_dir
+        self.worker_args = worker_args or [
+            str(BIN / "celery"),
+            "-A",
+            "prism",
+            "worker",
+            "--concurrency",
+            "2",
+            "-l",
+            "info",
+            "--without-gossip",
+            "--without-mingle",
+        ]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.gunicorn = Process(
@@ -302,40 +356,16 @@ class Prism:
         self.worker = self._worker()
         # Beat runs beside the worker, as in docker-compose.yml, so every child of the
         # worker's main process is a pool process (scenario 3 kills exactly those).
+        beat_args = beat_args or [str(BIN / "celery"), "-A", "prism", "beat", "-l", "info"]
         self.beat = Process(
             "beat",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "prism",
-                "beat",
-                "-l",
-                "info",
-                "--schedule",
-                str(log_dir / "celerybeat-schedule"),
-            ],
+            [*beat_args, "--schedule", str(log_dir / "celerybeat-schedule")],
             env,
             log_dir,
         )
 
     def _worker(self) -> Process:
-        return Process(
-            "worker",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "prism",
-                "worker",
-                "--concurrency",
-                "2",
-                "-l",
-                "info",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            self.env,
-            self.log_dir,
-        )
+        return Process("worker", self.worker_args, self.env, self.log_dir)
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(

@@ -60,3 +60,30 @@ def test_a_review_whose_whole_worker_is_killed_completes_once_on_a_new_worker(st
     stack.prism.restart_worker()
 
     assert_reviewed_once_after(stack, repo, killed_at)
+
+
+def test_on_the_embedded_defaults_a_killed_worker_loses_no_review(embedded_stack):
+    """`make run`'s defaults: a SQLite file, the filesystem broker, the Makefile's worker and
+    beat commands. Its worker must have no child process whose death it would survive only
+    in appearance: a SIGKILLed prefork child there left the worker receiving reviews and
+    sweeps and never running one again (prism/celery.py). So the kill reaches the only
+    process running the review, the worker; started again, as any supervisor would, it
+    finishes the review once, and later deliveries are reviewed."""
+    stack = embedded_stack
+    assert stack.prism.pool_pids() == [], "the embedded worker forks children it can lose"
+    repo = "e2e-kill/embedded"
+    start_slow_review(stack, repo)
+
+    stack.prism.worker.kill_group()
+    killed_at = time.monotonic()
+    stack.prism.restart_worker()
+
+    assert_reviewed_once_after(stack, repo, killed_at)
+    assert stack.prism.beat.alive()
+
+    later = "e2e-kill/embedded-later"
+    stack.open_pull(later, 2, diff="01-plain-modification")
+    [row] = stack.wait_for_reviews(later, 1, timeout=30)
+    assert row["status"] == "completed", row["error"]
+    assert row["attempts"] == 1
+    assert len(stack.github.comment_posts(later, 2)) == 1

@@ -27,7 +27,9 @@ def test_deliveries_during_a_redis_outage_are_accepted_and_reviewed_after_it(sta
             title=needle(repo, 1),
         )
 
-    stack.redis.stop()
+    redis = stack.redis
+    assert redis is not None
+    redis.stop()
     try:
         answers = []
         for repo in repos:
@@ -40,7 +42,7 @@ def test_deliveries_during_a_redis_outage_are_accepted_and_reviewed_after_it(sta
             [row] = stack.analyses(repo)
             assert (row["status"], row["dispatched_at"]) == ("queued", None)
     finally:
-        stack.redis.start()
+        redis.start()
 
     assert [code for code, _ in answers] == [202] * PULLS
     # inside GitHub's 10 s (docs/github-facts.md W1)
