@@ -168,7 +168,7 @@ class Finding(models.Model):
     (`reviews.results.finding_fingerprint`) and its lifecycle: raised (open), its lines
     changed (fixed), its file left the pull request (outdated), or dismissed by a person, in
     which case it is never raised on this pull request again. Written by
-    `services.findings_record` and publishing only.
+    `reviews.ledger` and publishing only.
     """
 
     class State(models.TextChoices):

@@ -40,7 +40,7 @@ def make_analysis(db):
     A completed one with findings in its feedback has them in the findings ledger too, as
     the pipeline leaves it (`ledger=False` for one stored before the ledger existed).
     """
-    from reviews import services
+    from reviews import ledger as findings_ledger
     from reviews.models import Analysis
 
     counter = iter(range(1, 1_000_000))
@@ -62,7 +62,7 @@ def make_analysis(db):
         defaults.update(fields)
         analysis = Analysis.objects.create(**defaults)
         if ledger and analysis.status == Analysis.Status.COMPLETED and analysis.result.findings:
-            services.findings_record(analysis=analysis, result=analysis.result)
+            findings_ledger.findings_record(analysis=analysis, result=analysis.result)
         return analysis
 
     return make

@@ -1,5 +1,5 @@
 """The findings ledger: identity across pushes (reviews/results.py, the pipeline's anchor()),
-its lifecycle (services.findings_record), its migration, and the analysis API unchanged."""
+its lifecycle (ledger.findings_record), its migration, and the analysis API unchanged."""
 
 import importlib
 from dataclasses import replace
@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps
 from django.db import connection
 
-from reviews import services
+from reviews import ledger
 from reviews.api.serializers import AnalysisDetailSerializer
 from reviews.diffs import parser
 from reviews.models import Analysis, Finding
@@ -84,7 +84,7 @@ def review_of(name: str, *found):
 
 def record(make_analysis, result, **kwargs):
     analysis = make_analysis(status="completed", ledger=False, feedback=result.to_json())
-    summary = services.findings_record(analysis=analysis, result=result, **kwargs)
+    summary = ledger.findings_record(analysis=analysis, result=result, **kwargs)
     return analysis, summary
 
 
@@ -156,7 +156,7 @@ def test_a_dismissed_finding_stays_dismissed_and_is_never_raised_again(first_pus
     again = review_of(EARLIER, finding(DEPLOY, 56, title="Moves"), finding(DEPLOY, 57, title="x"))
     analysis = make_analysis(status="running", ledger=False)
 
-    summary = services.analysis_complete_with_findings(analysis=analysis, result=again)
+    summary = ledger.analysis_complete_with_findings(analysis=analysis, result=again)
 
     assert summary is not None and summary.dismissed == 1
     assert state("Moves") == "dismissed"
@@ -168,7 +168,7 @@ def test_a_dismissed_finding_stays_dismissed_and_is_never_raised_again(first_pus
 def test_a_review_that_lost_its_claim_records_nothing(make_analysis):
     analysis = make_analysis(status="failed", ledger=False)
     result = review_result(finding())
-    assert services.analysis_complete_with_findings(analysis=analysis, result=result) is None
+    assert ledger.analysis_complete_with_findings(analysis=analysis, result=result) is None
     assert not Finding.objects.exists()
 
 
@@ -229,7 +229,7 @@ def test_the_analysis_detail_output_is_the_same_with_the_ledger(make_analysis):
     analysis = make_analysis(status="completed", ledger=False, feedback=stored)
     before = AnalysisDetailSerializer(Analysis.objects.get(id=analysis.id)).data
 
-    services.findings_record(analysis=analysis, result=analysis.result)
+    ledger.findings_record(analysis=analysis, result=analysis.result)
     backfill.backfill_findings(apps, EDITOR)
     analysis = Analysis.objects.get(id=analysis.id)
     after = AnalysisDetailSerializer(analysis).data

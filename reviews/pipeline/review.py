@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
-from reviews import clients, redaction, results, selectors, services
+from reviews import clients, ledger, redaction, results, selectors, services
 from reviews.diffs import chunking, file_filter, incremental, parser
 from reviews.github.client import DiffTooLarge, GitHubClient, GitHubError
 from reviews.github.resources import PullRequest
@@ -57,10 +57,10 @@ def run(
     result = review_files(files, pr=pr, llm=llm or clients.llm_client(), timings=timings, plan=plan)
 
     started = time.perf_counter()
-    ledger = services.analysis_complete_with_findings(
+    summary = ledger.analysis_complete_with_findings(
         analysis=analysis, result=result, changed_lines=result.changed_lines
     )
-    if ledger is None:
+    if summary is None:
         logger.info("review finished after losing its claim analysis_id=%s", analysis.id)
         return
     services.analysis_record_timing(
