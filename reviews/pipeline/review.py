@@ -17,13 +17,13 @@ from django.conf import settings
 
 from reviews import clients, ledger, redaction, results, selectors, services
 from reviews.diffs import chunking, file_filter, incremental, parser
-from reviews.github.client import DiffTooLarge, GitHubClient, GitHubError
+from reviews.github.client import DiffTooLarge, GitHubClient
 from reviews.github.resources import PullRequest
 from reviews.llm.client import LLMClient, LLMError, ReviewOutput
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
-from reviews.pipeline import publish
-from reviews.results import Coverage, Finding, ReviewResult, Scope, Skipped, Usage
+from reviews.pipeline import leaks, publish, push
+from reviews.results import Coverage, Finding, ReviewResult, Skipped, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +44,15 @@ def run(
     if not _still_wanted(analysis, pr):
         return
     services.analysis_supersede_older(analysis=analysis)
-    previous = selectors.last_completed_review(analysis) if _is_push(analysis) else None
+    previous = selectors.last_completed_review(analysis) if push.is_push(analysis) else None
     if previous is not None and settings.REVIEW_ON_PUSH == "off":
-        _skip_push(analysis, github if post else None)
+        push.skip_push(analysis, github if post else None)
         return
     if post:
         publish.report_pending(analysis, github)
     with timings("fetch"):
         files = fetch_files(github, analysis.repo_full_name, analysis.pr_number)
-        plan = plan_review(github, pr, previous)
+        plan = push.plan_review(github, pr, previous)
 
     result = review_files(files, pr=pr, llm=llm or clients.llm_client(), timings=timings, plan=plan)
 
@@ -88,7 +88,7 @@ def review_files(
         reviewing = incremental.restrict_to_changes(files, plan.changed_lines)
     with timings("parse"):
         selected, skipped = file_filter.select_files(reviewing, settings.IGNORE_PATHS)
-        selected, secret_findings = redact_files(selected)
+        selected, secret_findings = leaks.redact_files(selected)
         chunks, over_budget = chunking.plan_chunks(
             selected, max_tokens=chunk_budget(pr), max_calls=settings.LLM_MAX_CALLS
         )
@@ -110,114 +110,16 @@ def review_files(
     # any more than the model is sent one.
     redacted = {file.path: file for file in selected}
     rest = [file for file in files if file.path not in redacted or reviewing is not files]
-    redacted.update((file.path, file) for file in redact_files(rest)[0])
+    redacted.update((file.path, file) for file in leaks.redact_files(rest)[0])
     shown = [redacted[file.path] for file in files]
     return ReviewResult(
         summary=_summary(outputs, len(chunks), plan),
         findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs)]), shown)),
-        coverage=replace(coverage, scope=_scope(plan, files)),
+        coverage=replace(coverage, scope=push.scope(plan, files)),
         usage=_usage(outputs),
         timings=timings.seconds,
         changed_lines=plan.changed_lines if plan is not None and plan.incremental else None,
         new_side=new_side(shown),
-    )
-
-
-# --- Pushes: what the new commits changed since the last review -------------------------
-
-
-def _is_push(analysis: Analysis) -> bool:
-    """New commits on a pull request, as GitHub announced them (not a re-run, not an operator)."""
-    return analysis.event == "pull_request" and analysis.action == "synchronize"
-
-
-def plan_review(
-    github: GitHubClient, pr: PullRequest, previous: Analysis | None
-) -> incremental.PushPlan | None:
-    """How to review this head: None for a first review, else a full or incremental plan.
-
-    GitHub's comparison is only asked for when the base did not move and REVIEW_ON_PUSH
-    wants incremental reviews. A comparison GitHub refuses (the last reviewed head was
-    force-pushed away and collected: 404) means a full review; a transient failure retries.
-    """
-    if previous is None:
-        return None
-    if settings.REVIEW_ON_PUSH == "full":
-        return incremental.PushPlan(
-            incremental.FULL,
-            "REVIEW_ON_PUSH is full",
-            last_reviewed_head=previous.head_sha,
-            head=pr.head_sha,
-        )
-    complete = not any(
-        item.reason in INCOMPLETE_REASONS for item in previous.result.coverage.skipped
-    )
-    comparison = None
-    if complete and previous.base_sha and previous.base_sha == pr.base_sha:
-        try:
-            comparison = github.compare(pr.repo_full_name, previous.head_sha, pr.head_sha)
-        except GitHubError as exc:
-            if not exc.permanent:
-                raise
-            logger.info("no comparison with the last review, reviewing in full: %s", exc)
-    plan = incremental.plan_push(
-        last_reviewed_head=previous.head_sha,
-        last_reviewed_base=previous.base_sha,
-        head=pr.head_sha,
-        base=pr.base_sha,
-        comparison=comparison,
-        last_review_complete=complete,
-    )
-    logger.info(
-        "push review pr=%s#%s mode=%s reason=%s",
-        pr.repo_full_name,
-        pr.number,
-        plan.mode,
-        plan.reason,
-    )
-    return plan
-
-
-# Lines the last review should have read and did not: an incremental review would never
-# read them, so it falls back to a full one.
-INCOMPLETE_REASONS = frozenset({"over_call_budget", "model_error", "no_patch"})
-
-PUSH_OFF = "REVIEW_ON_PUSH is off"
-
-
-def _skip_push(analysis: Analysis, github: GitHubClient | None) -> None:
-    """A push with REVIEW_ON_PUSH=off: skipped, and the head's status says not reviewed.
-
-    Never `success`: a required prism/review check must not pass on commits nobody read.
-    """
-    if not services.analysis_finish(analysis_id=analysis.id, status=Status.SKIPPED, error=PUSH_OFF):
-        return
-    if github is not None:
-        publish.report_not_reviewed(analysis, github, f"Not reviewed: {PUSH_OFF}")
-
-
-def _scope(plan: incremental.PushPlan | None, files: list[parser.FileDiff]) -> Scope | None:
-    if plan is None:
-        return None
-    if not plan.incremental:
-        return Scope(
-            mode=plan.mode,
-            reason=plan.reason,
-            base_sha=plan.last_reviewed_head,
-            head_sha=plan.head,
-            commits=plan.commits,
-            files=len(files),
-            lines=sum(file.changed_lines for file in files),
-        )
-    return Scope(
-        mode=plan.mode,
-        reason=plan.reason,
-        base_sha=plan.last_reviewed_head,
-        head_sha=plan.head,
-        commits=plan.commits,
-        files=plan.files,
-        lines=plan.lines,
-        unchanged=sum(1 for file in files if file.path not in plan.changed_lines),
     )
 
 
@@ -256,89 +158,6 @@ def chunk_budget(pr: PullRequest) -> int:
     frame = build_messages(pr_title=pr.title, pr_body=pr.body, chunk_text="", part=1, parts=1)
     overhead = sum(chunking.estimate_tokens(m["content"]) for m in frame)
     return max(1_000, settings.LLM_MAX_PROMPT_TOKENS - overhead)
-
-
-def redact_files(
-    files: list[parser.FileDiff],
-) -> tuple[list[parser.FileDiff], list[Finding]]:
-    """Replace credentials in every line sent to the model; report each added one as a finding.
-
-    The model is a third party: a token pasted into a diff must not travel there. One on
-    an added line is also exactly what a reviewer should flag.
-
-    A hunk is read as the two texts it shows, not line by line: the new side (context and
-    added lines) and the old side (context and removed lines). A private key is many
-    lines and only its first one says so; read alone, each base64 line of its body looks
-    like nothing and would be sent.
-    """
-    clean_files, leaks = [], []
-    for file in files:
-        hunks = []
-        for hunk in file.hunks:
-            spans, file_leaks = _hunk_secrets(hunk)
-            leaks += [
-                _secret_finding(file.path, first, last, kinds) for first, last, kinds in file_leaks
-            ]
-            lines = tuple(
-                replace(line, text=redaction.replace_spans(line.text, spans[i]))
-                if spans[i]
-                else line
-                for i, line in enumerate(hunk.lines)
-            )
-            hunks.append(replace(hunk, lines=lines))
-        clean_files.append(replace(file, hunks=tuple(hunks)))
-    return clean_files, leaks
-
-
-def _hunk_secrets(
-    hunk: parser.Hunk,
-) -> tuple[list[list[tuple[int, int, str]]], list[tuple[int, int, list[str]]]]:
-    """Per line of the hunk, the spans to redact; and each run of added lines that holds a
-    secret, as (first new line number, last new line number, kinds)."""
-    spans: list[list[tuple[int, int, str]]] = [[] for _ in hunk.lines]
-    leaked: dict[tuple[int, int], list[str]] = {}
-    for side in ("+", "-"):
-        shown = [i for i, line in enumerate(hunk.lines) if line.kind in (" ", side)]
-        for secret in redaction.find_secrets_in_texts([hunk.lines[i].text for i in shown]):
-            for index, start, end in secret.spans:
-                spans[shown[index]].append((start, end, secret.kind))
-            # Every line the secret runs over, blank ones too (PGP armour has one).
-            lines = [hunk.lines[shown[index]] for index in secret.texts]
-            added = [line.new_lineno for line in lines if line.kind == "+" and line.new_lineno]
-            # One finding per run of consecutive added lines of the secret, on the first one:
-            # a key whose body is context between two changed lines is two leaks, not one.
-            for first, last in _runs(added):
-                leaked.setdefault((first, last), [])
-                if secret.kind not in leaked[(first, last)]:
-                    leaked[(first, last)].append(secret.kind)
-    return spans, [(first, last, kinds) for (first, last), kinds in leaked.items()]
-
-
-def _runs(numbers: list[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for number in numbers:
-        if runs and number == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], number)
-        else:
-            runs.append((number, number))
-    return runs
-
-
-def _secret_finding(path: str, line: int, end_line: int, kinds: list[str]) -> Finding:
-    what = ", ".join(kinds)
-    return Finding(
-        path=path,
-        line=line,
-        end_line=end_line if end_line > line else None,
-        category="security",
-        severity="critical",
-        title=f"Credential committed in the change ({what})",
-        body=(
-            f"This change adds what looks like a secret ({what}). Prism redacted it before the "
-            "review; treat it as leaked: revoke it, and load it from the environment or a "
-            "secret store instead."
-        ),
-    )
 
 
 def ask_model(

@@ -1,0 +1,117 @@
+"""Pushes: what the new commits changed since the last review, and how to review them.
+
+A push after a completed review is reviewed incrementally when GitHub vouches that the new
+head only adds commits on top of the reviewed one and the base did not move; otherwise in
+full, with the reason said in the comment. REVIEW_ON_PUSH=off skips pushes altogether.
+"""
+
+import logging
+
+from django.conf import settings
+
+from reviews import services
+from reviews.diffs import incremental, parser
+from reviews.github.client import GitHubClient, GitHubError
+from reviews.github.resources import PullRequest
+from reviews.models import Analysis
+from reviews.pipeline import publish
+from reviews.results import Scope
+
+logger = logging.getLogger(__name__)
+
+
+def is_push(analysis: Analysis) -> bool:
+    """New commits on a pull request, as GitHub announced them (not a re-run, not an operator)."""
+    return analysis.event == "pull_request" and analysis.action == "synchronize"
+
+
+def plan_review(
+    github: GitHubClient, pr: PullRequest, previous: Analysis | None
+) -> incremental.PushPlan | None:
+    """How to review this head: None for a first review, else a full or incremental plan.
+
+    GitHub's comparison is only asked for when the base did not move and REVIEW_ON_PUSH
+    wants incremental reviews. A comparison GitHub refuses (the last reviewed head was
+    force-pushed away and collected: 404) means a full review; a transient failure retries.
+    """
+    if previous is None:
+        return None
+    if settings.REVIEW_ON_PUSH == "full":
+        return incremental.PushPlan(
+            incremental.FULL,
+            "REVIEW_ON_PUSH is full",
+            last_reviewed_head=previous.head_sha,
+            head=pr.head_sha,
+        )
+    complete = not any(
+        item.reason in INCOMPLETE_REASONS for item in previous.result.coverage.skipped
+    )
+    comparison = None
+    if complete and previous.base_sha and previous.base_sha == pr.base_sha:
+        try:
+            comparison = github.compare(pr.repo_full_name, previous.head_sha, pr.head_sha)
+        except GitHubError as exc:
+            if not exc.permanent:
+                raise
+            logger.info("no comparison with the last review, reviewing in full: %s", exc)
+    plan = incremental.plan_push(
+        last_reviewed_head=previous.head_sha,
+        last_reviewed_base=previous.base_sha,
+        head=pr.head_sha,
+        base=pr.base_sha,
+        comparison=comparison,
+        last_review_complete=complete,
+    )
+    logger.info(
+        "push review pr=%s#%s mode=%s reason=%s",
+        pr.repo_full_name,
+        pr.number,
+        plan.mode,
+        plan.reason,
+    )
+    return plan
+
+
+# Lines the last review should have read and did not: an incremental review would never
+# read them, so it falls back to a full one.
+INCOMPLETE_REASONS = frozenset({"over_call_budget", "model_error", "no_patch"})
+
+PUSH_OFF = "REVIEW_ON_PUSH is off"
+
+
+def skip_push(analysis: Analysis, github: GitHubClient | None) -> None:
+    """A push with REVIEW_ON_PUSH=off: skipped, and the head's status says not reviewed.
+
+    Never `success`: a required prism/review check must not pass on commits nobody read.
+    """
+    if not services.analysis_finish(
+        analysis_id=analysis.id, status=Analysis.Status.SKIPPED, error=PUSH_OFF
+    ):
+        return
+    if github is not None:
+        publish.report_not_reviewed(analysis, github, f"Not reviewed: {PUSH_OFF}")
+
+
+def scope(plan: incremental.PushPlan | None, files: list[parser.FileDiff]) -> Scope | None:
+    if plan is None:
+        return None
+    if not plan.incremental:
+        return Scope(
+            mode=plan.mode,
+            reason=plan.reason,
+            base_sha=plan.last_reviewed_head,
+            head_sha=plan.head,
+            commits=plan.commits,
+            files=len(files),
+            lines=sum(file.changed_lines for file in files),
+        )
+    return Scope(
+        mode=plan.mode,
+        reason=plan.reason,
+        base_sha=plan.last_reviewed_head,
+        head_sha=plan.head,
+        commits=plan.commits,
+        files=plan.files,
+        lines=plan.lines,
+        unchanged=sum(1 for file in files if file.path not in plan.changed_lines),
+    )
