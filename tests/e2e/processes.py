@@ -262,10 +262,6 @@ class Database:
         with psycopg.connect(self.url, row_factory=dict_row) as conn:
             return conn.execute(sql, params).fetchall()
 
-    def execute(self, sql: str, *params: Any) -> None:
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(sql, params)
-
     def analyses(self, repo: str) -> list[dict[str, Any]]:
         return self.rows(
             "SELECT * FROM reviews_analysis WHERE repo_full_name = %s ORDER BY id", repo
