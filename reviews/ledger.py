@@ -7,6 +7,7 @@ again. State changes are conditional UPDATEs, so a dismissal made meanwhile wins
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -101,7 +102,7 @@ def findings_record(
             continue
         still_wanted = rows.filter(pk=row.pk).exclude(state=FindingState.DISMISSED)
         fields = {**_finding_fields(finding), "last_seen_sha": sha, "updated_at": timezone.now()}
-        if still_wanted.update(state=FindingState.OPEN, **fields):
+        if still_wanted.update(state=FindingState.OPEN, closed_by=None, **fields):
             reported.add(row.pk)
 
     new_side = result.new_side
@@ -113,14 +114,18 @@ def findings_record(
         if new_side is None:
             carried = mine.update(last_seen_sha=sha, updated_at=timezone.now())
         elif row.path not in new_side:
-            outdated += mine.update(state=FindingState.OUTDATED, updated_at=timezone.now())
+            outdated += mine.update(
+                state=FindingState.OUTDATED, closed_by=analysis, updated_at=timezone.now()
+            )
             continue
         elif changed_lines is not None and not _touched(row, changed_lines):
             carried = mine.update(last_seen_sha=sha, updated_at=timezone.now())
         else:
             place = _follow(row, new_side)
             if place is None:
-                fixed += mine.update(state=FindingState.FIXED, updated_at=timezone.now())
+                fixed += mine.update(
+                    state=FindingState.FIXED, closed_by=analysis, updated_at=timezone.now()
+                )
                 continue
             carried = mine.update(
                 line=place,
@@ -250,3 +255,14 @@ def analysis_complete_with_findings(
         if not services.analysis_complete(analysis_id=analysis.id, result=result):
             return None
         return findings_record(analysis=analysis, result=result, changed_lines=changed_lines)
+
+
+def findings_record_threads(*, analysis: Analysis, thread_ids: Mapping[str, str]) -> None:
+    """Remember the review thread of each of the pull request's findings Prism commented on."""
+    rows = Finding.objects.filter(
+        repo_full_name=analysis.repo_full_name, pr_number=analysis.pr_number
+    )
+    for fingerprint, thread_id in thread_ids.items():
+        rows.filter(fingerprint=fingerprint).exclude(thread_node_id=thread_id).update(
+            thread_node_id=thread_id
+        )

@@ -198,6 +198,10 @@ class Finding(models.Model):
     anchor_text = models.TextField(blank=True)
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    # The review that found it fixed or outdated (what its comment counts as closed "since").
+    closed_by = models.ForeignKey(
+        Analysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="closed_findings"
+    )
     first_seen_sha = models.CharField("first seen at", max_length=64)
     last_seen_sha = models.CharField("last seen at", max_length=64)
 

@@ -342,6 +342,35 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Standing:
+    """Where a pull request's findings stand after a review of a later push: what its comment
+    leads with. The first review of a pull request has none (everything is new)."""
+
+    open: tuple[Finding, ...]  # every open finding of the pull request, as last reported
+    new: frozenset[str]  # fingerprints this review raised for the first time
+    fixed: int  # found fixed by this review
+    outdated: int  # their file left the pull request with this review
+    dismissed: int  # dismissed on this pull request, never raised again
+    since: str  # the head reviewed before this one
+
+    @property
+    def headline(self) -> str:
+        """ "3 open (1 new) · 2 fixed since a1b2c3d · 1 dismissed" """
+        parts = [f"{len(self.open):,} open ({len(self.new & self.open_fingerprints):,} new)"]
+        if self.fixed:
+            parts.append(f"{self.fixed:,} fixed since {self.since[:7]}")
+        if self.outdated:
+            parts.append(f"{self.outdated:,} outdated")
+        if self.dismissed:
+            parts.append(f"{self.dismissed:,} dismissed")
+        return " · ".join(parts)
+
+    @property
+    def open_fingerprints(self) -> frozenset[str]:
+        return frozenset(finding.fingerprint for finding in self.open)
+
+
+@dataclass(frozen=True)
 class ReviewResult:
     summary: str = ""
     findings: tuple[Finding, ...] = ()

@@ -17,7 +17,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from reviews.models import Analysis, Finding
-from reviews.results import CATEGORIES, SEVERITIES, ReviewResult
+from reviews.results import CATEGORIES, SEVERITIES, ReviewResult, Standing
 
 
 def analyses_reporting(queryset: QuerySet[Analysis], **finding: Any) -> QuerySet[Analysis]:
@@ -147,4 +147,24 @@ def last_completed_review(analysis: Analysis) -> Analysis | None:
         .exclude(head_sha=analysis.head_sha)
         .order_by("-id")
         .first()
+    )
+
+
+def standing_of(analysis: Analysis) -> Standing | None:
+    """Where the pull request's findings stand after `analysis`, for its comment; None for a
+    pull request's first review (everything in it is new, and nothing was fixed yet)."""
+    previous = last_completed_review(analysis)
+    if previous is None:
+        return None
+    rows = Finding.objects.filter(
+        repo_full_name=analysis.repo_full_name, pr_number=analysis.pr_number
+    )
+    closed = rows.filter(closed_by=analysis)
+    return Standing(
+        open=tuple(row.as_result() for row in rows.filter(state=Finding.State.OPEN)),
+        new=frozenset(rows.filter(analysis=analysis).values_list("fingerprint", flat=True)),
+        fixed=closed.filter(state=Finding.State.FIXED).count(),
+        outdated=closed.filter(state=Finding.State.OUTDATED).count(),
+        dismissed=rows.filter(state=Finding.State.DISMISSED).count(),
+        since=previous.head_sha,
     )

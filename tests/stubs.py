@@ -105,6 +105,8 @@ def serve_publishing(
     http.post(COMMENTS_API, status=201, json=comment_json(901, MARKER))
     http.get(REVIEW_COMMENTS_API, json=list(review_comments))
     http.post(REVIEWS_API, json={"id": 55})
+    # Prism's own review threads, read after the inline comments (none to resolve here).
+    http.post(GRAPHQL_API, json=threads_json())
 
 
 def status_api(head_sha: str = HEAD) -> str:

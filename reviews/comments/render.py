@@ -28,6 +28,7 @@ from reviews.results import (
     ReviewResult,
     Scope,
     Skipped,
+    Standing,
     Usage,
     skip_reason,
 )
@@ -102,14 +103,22 @@ def _folded(f: Finding) -> bool:
 Entry = tuple[Finding, list[str]]  # a finding and its rendered table cells
 
 
-def render_review(result: ReviewResult, ctx: CommentContext) -> str:
-    """The sticky summary comment for a finished review, at most MAX_COMMENT_CHARS long."""
-    findings = sorted(result.findings, key=_reading_order)
+def render_review(
+    result: ReviewResult, ctx: CommentContext, standing: Standing | None = None
+) -> str:
+    """The sticky summary comment for a finished review, at most MAX_COMMENT_CHARS long.
+
+    With a `standing` (a later push), the comment shows every open finding of the pull
+    request, not only this push's, leads with how things stand and marks the new ones.
+    """
+    findings = sorted(standing.open if standing else result.findings, key=_reading_order)
     coverage = result.coverage
-    entries = [(finding, _cells(finding, ctx)) for finding in findings]
+    new = standing.new if standing else frozenset()
+    entries = [(finding, _cells(finding, ctx, finding.fingerprint in new)) for finding in findings]
     head = [
         MARKER,
         "### Prism review",
+        f"**{standing.headline}**" if standing else "",
         _verdict(findings, coverage),
         sanitize_block(result.summary, hosts=ctx.hosts, limit=SUMMARY_CHARS),
         _counts_table(findings),
@@ -262,11 +271,13 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _cells(f: Finding, ctx: CommentContext) -> list[str]:
+def _cells(f: Finding, ctx: CommentContext, new: bool = False) -> list[str]:
     title = sanitize_inline(f.title, hosts=ctx.hosts, limit=TITLE_CHARS * 6) or "(untitled)"
     paragraphs = re.split(r"\n\s*\n", shorten(f.body, BODY_CHARS))
     body = "<br>".join(p for p in (sanitize_inline(p, hosts=ctx.hosts) for p in paragraphs) if p)
     issue = f"**{title}**<br>{body}" if body else f"**{title}**"
+    if new:
+        issue = f"New: {issue}"
     return [_line_cell(f, ctx), f.severity.capitalize(), issue, _suggestion_cell(f)]
 
 

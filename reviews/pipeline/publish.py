@@ -16,13 +16,14 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from reviews import clients, services
+from reviews import clients, ledger, selectors, services
 from reviews.comments import render
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import Comment
 from reviews.models import Analysis, Finding, StickyComment
+from reviews.pipeline import threads
 from reviews.results import Finding as ResultFinding
-from reviews.results import ReviewResult, finding_fingerprint, severities_at_least
+from reviews.results import ReviewResult, Standing, finding_fingerprint, severities_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,9 @@ def publish_review(analysis_id: int, github: GitHubClient) -> bool:
         return True
     if settings.POST_INLINE_COMMENTS:
         _attempt(errors, "inline comments", post_inline_comments, analysis, github)
+        _attempt(errors, "review threads", tidy_threads, analysis, github)
     if settings.POST_COMMIT_STATUS:
-        state, description = final_status(analysis.result)
+        state, description = final_status(analysis.result, selectors.standing_of(analysis))
         target = comment.html_url if comment else None
         _attempt(errors, "commit status", _set_status, analysis, github, state, description, target)
     services.analysis_record_comment(
@@ -102,7 +104,8 @@ def comment_context(analysis: Analysis) -> render.CommentContext:
 
 
 def post_summary(analysis: Analysis, github: GitHubClient) -> Comment | None:
-    body = render.render_review(analysis.result, comment_context(analysis))
+    standing = selectors.standing_of(analysis)
+    body = render.render_review(analysis.result, comment_context(analysis), standing)
     return _write_sticky(analysis, github, body)
 
 
@@ -322,6 +325,35 @@ def post_inline_comments(analysis: Analysis, github: GitHubClient) -> None:
     _record_comment_ids(fresh, _posted_markers(github, repo, number))
 
 
+def tidy_threads(analysis: Analysis, github: GitHubClient) -> None:
+    """Resolve Prism's own threads whose finding is gone, and remember each thread's id.
+
+    Best effort: a GraphQL failure is recorded and the threads left open are tidied on the
+    next push; it never changes the review's outcome. Only after a review that read the whole
+    diff: findings it did not read would look fixed.
+    """
+    rows = Finding.objects.filter(
+        repo_full_name=analysis.repo_full_name, pr_number=analysis.pr_number
+    )
+    outcome = threads.resolve_outdated_threads(
+        github,
+        analysis.repo_full_name,
+        analysis.pr_number,
+        prism_login=github.authenticated_login(),
+        states=dict(rows.values_list("fingerprint", "state")),
+        # Open after this review (raised, or carried forward untouched): never resolved.
+        raised_now=set(
+            rows.filter(analyses=analysis, state=Finding.State.OPEN).values_list(
+                "fingerprint", flat=True
+            )
+        ),
+        review_completed=analysis.result.coverage.complete,
+    )
+    ledger.findings_record_threads(analysis=analysis, thread_ids=outcome.thread_ids)
+    if outcome.error:
+        raise GitHubError(outcome.error, permanent=False)
+
+
 def _unposted(analysis: Analysis) -> QuerySet[Finding]:
     return Finding.objects.filter(
         repo_full_name=analysis.repo_full_name,
@@ -375,15 +407,17 @@ def inline_comment(
     return comment
 
 
-def final_status(result: ReviewResult) -> tuple[str, str]:
+def final_status(result: ReviewResult, standing: Standing | None = None) -> tuple[str, str]:
+    """The commit status: every open finding counts, not only the ones this push raised."""
+    found = standing.open if standing else result.findings
     threshold = settings.FAIL_ON_SEVERITY
     if threshold != "never":
-        blocking = [f for f in result.findings if f.at_least(threshold)]
+        blocking = [f for f in found if f.at_least(threshold)]
         if blocking:
             return "failure", f"{len(blocking)} finding(s) at {threshold} severity or above"
     coverage = result.coverage
     return "success", (
-        f"{len(result.findings)} finding(s); reviewed {coverage.files_reviewed} of "
+        f"{len(found)} finding(s); reviewed {coverage.files_reviewed} of "
         f"{coverage.files_total} files"
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import ReviewThread
@@ -29,6 +29,8 @@ class ThreadsOutcome:
     resolved: int = 0
     skipped: int = 0  # Prism's open finding threads it chose to leave open
     error: str = ""  # the GitHub failure that stopped it, if any
+    # Fingerprint -> node id of Prism's thread for it, for the ledger (read on the way).
+    thread_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 def thread_fingerprint(thread: ReviewThread, prism_login: str) -> str | None:
@@ -100,8 +102,10 @@ def resolve_outdated_threads(
     if not review_completed:
         return ThreadsOutcome()
     resolved = skipped = 0
+    thread_ids: dict[str, str] = {}
     try:
         threads = github.review_threads(repo, number)
+        thread_ids = prism_threads(threads, prism_login)
         ids = threads_to_resolve(
             threads,
             prism_login=prism_login,
@@ -122,5 +126,7 @@ def resolve_outdated_threads(
             resolved,
             exc,
         )
-        return ThreadsOutcome(resolved=resolved, skipped=skipped, error=str(exc) or repr(exc))
-    return ThreadsOutcome(resolved=resolved, skipped=skipped)
+        return ThreadsOutcome(
+            resolved=resolved, skipped=skipped, error=str(exc) or repr(exc), thread_ids=thread_ids
+        )
+    return ThreadsOutcome(resolved=resolved, skipped=skipped, thread_ids=thread_ids)

@@ -29,6 +29,7 @@ _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 BOT_LOGIN = "prism-bot"
 _ROUTES = [
     ("GET", re.compile(r"/user"), "user"),
+    ("POST", re.compile(r"/graphql"), "graphql"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)"), "pull"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files"), "files"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/comments"), "review_comments"),
@@ -153,6 +154,7 @@ class FakeGitHub(LocalServer):
         self.pulls: dict[tuple[str, int], PullRequest] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self.review_comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.resolved_threads: set[str] = set()
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self._ids = itertools.count(10_001)
@@ -272,6 +274,49 @@ class FakeGitHub(LocalServer):
                 with self.lock:
                     return getattr(self, "_" + name)(request, *match.groups())
         return _json(404, {"message": "Not Found"})
+
+    def _graphql(self, request: Request) -> tuple[int, dict, bytes]:
+        """Review threads as GitHub's GraphQL API serves them: one per top-level review
+        comment, with its replies; and resolveReviewThread."""
+        data = request.json()
+        query, variables = data.get("query", ""), data.get("variables") or {}
+        if "resolveReviewThread" in query:
+            thread_id = variables["threadId"]
+            self.resolved_threads.add(thread_id)
+            payload = {"resolveReviewThread": {"thread": {"id": thread_id, "isResolved": True}}}
+            return _json(200, {"data": payload})
+        repo = f"{variables['owner']}/{variables['name']}"
+        stored = self.review_comments.get((repo, int(variables["number"])), [])
+        nodes = []
+        for root in (c for c in stored if not c.get("in_reply_to_id")):
+            thread = [root, *(c for c in stored if c.get("in_reply_to_id") == root["id"])]
+            node_id = f"PRRT_{root['id']}"
+            nodes.append(
+                {
+                    "id": node_id,
+                    "isResolved": node_id in self.resolved_threads,
+                    "isOutdated": False,
+                    "path": root.get("path", ""),
+                    "line": root.get("line"),
+                    "comments": {
+                        "nodes": [
+                            {
+                                "author": {
+                                    "__typename": "User",
+                                    "login": (c.get("user") or {}).get("login", ""),
+                                },
+                                "body": c.get("body", ""),
+                                "fullDatabaseId": str(c["id"]),
+                            }
+                            for c in thread
+                        ],
+                        "pageInfo": {"hasNextPage": False},
+                    },
+                }
+            )
+        connection = {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
+        pull = {"reviewThreads": connection}
+        return _json(200, {"data": {"repository": {"pullRequest": pull}}})
 
     def _user(self, request: Request) -> tuple[int, dict, bytes]:
         return _json(200, {"login": BOT_LOGIN, "id": 1, "type": "User"})

@@ -273,7 +273,8 @@ def test_it_resolves_prisms_outdated_threads_and_counts_the_rest(gh, github) -> 
 
     outcome = run(github, states={"bbbbbbbbbbbbbbbb": "fixed", OTHER_FP: "open"})
 
-    assert outcome == ThreadsOutcome(resolved=2, skipped=1, error="")
+    assert (outcome.resolved, outcome.skipped, outcome.error) == (2, 1, "")
+    assert set(outcome.thread_ids.values()) >= {"PRRT_1", "PRRT_2"}
     assert mutations(gh) == ["PRRT_1", "PRRT_2"]
 
 
@@ -323,5 +324,5 @@ def test_nothing_is_asked_of_github_after_a_review_that_did_not_complete(gh, git
 def test_nothing_to_resolve_sends_no_mutation(gh, github) -> None:
     gh.post(stubs.GRAPHQL_API, json=stubs.threads_json(prism_node("PRRT_1", outdated=True)))
     outcome = run(github, raised_now={FP})
-    assert outcome == ThreadsOutcome(resolved=0, skipped=1)
+    assert (outcome.resolved, outcome.skipped, outcome.error) == (0, 1, "")
     assert len(gh.calls) == 1
