@@ -123,3 +123,68 @@ def test_findings_below_the_inline_severity_or_off_the_diff_are_not_posted(
     push(http, make_analysis, "a" * 40, [low, off])
     assert calls_to(http, "POST", REVIEWS_API) == []
     assert Finding.objects.count() == 2
+
+
+def test_a_later_push_shows_where_things_stand_and_resolves_the_fixed_findings_thread(
+    http, make_analysis
+):
+    served = {"head": "a" * 40, "diff": stubs.diff_text("01-plain-modification")}
+
+    def pull_request(request):
+        if request.headers.get("Accept") == stubs.DIFF_ACCEPT["Accept"]:
+            return 200, {}, served["diff"]
+        pr = stubs.pull_request_json(repo=stubs.REPO, number=stubs.NUMBER, head_sha=served["head"])
+        return 200, {}, json.dumps(pr)
+
+    def review(head: str, findings: list[dict]):
+        served["head"] = head
+        http.post(stubs.status_api(head), status=201, json={})
+        http.replace(responses.POST, CHAT, json=stubs.chat_completion(findings))
+        analysis = make_analysis(repo_full_name=stubs.REPO, pr_number=stubs.NUMBER, head_sha=head)
+        review_pull_request.run(analysis.id)
+        analysis.refresh_from_db()
+        assert analysis.status == "completed", analysis.error
+        return analysis
+
+    http.add_callback(responses.GET, PR_API, callback=pull_request)
+    stubs.serve_publishing(http)
+    http.patch(
+        f"{stubs.API}/repos/{stubs.REPO}/issues/comments/901", json=stubs.comment_json(901, "x")
+    )
+    http.post(CHAT, json=stubs.chat_completion([]))
+    github = FakeReviewComments(http)
+    kept = answer_finding(HELPERS, 550, severity="high", title="Unchecked path")
+    gone = answer_finding(HELPERS, 551, severity="high", title="Insecure default")
+    first = review("a" * 40, [kept, gone])
+    fixed_row = Finding.objects.get(title="Insecure default")
+    marker = next(c for c in github.comments if fixed_row.fingerprint in c["body"])
+    thread = stubs.thread_json(
+        "PRRT_fixed",
+        stubs.thread_comment_json(stubs.PRISM_LOGIN, marker["body"], marker["id"]),
+        path=HELPERS,
+        line=551,
+    )
+    http.replace(responses.POST, stubs.GRAPHQL_API, json=stubs.threads_json(thread))
+    http.post(stubs.GRAPHQL_API, json=stubs.resolved_json("PRRT_fixed"))
+
+    # The next push rewrites line 551, and the model no longer raises its finding.
+    served["diff"] = served["diff"].replace(
+        "+        be a value provided by the client, otherwise it becomes insecure.",
+        "+        be a value the client chose; it is checked below.",
+    )
+    second = review("c" * 40, [kept])
+
+    fixed_row.refresh_from_db()
+    assert (fixed_row.state, fixed_row.closed_by_id) == ("fixed", second.id)
+    assert fixed_row.thread_node_id == "PRRT_fixed"
+    [edited] = calls_to(http, "PATCH", f"{stubs.API}/repos/{stubs.REPO}/issues/comments/901")
+    body = stubs.sent_json(edited)["body"]
+    assert f"1 open (0 new) · 1 fixed since {first.head_sha[:7]}" in body
+    assert "Unchecked path" in body and "Insecure default" not in body
+    mutations = [
+        json.loads(call.request.body)["variables"]
+        for call in calls_to(http, "POST", stubs.GRAPHQL_API)
+        if "resolveReviewThread" in json.loads(call.request.body)["query"]
+    ]
+    assert mutations == [{"threadId": "PRRT_fixed"}]
+    assert second.comment_error == ""
