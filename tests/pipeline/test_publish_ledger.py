@@ -181,10 +181,7 @@ def test_a_later_push_shows_where_things_stand_and_resolves_the_fixed_findings_t
     body = stubs.sent_json(edited)["body"]
     assert f"1 open (0 new) · 1 fixed since {first.head_sha[:7]}" in body
     assert "Unchecked path" in body and "Insecure default" not in body
-    mutations = [
-        json.loads(call.request.body)["variables"]
-        for call in calls_to(http, "POST", stubs.GRAPHQL_API)
-        if "resolveReviewThread" in json.loads(call.request.body)["query"]
-    ]
+    sent = [stubs.sent_json(call) for call in calls_to(http, "POST", stubs.GRAPHQL_API)]
+    mutations = [body["variables"] for body in sent if "resolveReviewThread" in body["query"]]
     assert mutations == [{"threadId": "PRRT_fixed"}]
     assert second.comment_error == ""
