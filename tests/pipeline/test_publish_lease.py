@@ -21,6 +21,7 @@ from reviews.comments.render import MARKER
 from reviews.github import signatures
 from reviews.models import Analysis, StickyComment
 from reviews.pipeline import publish
+from reviews.pipeline import sticky as sticky_comment
 from tests import stubs
 from tests.factories import feedback
 from tests.fixtures import payload, payload_bytes
@@ -74,8 +75,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(publish, "_monotonic", fake.monotonic)
-    monkeypatch.setattr(publish, "_sleep", fake.sleep)
+    monkeypatch.setattr(sticky_comment, "_monotonic", fake.monotonic)
+    monkeypatch.setattr(sticky_comment, "_sleep", fake.sleep)
     return fake
 
 
@@ -111,7 +112,7 @@ def test_a_second_publisher_waits_for_a_live_lease_then_edits_the_comment(http, 
     assert publish.publish_review(newer.id, github_client()) is True
 
     assert len(clock.sleeps) == 3
-    assert clock.sleeps[0] <= publish._POLL_FIRST_SECONDS
+    assert clock.sleeps[0] <= sticky_comment._POLL_FIRST_SECONDS
     assert clock.sleeps[2] > clock.sleeps[0]  # backing off
     assert len(calls_to(http, "PATCH", EDIT_API)) == 1
     assert calls_to(http, "POST", COMMENTS_API) == []
@@ -133,7 +134,7 @@ def test_a_publisher_gives_up_behind_a_lease_never_released_and_says_so(
     assert publish.publish_review(waiter.id, github_client()) is False
 
     assert 0 < sum(clock.sleeps) <= 5
-    assert max(clock.sleeps) <= publish._POLL_MAX_SECONDS
+    assert max(clock.sleeps) <= sticky_comment._POLL_MAX_SECONDS
     assert [c for c in http.calls if "/comments" in (c.request.url or "")] == []
     assert lease_of()[0] == f"{holder.id}:x"  # theirs, untouched
     waiter.refresh_from_db()
