@@ -6,8 +6,16 @@ A plain ThreadingHTTPServer on 127.0.0.1 in a thread of the test process. It ser
 requests built from real diffs, records every request, enforces what GitHub enforces (the
 token, 65,536-character bodies, review comments inside the diff, the 406 on huge diffs) and
 fails on demand from a queue of planned answers.
+
+Each head a pull request had is a commit whose tree is known only as the pull request's diff
+against its base. A push adds a commit on top of the head; a force-push starts again from the
+base. The comparison of two commits (GET .../compare/{base}...{head}) follows that history
+and computes each file's patch from the two diffs where they say exactly what the file holds:
+a file changed in only one of them, or added in both. Where they do not (a file modified in
+both, differently) the file comes without a patch, as GitHub sends a file it will not diff.
 """
 
+import difflib
 import itertools
 import json
 import re
@@ -30,6 +38,7 @@ BOT_LOGIN = "prism-bot"
 _ROUTES = [
     ("GET", re.compile(r"/user"), "user"),
     ("POST", re.compile(r"/graphql"), "graphql"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/compare/([^/.]+)\.\.\.([^/.]+)"), "compare"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)"), "pull"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files"), "files"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/comments"), "review_comments"),
@@ -75,6 +84,16 @@ class FileEntry:
     additions: int
     deletions: int
     right_ranges: list[tuple[int, int]]
+
+
+@dataclass
+class Commit:
+    """A head a pull request had: its parent, and the pull request's diff at it."""
+
+    sha: str
+    parent: str | None  # None for the base commit
+    diff: str  # against the pull request's base ("" for the base itself)
+    message: str = ""
 
 
 @dataclass
@@ -155,6 +174,7 @@ class FakeGitHub(LocalServer):
         self.comments: dict[int, dict[str, Any]] = {}
         self.review_comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.resolved_threads: set[str] = set()
+        self.commits: dict[tuple[str, str], Commit] = {}  # (repo, sha)
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self._ids = itertools.count(10_001)
@@ -168,14 +188,55 @@ class FakeGitHub(LocalServer):
         pull = PullRequest(repo, number, head_sha, "b" * 40, diff, title, body)
         with self.lock:
             self.pulls[repo, number] = pull
+            self.commits.setdefault((repo, pull.base_sha), Commit(pull.base_sha, None, ""))
+            self.commits[repo, head_sha] = Commit(head_sha, pull.base_sha, diff, "Opened")
         return pull
 
     def push(self, repo: str, number: int, *, head_sha: str, diff: str | None = None) -> None:
+        """A commit on top of the head (the diff as it stands then); the head itself, again,
+        with a new diff, amends it."""
         with self.lock:
             pull = self.pulls[repo, number]
-            pull.head_sha = head_sha
-            if diff is not None:
-                pull.diff, pull.files = diff, parse_files(diff)
+            self._move_head(pull, head_sha, diff, parent=pull.head_sha, message="Push")
+
+    def force_push(self, repo: str, number: int, *, head_sha: str, diff: str) -> None:
+        """History rewritten: the new head is a commit on the base, not on the old head."""
+        with self.lock:
+            pull = self.pulls[repo, number]
+            self._move_head(pull, head_sha, diff, parent=pull.base_sha, message="Rewritten")
+
+    def _move_head(
+        self, pull: PullRequest, head_sha: str, diff: str | None, *, parent: str, message: str
+    ) -> None:
+        diff = pull.diff if diff is None else diff
+        known = self.commits.get((pull.repo, head_sha))
+        if known is not None:  # the head again (amended), or back to an earlier commit
+            known.diff = diff
+        else:
+            self.commits[pull.repo, head_sha] = Commit(head_sha, parent, diff, message)
+        pull.head_sha = head_sha
+        pull.diff, pull.files = diff, parse_files(diff)
+
+    def reply_to_review_comment(
+        self, repo: str, number: int, comment_id: int, body: str, *, login: str
+    ) -> int:
+        """Someone answers in a review thread: a reply to its first comment."""
+        with self.lock:
+            stored = self.review_comments[repo, number]
+            root = next(c for c in stored if c["id"] == comment_id)
+            reply_id = next(self._ids)
+            stored.append(
+                {
+                    "id": reply_id,
+                    "in_reply_to_id": root.get("in_reply_to_id") or root["id"],
+                    "path": root.get("path"),
+                    "line": root.get("line"),
+                    "side": root.get("side", "RIGHT"),
+                    "body": body,
+                    "user": {"login": login},
+                }
+            )
+        return reply_id
 
     def plant_comment(self, repo: str, number: int, body: str, *, login: str) -> int:
         """A conversation comment someone else wrote (a PR author, say)."""
@@ -318,6 +379,49 @@ class FakeGitHub(LocalServer):
         pull = {"reviewThreads": connection}
         return _json(200, {"data": {"repository": {"pullRequest": pull}}})
 
+    def _compare(self, request: Request, repo: str, base: str, head: str) -> tuple:
+        """GitHub's three-dot comparison: the commits on `head` since the merge base, and
+        the files that changed between the merge base and `head`."""
+        chains = [self._ancestry(repo, sha) for sha in (base, head)]
+        if not chains[0] or not chains[1]:
+            return _json(404, {"message": "Not Found"})
+        base_chain, head_chain = chains
+        merge_base = next((sha for sha in head_chain if sha in base_chain), None)
+        if merge_base is None:
+            return _json(404, {"message": f"No common ancestor between {base} and {head}."})
+        ahead_by, behind_by = head_chain.index(merge_base), base_chain.index(merge_base)
+        status = "diverged"
+        if not behind_by:
+            status = "ahead" if ahead_by else "identical"
+        elif not ahead_by:
+            status = "behind"
+        commits = [self.commits[repo, sha] for sha in reversed(head_chain[:ahead_by])]
+        files = compare_files(self.commits[repo, merge_base].diff, self.commits[repo, head].diff)
+        return _json(
+            200,
+            {
+                "url": f"{self.url}/repos/{repo}/compare/{base}...{head}",
+                "html_url": f"https://github.com/{repo}/compare/{base}...{head}",
+                "base_commit": {"sha": base},
+                "merge_base_commit": {"sha": merge_base},
+                "status": status,
+                "ahead_by": ahead_by,
+                "behind_by": behind_by,
+                "total_commits": ahead_by,
+                "commits": [{"sha": c.sha, "commit": {"message": c.message}} for c in commits],
+                "files": [_file_json(entry) for entry in files],
+            },
+        )
+
+    def _ancestry(self, repo: str, sha: str) -> list[str]:
+        """`sha` and its ancestors, newest first; empty for an unknown commit."""
+        chain: list[str] = []
+        commit = self.commits.get((repo, sha))
+        while commit is not None and commit.sha not in chain:
+            chain.append(commit.sha)
+            commit = self.commits.get((repo, commit.parent)) if commit.parent else None
+        return chain
+
     def _user(self, request: Request) -> tuple[int, dict, bytes]:
         return _json(200, {"login": BOT_LOGIN, "id": 1, "type": "User"})
 
@@ -428,6 +532,85 @@ class FakeGitHub(LocalServer):
                 f'<{self.url}{request.path}?per_page={per_page}&page={page + 1}>; rel="next"'
             )
         return _json(200, chunk, headers)
+
+
+def compare_files(old_diff: str, new_diff: str) -> list[FileEntry]:
+    """What changed between two trees known by their diffs against one base.
+
+    Exact where the diffs say what the file holds: a file in only one diff is the base's in
+    the other (its hunks, or their reverse); a file added in both is known whole. A file
+    changed in both some other way, differently, comes without a patch.
+    """
+    old = {entry.path: entry for entry in parse_files(old_diff)}
+    new = {entry.path: entry for entry in parse_files(new_diff)}
+    changed = []
+    for path in [*new, *(p for p in old if p not in new)]:
+        before, after = old.get(path), new.get(path)
+        if before == after:
+            continue
+        if before is None and after is not None:
+            changed.append(after)  # the base's file, then the new diff's
+        elif after is None and before is not None and before.status != "renamed":
+            changed.append(_reverted(before))  # back to the base's file
+        elif before and after and before.status == after.status == "added":
+            diff = difflib.unified_diff(_content(before), _content(after), lineterm="")
+            patch = "\n".join(list(diff)[2:])  # without the ---/+++ header, as GitHub sends it
+            if patch:
+                changed.append(_entry(path, "modified", patch))
+        else:
+            entry = after or before
+            assert entry is not None
+            status = "modified" if after is not None else "removed"
+            changed.append(FileEntry(path, None, status, None, entry.additions, 0, []))
+    return changed
+
+
+def _content(entry: FileEntry) -> list[str]:
+    """An added file's lines, all of them in its one hunk."""
+    lines = (entry.patch or "").splitlines()
+    return [line[1:] for line in lines if line.startswith("+")]
+
+
+def _reverted(entry: FileEntry) -> FileEntry:
+    """The diff that undoes `entry`: sides swapped in every hunk, removed lines first."""
+    lines: list[str] = []
+    runs: dict[str, list[str]] = {"-": [], "+": []}  # the run of changed lines being read
+    last = runs["-"]
+    for line in [*(entry.patch or "").splitlines(), " "]:  # a sentinel ends the last run
+        if line[:1] in ("+", "-"):
+            last = runs["-" if line[:1] == "+" else "+"]
+            last.append(("-" if line[:1] == "+" else "+") + line[1:])
+        elif line[:1] == "\\" and last:  # "\ No newline": about the line before it
+            last.append(line)
+        else:
+            lines += runs["-"] + runs["+"]
+            runs = {"-": [], "+": []}
+            last = runs["-"]
+            header = re.match(r"^@@ -(\d+(?:,\d+)?) \+(\d+(?:,\d+)?) @@(.*)$", line)
+            lines.append(f"@@ -{header[2]} +{header[1]} @@{header[3]}" if header else line)
+    lines.pop()  # the sentinel
+    status = {"added": "removed", "removed": "added"}.get(entry.status, "modified")
+    return _entry(entry.path, status, "\n".join(lines) if entry.patch else None)
+
+
+def _entry(path: str, status: str, patch: str | None) -> FileEntry:
+    body = patch.splitlines() if patch else []
+    ranges = []
+    for line in body:
+        match = _HUNK.match(line)
+        if match:
+            start, count = int(match[1]), int(match[2] if match[2] is not None else 1)
+            if count:
+                ranges.append((start, start + count - 1))
+    return FileEntry(
+        path=path,
+        previous=None,
+        status=status,
+        patch=patch,
+        additions=sum(1 for x in body if x.startswith("+")),
+        deletions=sum(1 for x in body if x.startswith("-")),
+        right_ranges=ranges,
+    )
 
 
 def _matches(fault: Fault, request: Request) -> bool:

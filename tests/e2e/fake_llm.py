@@ -2,7 +2,9 @@
 
 It answers schema-valid findings on real added lines of the diff it was sent (read back from
 the prompt's numbered diff lines, `  550 + text`), and can be slow or fail on demand for the
-pull requests whose prompt contains a given needle (we put one in each PR's title).
+pull requests whose prompt contains a given needle (we put one in each PR's title). By
+default one finding per chunk, on its first added line; a plan can ask for more, and only on
+the added lines that hold a given text (the "bad code" a later commit fixes).
 """
 
 import contextlib
@@ -18,7 +20,7 @@ from typing import Any
 from tests.e2e.local_server import LocalServer, respond
 
 _FILE = re.compile(r"^FILE (.+) \([^()]*\)$")
-_ADDED = re.compile(r"^ *(\d+) \+ ")
+_ADDED = re.compile(r"^ *(\d+) \+ (.*)$")
 NON_JSON = "Sure! I looked at the change and it seems fine to me overall."
 
 
@@ -32,6 +34,8 @@ class Plan:
     holds_left: int = 0
     echo: str | None = None  # text put back into the finding (a hostile PR's own words)
     held: int = 0  # requests that were held (so a test knows a review is mid-call)
+    findings_per_chunk: int = 1  # one finding per added line, up to this many per chunk
+    flag: str | None = None  # only on added lines containing this text
 
 
 @dataclass
@@ -95,7 +99,7 @@ class FakeLLM(LocalServer):
             return _json(500, {"error": {"message": "Internal server error", "code": 500}})
         if failure == "nonjson" or (plan and plan.always == "nonjson"):
             return _json(200, completion(NON_JSON))
-        findings = list(_findings(prompt, plan.echo if plan else None))
+        findings = list(_findings(prompt, plan or Plan()))
         summary = "The change looks reasonable; one line deserves a second look."
         if plan and plan.echo:
             summary = f"Summary as requested: {plan.echo}"
@@ -117,8 +121,8 @@ def completion(content: str) -> dict[str, Any]:
     }
 
 
-def added_lines(prompt: str) -> Iterator[tuple[str, int]]:
-    """(path, new line number) of every added line in the prompt's rendered diff."""
+def added_lines(prompt: str) -> Iterator[tuple[str, int, str]]:
+    """(path, new line number, text) of every added line in the prompt's rendered diff."""
     path = None
     for line in prompt.splitlines():
         header = _FILE.match(line)
@@ -127,13 +131,16 @@ def added_lines(prompt: str) -> Iterator[tuple[str, int]]:
             continue
         added = _ADDED.match(line)
         if added and path:
-            yield path, int(added[1])
+            yield path, int(added[1]), added[2]
 
 
-def _findings(prompt: str, echo: str | None) -> Iterator[dict[str, Any]]:
-    # One finding on the first added line of the chunk: enough for an inline comment, and
-    # stable, so a second review of the same diff finds the same thing.
-    for path, line in added_lines(prompt):
+def _findings(prompt: str, plan: Plan) -> Iterator[dict[str, Any]]:
+    # One finding on each of the chunk's first added lines (the first one only, by default):
+    # enough for an inline comment, and stable, so a second review of the same text finds the
+    # same things (the same title on the same line text: the ledger's identity).
+    echo = plan.echo
+    lines = [(p, n) for p, n, text in added_lines(prompt) if not plan.flag or plan.flag in text]
+    for path, line in lines[: plan.findings_per_chunk]:
         yield {
             "path": path,
             "line": line,
@@ -144,7 +151,6 @@ def _findings(prompt: str, echo: str | None) -> Iterator[dict[str, Any]]:
             "body": echo or "The value is used before it is validated.",
             "suggestion": None,
         }
-        return
 
 
 def _json(status: int, data: Any, retry_after: str | None = None) -> tuple:

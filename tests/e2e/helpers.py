@@ -131,6 +131,13 @@ class Stack:
         title = self.github.pulls[repo, number].title
         return self.deliver(pull_request_event("synchronize", repo, number, head, title))
 
+    def force_push(self, repo: str, number: int, *, diff: str, head: str) -> requests.Response:
+        """The head branch rewritten (a rebase, an amended commit): the new head is not a
+        descendant of the old one. GitHub announces it as `synchronize` too."""
+        self.github.force_push(repo, number, head_sha=head, diff=diff_or_fixture(diff))
+        title = self.github.pulls[repo, number].title
+        return self.deliver(pull_request_event("synchronize", repo, number, head, title))
+
     def analyses(self, repo: str) -> list[dict[str, Any]]:
         return self.db.analyses(repo)
 
