@@ -3,10 +3,10 @@
     .venv/bin/pip install detect-secrets==1.5.0   # for this comparison only
     .venv/bin/python benchmarks/secret_detectors.py
 
-Recall: the share of lines of tests/fixtures_secrets/corpus.txt in which the detector finds
+Recall: the share of lines of tests/fixtures/secrets/corpus.txt in which the detector finds
 a secret (for detect-secrets, any finding on the line counts: it is credited even where it
 would not say which characters to remove). False positives: lines of the 25 real diffs it
-flags beyond the credential lines listed in tests/test_redaction_corpus.py.
+flags beyond the credential lines listed in tests/redaction/test_corpus.py.
 """
 
 import sys
@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.fixtures import diff_names, diff_text  # noqa: E402
-from tests.test_redaction_corpus import (  # noqa: E402
+from tests.redaction.test_corpus import (  # noqa: E402
     EXPECTED_IN_REAL_DIFFS,
     corpus,
     flagged_lines,

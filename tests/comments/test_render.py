@@ -25,14 +25,14 @@ from reviews.comments.render import (
 )
 from reviews.github.resources import PullRequest
 from reviews.results import Coverage, Finding, ReviewResult, Scope, Skipped
-from tests.factories import coverage, finding, review_result, usage
-from tests.test_sanitize import (
+from tests.comments.test_sanitize import (
     CLOSING_REFERENCE,
     MENTION,
     TEXT,
     assert_renders_safely,
     fences_are_closed,
 )
+from tests.factories import coverage, finding, review_result, usage
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 CTX = CommentContext(

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reviews.comments.sanitize import is_allowed_url, sanitize_block, sanitize_inline
+from tests.comments.test_sanitize import in_a_table_cell
 from tests.factories import feedback, finding
-from tests.test_sanitize import in_a_table_cell
 
 ENTERPRISE = "git.corp.example"
 ATTACK = "https://github.com:&#64;evil.example/login"
@@ -58,7 +58,7 @@ def link_urls(html: str) -> list[str]:
 
 
 def github_html(markdown: str) -> str:
-    """`markdown` rendered as GitHub renders a comment (see tests.test_sanitize.render)."""
+    """`markdown` rendered as GitHub renders a comment (see tests.comments.test_sanitize.render)."""
     return cmarkgfm.markdown_to_html_with_extensions(
         markdown,
         options=Options.CMARK_OPT_UNSAFE,

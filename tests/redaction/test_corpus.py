@@ -1,6 +1,6 @@
 """Recall on a corpus of credentials, false positives on real diffs, and speed on hostile lines.
 
-tests/fixtures_secrets/corpus.txt holds fake but realistic credentials in the formats the
+tests/fixtures/secrets/corpus.txt holds fake but realistic credentials in the formats the
 security issue listed and more, one a line, the secret between « and ». The 25 real diffs are
 ordinary code: what is flagged there is listed below, line by line, so a new false positive
 fails here.
@@ -17,7 +17,7 @@ import pytest
 from reviews.redaction import find_secrets, redact
 from tests.fixtures import REPO_ROOT, diff_names, diff_text
 
-CORPUS = Path(__file__).parent / "fixtures_secrets" / "corpus.txt"
+CORPUS = Path(__file__).parents[1] / "fixtures" / "secrets" / "corpus.txt"
 MIN_RECALL = 0.98
 _MARKER = re.compile(r"\[REDACTED [\w-]+\]")
 
