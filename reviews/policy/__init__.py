@@ -20,6 +20,7 @@ from reviews.policy.effective import (
     skip_reason,
 )
 from reviews.policy.schema import (
+    MAX_FILE_BYTES,
     MAX_INSTRUCTIONS_CHARS,
     MAX_PATH_RULES,
     POLICY_PATHS,
@@ -30,6 +31,7 @@ from reviews.policy.schema import (
 )
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "MAX_INSTRUCTIONS_CHARS",
     "MAX_PATH_RULES",
     "POLICY_PATHS",
