@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -22,9 +23,11 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from reviews import policy
-from reviews.github.client import GitHubClient
-from reviews.github.resources import NotModified, RepoFile
+from reviews import policy, services
+from reviews.diffs.parser import FileDiff
+from reviews.github.client import GitHubClient, GitHubError
+from reviews.github.resources import NotModified, PullRequest, RepoFile
+from reviews.models import Analysis
 
 logger = logging.getLogger(__name__)
 
@@ -153,3 +156,48 @@ def _validated(
         return policy.parse(content), ()
     except policy.PolicyInvalid as exc:
         return None, exc.errors
+
+
+def for_review(
+    analysis: Analysis, pr: PullRequest, github: GitHubClient
+) -> policy.EffectivePolicy | None:
+    """The policy this review follows, or None when it says not to review this pull request
+    (the analysis is then `skipped` with the reason, and no model is asked anything)."""
+    try:
+        effective = current(github, pr.repo_full_name)
+    except GitHubError as exc:
+        if not exc.permanent:
+            raise
+        # A token without "Contents: read", say: the review goes on under the operator's
+        # settings, and the comment says the policy could not be read.
+        logger.warning("repository policy unreadable repo=%s: %s", pr.repo_full_name, exc)
+        problem = policy.PolicyError("", "", None, f"could not be read ({exc})")
+        effective = policy.effective(None, policy.Bounds.from_settings(settings), errors=[problem])
+    reason = policy.skip_reason(
+        effective,
+        title=pr.title,
+        author=pr.author,
+        labels=pr.labels,
+        base_branch=pr.base_ref,
+        draft=pr.draft,
+    )
+    if reason is None:
+        return effective
+    record(analysis, effective)
+    services.analysis_finish(analysis_id=analysis.id, status=Analysis.Status.SKIPPED, error=reason)
+    logger.info("review skipped by policy analysis_id=%s: %s", analysis.id, reason)
+    return None
+
+
+def record(
+    analysis: Analysis, effective: policy.EffectivePolicy, files: Sequence[FileDiff] = ()
+) -> None:
+    """Store what the review follows; `files` tell whether the pull request edits the policy."""
+    edits = any(
+        name in policy.POLICY_PATHS for file in files for name in (file.path, file.old_path)
+    )
+    services.analysis_record_policy(
+        analysis_id=analysis.id,
+        sha=effective.file.blob_sha if effective.file else "",
+        record=policy.record(effective, edits_file=edits),
+    )

@@ -17,6 +17,7 @@ from reviews.policy.effective import (
     Source,
     effective,
     load,
+    record,
     skip_reason,
 )
 from reviews.policy.schema import (
@@ -48,5 +49,6 @@ __all__ = [
     "effective",
     "load",
     "parse",
+    "record",
     "skip_reason",
 ]

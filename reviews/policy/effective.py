@@ -249,3 +249,33 @@ def skip_reason(
         if re.search(pattern, title):
             return f"title matches {pattern} in review.skip.titles"
     return None
+
+
+def record(policy: EffectivePolicy, *, edits_file: bool = False) -> dict[str, Any]:
+    """What a review followed, as stored on its analysis: publishing (perhaps by another
+    worker, or `repost_comment` days later) applies these, not whatever the file says then.
+
+    `edits_file`: the pull request changes the policy file, which counts only after merge.
+    """
+    file = policy.file
+    refused = [
+        setting.note
+        for setting in (policy.model, policy.on_push)
+        if setting.note and setting.source is Source.OPERATOR
+    ]
+    return {
+        "file": None
+        if file is None
+        else {"path": file.path, "ref": file.ref, "sha": file.blob_sha},
+        "ignore_globs": len(policy.repository_ignore_paths),
+        "path_rules": len(policy.path_instructions.value),
+        "categories": list(policy.categories.value),
+        "inline_min_severity": policy.inline_min_severity.value,
+        "inline_from_file": policy.inline_min_severity.source is Source.REPOSITORY,
+        "max_inline_comments": policy.max_inline_comments.value,
+        "fail_on_severity": policy.fail_on_severity.value,
+        "model": policy.model.value,
+        "errors": [str(error) for error in policy.errors],
+        "refused": refused,
+        "edits_file": edits_file,
+    }
