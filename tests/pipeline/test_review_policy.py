@@ -203,3 +203,22 @@ def test_a_path_rule_reaches_only_the_chunks_of_its_files():
     flask, sql = sorted(llm.prompts, key=lambda prompt: "Check the indexes." in prompt)
     assert "House." in flask and "Check the indexes." not in flask
     assert "House." in sql and "## For files matching *.sql\nCheck the indexes." in sql
+
+
+def test_the_comment_names_the_policy_and_its_limits_apply(http, analysis):
+    found = [
+        answer_finding(HELPERS, 550, severity="medium"),
+        answer_finding(HELPERS, 551, severity="high", title="Second"),
+        answer_finding(HELPERS, 552, severity="critical", title="Third"),
+    ]
+    text = "version: 1\ninline_min_severity: high\nmax_inline_comments: 1\nfail_on_severity: high\n"
+    done = reviewed(http, analysis, text, findings=found)
+    [posted] = calls_to(http, "POST", stubs.COMMENTS_API)
+    assert (
+        "Policy: `.github/prism.yml` @ `main` a1b2c3d · inline ≥ high"
+        in (stubs.sent_json(posted)["body"])
+    )
+    [inline] = calls_to(http, "POST", stubs.REVIEWS_API)
+    assert [c["line"] for c in stubs.sent_json(inline)["comments"]] == [552]
+    assert stubs.statuses_sent(http) == ["pending", "failure"]
+    assert done.comment_error == ""
