@@ -261,9 +261,15 @@ LLM_CONCURRENCY = _positive_int("LLM_CONCURRENCY", 8)
 LLM_MAX_CALLS = _positive_int("LLM_MAX_CALLS", 20)
 LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.1)
 LLM_READ_TIMEOUT_SECONDS = env.float("LLM_READ_TIMEOUT_SECONDS", default=180.0)
+# Models a repository's policy file may choose instead of LLM_MODEL; any other is refused
+# (with the reason in the comment), so a repository cannot run up the operator's bill.
+LLM_ALLOWED_MODELS = [name.strip() for name in env.list("LLM_ALLOWED_MODELS", default=[])]
 
 # --- Review behaviour -----------------------------------------------------------------
 IGNORE_PATHS = env.list("IGNORE_PATHS", default=[])
+# Read each repository's .github/prism.yml (else .prism.yml) from its default branch; off:
+# every repository is reviewed under these settings alone.
+REPO_POLICY = env.bool("REPO_POLICY", default=True)
 REVIEW_LEASE_SECONDS = _positive_int("REVIEW_LEASE_SECONDS", 900)
 REVIEW_MAX_ATTEMPTS = _positive_int("REVIEW_MAX_ATTEMPTS", 3)
 # A push to a reviewed pull request: review only what its new commits changed (falling back

@@ -158,6 +158,8 @@ class AnalysisAdmin(admin.ModelAdmin):
                     "prompt_tokens",
                     "completion_tokens",
                     "cost",
+                    # The blob of the .github/prism.yml the review followed ("": none).
+                    "policy_sha",
                 ]
             },
         ),

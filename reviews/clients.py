@@ -22,12 +22,13 @@ def github_client() -> GitHubClient:
     )
 
 
-def llm_client() -> LLMClient:
+def llm_client(model: str = "") -> LLMClient:
+    """`model`: one a repository's policy chose from LLM_ALLOWED_MODELS; else LLM_MODEL."""
     return LLMClient(
         LLMConfig(
             base_url=settings.LLM_BASE_URL,
             api_key=settings.LLM_API_KEY,
-            model=settings.LLM_MODEL,
+            model=model or settings.LLM_MODEL,
             response_format=settings.LLM_RESPONSE_FORMAT,
             max_output_tokens=settings.LLM_MAX_OUTPUT_TOKENS,
             temperature=settings.LLM_TEMPERATURE,

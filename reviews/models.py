@@ -64,6 +64,11 @@ class Analysis(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
 
+    # The repository policy the review followed (reviews/policy): the blob SHA of its
+    # .github/prism.yml ("" without one), and what it set, for the comment and the admin.
+    policy_sha = models.CharField("policy blob SHA", max_length=64, blank=True)
+    policy = models.JSONField(default=dict, blank=True)
+
     # False for `review_pr --no-post`: no worker ever posts this review to GitHub.
     publish = models.BooleanField("post to GitHub", default=True)
 

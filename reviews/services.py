@@ -334,6 +334,11 @@ def analysis_record_timing(*, analysis_id: int, step: str, seconds: float) -> No
         analysis.save(update_fields=["feedback"])
 
 
+def analysis_record_policy(*, analysis_id: int, sha: str, record: dict[str, Any]) -> None:
+    """The repository policy a review follows, stored before anything is asked of the model."""
+    Analysis.objects.filter(id=analysis_id).update(policy_sha=sha, policy=record)
+
+
 def analysis_record_comment(*, analysis_id: int, comment: Any, error: str) -> None:
     """Where the review was posted (a `github.Comment`, or None), and what failed to post."""
     fields: dict[str, Any] = {"comment_error": scrub(error)}

@@ -33,6 +33,16 @@ def _forget_github_identities(monkeypatch):
     monkeypatch.setattr("reviews.github.client._LOGINS", {})
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: repository policies are cached across reviews."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def make_analysis(db):
     """An Analysis as a webhook would have recorded it; override any field.

@@ -43,6 +43,8 @@ def _templates() -> list[tuple[re.Pattern[str], str]]:
     compiled = []
     for template in _spec()["paths"]:
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        # The contents API's {path} is a file path: GitHub takes its slashes as they are.
+        pattern = pattern.replace("(?P<path>[^/]+)", "(?P<path>[^?#]+)")
         compiled.append((re.compile(pattern), template))
     return sorted(compiled, key=lambda pair: -len(re.sub(r"\{\w+\}", "", pair[1])))
 

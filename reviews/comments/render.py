@@ -6,10 +6,12 @@ markup around it is ours. Pure: no Django imports.
 
 import re
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
+from reviews.comments.policy_note import policy_lines
 from reviews.comments.sanitize import (
     MARKER,
     code_fence,
@@ -75,6 +77,7 @@ class CommentContext:
 
     analysis_id: int
     pull_request: PullRequest
+    policy: Mapping[str, Any] = field(default_factory=dict)  # the analysis's policy record
 
     @property
     def pr_url(self) -> str:
@@ -318,6 +321,8 @@ def _footer(coverage: Coverage, usage: Usage, ctx: CommentContext) -> str:
     lines = f"<sub>{_coverage_line(coverage)}</sub><br>\n<sub>{' · '.join(run)}</sub>"
     if coverage.scope is not None:
         lines = f"<sub>{_scope_line(coverage.scope, ctx)}</sub><br>\n{lines}"
+    for line in reversed(policy_lines(ctx.policy, hosts=ctx.hosts)):
+        lines = f"<sub>{line}</sub><br>\n{lines}"
     skipped = _skipped_list(coverage.skipped)
     return "\n\n".join(part for part in ["---", lines, skipped] if part)
 

@@ -101,13 +101,19 @@ def _content_reason(file: FileDiff) -> str | None:
 _GLOB_CHARS = {"*": "[^/]*", "?": "[^/]"}
 
 
+def matches_glob(pattern: str, path: str, *, anywhere: bool = True) -> bool:
+    """Whether `path` matches the glob, as IGNORE_PATHS reads it; `anywhere=False` keeps a
+    pattern without a slash to the top level (a branch name "main" is not "fix/main")."""
+    return _glob(pattern, anywhere).fullmatch(path) is not None
+
+
 @cache
-def _glob(pattern: str) -> re.Pattern[str]:
+def _glob(pattern: str, anywhere: bool = True) -> re.Pattern[str]:
     """A whole-path glob: `*`, `?` and `[…]` stay within a directory, `**` crosses them.
 
     As in .gitignore, a pattern without a slash matches a name at any depth ("*.md").
     """
-    if "/" not in pattern:
+    if anywhere and "/" not in pattern:
         pattern = "**/" + pattern
     regex, i = [], 0
     while i < len(pattern):

@@ -150,6 +150,46 @@ class GitHubClient:
         url = self._repo_url(repo, f"compare/{_sha(base)}...{_sha(head)}")
         return resources.comparison(json_object(self._request("GET", url)))
 
+    # The repository (its policy file, reviews/pipeline/policy.py)
+
+    def get_default_branch(self, repo: str) -> str:
+        """https://docs.github.com/rest/repos/repos#get-a-repository"""
+        owner, name = _owner_name(repo)
+        data = json_object(self._request("GET", f"{self._base_url}/repos/{owner}/{name}"))
+        branch = data.get("default_branch")
+        if not isinstance(branch, str) or not branch:
+            raise GitHubError(f"GitHub GET /repos/{repo} named no default branch", permanent=True)
+        return branch
+
+    def get_file(
+        self, repo: str, path: str, *, ref: str, etag: str = ""
+    ) -> resources.RepoFile | resources.NotModified | None:
+        """https://docs.github.com/rest/repos/contents#get-repository-content
+
+        The file at `path` on `ref`; None when there is none (404, or not a file). With the
+        `etag` of an earlier answer, a conditional request: `NOT_MODIFIED` when the file is
+        unchanged, and GitHub does not count a 304 against the rate limit.
+        """
+        if not path or path.startswith("/") or ".." in path.split("/"):
+            raise ValueError(f"not a file path in a repository: {path!r}")
+        if not ref:
+            raise ValueError("a ref is required: the file is read at a named branch")
+        headers = {"If-None-Match": etag} if etag else None
+        try:
+            response = self._request(
+                "GET",
+                self._repo_url(repo, f"contents/{path}"),
+                params={"ref": ref},
+                headers=headers,
+            )
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if response.status_code == 304:
+            return resources.NOT_MODIFIED
+        return resources.repo_file(response.json(), response.headers.get("ETag", ""))
+
     # Conversation comments (every pull request is an issue, docs/github-facts.md C1)
 
     def list_issue_comments(self, repo: str, number: int) -> Iterator[resources.Comment]:

@@ -4,6 +4,7 @@ The webhook and the REST client both describe a pull request with `PullRequest`;
 `Analysis` gives back the same shape for the pull request it reviews.
 """
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,31 @@ class PullRequest:
     merged: bool = False
     draft: bool = False
     body: str = ""
+    base_ref: str = ""  # the branch the pull request merges into
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """A file of the repository at a ref, from the contents API.
+
+    `sha` is the blob's SHA (the same content has the same SHA at any commit); `etag` is what
+    to send as If-None-Match to ask again cheaply; `content` is empty when GitHub did not
+    send it (a file over 1 MB: compare `size`).
+    """
+
+    path: str
+    sha: str
+    size: int
+    content: bytes
+    etag: str = ""
+
+
+class NotModified:
+    """The contents API answered 304: the file is the one whose ETag was sent."""
+
+
+NOT_MODIFIED = NotModified()
 
 
 @dataclass(frozen=True)
@@ -113,6 +139,31 @@ def pull_request(repo: str, data: dict[str, Any]) -> PullRequest:
         body=data.get("body") or "",
         html_url=data.get("html_url", ""),
         author=login(data),
+        base_ref=str((data.get("base") or {}).get("ref") or ""),
+        labels=tuple(
+            str(label["name"])
+            for label in data.get("labels") or ()
+            if isinstance(label, dict) and label.get("name")
+        ),
+    )
+
+
+def repo_file(data: Any, etag: str = "") -> RepoFile | None:
+    """https://docs.github.com/rest/repos/contents#get-repository-content
+
+    None for anything but a file (a directory lists its entries; a symlink or a submodule
+    names its target): there is no file to read at that path.
+    """
+    if not isinstance(data, dict) or data.get("type") != "file":
+        return None
+    raw = data.get("content") or ""
+    content = base64.b64decode(raw) if data.get("encoding") == "base64" else b""
+    return RepoFile(
+        path=str(data.get("path") or ""),
+        sha=str(data["sha"]),
+        size=int(data.get("size") or 0),
+        content=content,
+        etag=etag,
     )
 
 

@@ -17,8 +17,14 @@ from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import Comment
 from reviews.models import Analysis, Finding, StickyComment
 from reviews.pipeline import sticky, threads
+from reviews.results import (
+    SEVERITY_RANK,
+    ReviewResult,
+    Standing,
+    finding_fingerprint,
+    severities_at_least,
+)
 from reviews.results import Finding as ResultFinding
-from reviews.results import ReviewResult, Standing, finding_fingerprint, severities_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +53,11 @@ def publish_review(analysis_id: int, github: GitHubClient) -> bool:
         _attempt(errors, "inline comments", post_inline_comments, analysis, github)
         _attempt(errors, "review threads", tidy_threads, analysis, github)
     if settings.POST_COMMIT_STATUS:
-        state, description = final_status(analysis.result, selectors.standing_of(analysis))
+        state, description = final_status(
+            analysis.result,
+            selectors.standing_of(analysis),
+            threshold=analysis.policy.get("fail_on_severity") or settings.FAIL_ON_SEVERITY,
+        )
         target = comment.html_url if comment else None
         _attempt(errors, "commit status", _set_status, analysis, github, state, description, target)
     services.analysis_record_comment(
@@ -95,7 +105,9 @@ def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool
 
 
 def comment_context(analysis: Analysis) -> render.CommentContext:
-    return render.CommentContext(analysis_id=analysis.id, pull_request=analysis.pull_request)
+    return render.CommentContext(
+        analysis_id=analysis.id, pull_request=analysis.pull_request, policy=analysis.policy
+    )
 
 
 def post_summary(analysis: Analysis, github: GitHubClient) -> Comment | None:
@@ -119,6 +131,11 @@ def post_inline_comments(analysis: Analysis, github: GitHubClient) -> None:
     """
     repo, number = analysis.repo_full_name, analysis.pr_number
     wanted = list(_unposted(analysis))
+    cap = analysis.policy.get("max_inline_comments")
+    if isinstance(cap, int) and len(wanted) > cap:
+        # The repository's max_inline_comments: the most severe first; the summary has all.
+        kept = sorted(wanted, key=lambda row: -SEVERITY_RANK[row.severity])[:cap]
+        wanted = [row for row in wanted if row in kept]
     if not wanted:
         return
     # Only Prism's own comments count: a finding's fingerprint can be computed in advance,
@@ -188,7 +205,9 @@ def _unposted(analysis: Analysis) -> QuerySet[Finding]:
         state=Finding.State.OPEN,
         anchored=True,
         review_comment_id__isnull=True,
-        severity__in=severities_at_least(settings.INLINE_MIN_SEVERITY),
+        severity__in=severities_at_least(
+            analysis.policy.get("inline_min_severity") or settings.INLINE_MIN_SEVERITY
+        ),
     ).order_by("id")
 
 
@@ -233,10 +252,15 @@ def inline_comment(
     return comment
 
 
-def final_status(result: ReviewResult, standing: Standing | None = None) -> tuple[str, str]:
-    """The commit status: every open finding counts, not only the ones this push raised."""
+def final_status(
+    result: ReviewResult, standing: Standing | None = None, *, threshold: str = ""
+) -> tuple[str, str]:
+    """The commit status: every open finding counts, not only the ones this push raised.
+
+    `threshold`: the repository policy's fail_on_severity; else FAIL_ON_SEVERITY.
+    """
     found = standing.open if standing else result.findings
-    threshold = settings.FAIL_ON_SEVERITY
+    threshold = threshold or settings.FAIL_ON_SEVERITY
     if threshold != "never":
         blocking = [f for f in found if f.at_least(threshold)]
         if blocking:

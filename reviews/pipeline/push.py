@@ -9,7 +9,7 @@ import logging
 
 from django.conf import settings
 
-from reviews import services
+from reviews import policy, services
 from reviews.diffs import incremental, parser
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import PullRequest
@@ -26,7 +26,7 @@ def is_push(analysis: Analysis) -> bool:
 
 
 def plan_review(
-    github: GitHubClient, pr: PullRequest, previous: Analysis | None
+    github: GitHubClient, pr: PullRequest, previous: Analysis | None, *, on_push: str = ""
 ) -> incremental.PushPlan | None:
     """How to review this head: None for a first review, else a full or incremental plan.
 
@@ -36,10 +36,10 @@ def plan_review(
     """
     if previous is None:
         return None
-    if settings.REVIEW_ON_PUSH == "full":
+    if (on_push or settings.REVIEW_ON_PUSH) == "full":
         return incremental.PushPlan(
             incremental.FULL,
-            "REVIEW_ON_PUSH is full",
+            "REVIEW_ON_PUSH is full" if settings.REVIEW_ON_PUSH == "full" else "on_push is full",
             last_reviewed_head=previous.head_sha,
             head=pr.head_sha,
         )
@@ -79,17 +79,23 @@ INCOMPLETE_REASONS = frozenset({"over_call_budget", "model_error", "no_patch"})
 PUSH_OFF = "REVIEW_ON_PUSH is off"
 
 
-def skip_push(analysis: Analysis, github: GitHubClient | None) -> None:
+def off_reason(rules: policy.EffectivePolicy) -> str:
+    if rules.on_push.source is policy.Source.REPOSITORY and rules.file is not None:
+        return f"review.on_push is off in {rules.file.path}"
+    return PUSH_OFF
+
+
+def skip_push(analysis: Analysis, github: GitHubClient | None, reason: str = PUSH_OFF) -> None:
     """A push with REVIEW_ON_PUSH=off: skipped, and the head's status says not reviewed.
 
     Never `success`: a required prism/review check must not pass on commits nobody read.
     """
     if not services.analysis_finish(
-        analysis_id=analysis.id, status=Analysis.Status.SKIPPED, error=PUSH_OFF
+        analysis_id=analysis.id, status=Analysis.Status.SKIPPED, error=reason
     ):
         return
     if github is not None:
-        publish.report_not_reviewed(analysis, github, f"Not reviewed: {PUSH_OFF}")
+        publish.report_not_reviewed(analysis, github, f"Not reviewed: {reason}")
 
 
 def scope(plan: incremental.PushPlan | None, files: list[parser.FileDiff]) -> Scope | None:

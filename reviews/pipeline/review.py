@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
-from reviews import clients, ledger, redaction, results, selectors, services
+from reviews import clients, ledger, policy, redaction, results, selectors, services
 from reviews.diffs import chunking, file_filter, incremental, parser
 from reviews.github.client import DiffTooLarge, GitHubClient
 from reviews.github.resources import PullRequest
@@ -23,6 +23,7 @@ from reviews.llm.client import LLMClient, LLMError, ReviewOutput
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
 from reviews.pipeline import leaks, publish, push
+from reviews.pipeline import policy as repo_policy
 from reviews.results import Coverage, Finding, ReviewResult, Skipped, Usage
 
 logger = logging.getLogger(__name__)
@@ -44,17 +45,23 @@ def run(
     if not _still_wanted(analysis, pr):
         return
     services.analysis_supersede_older(analysis=analysis)
+    with timings("fetch"):
+        rules = repo_policy.for_review(analysis, pr, github)
+    if rules is None:
+        return  # the repository's policy skips this pull request: no model call
     previous = selectors.last_completed_review(analysis) if push.is_push(analysis) else None
-    if previous is not None and settings.REVIEW_ON_PUSH == "off":
-        push.skip_push(analysis, github if post else None)
+    if previous is not None and rules.on_push.value == "off":
+        push.skip_push(analysis, github if post else None, push.off_reason(rules))
         return
     if post:
         publish.report_pending(analysis, github)
     with timings("fetch"):
         files = fetch_files(github, analysis.repo_full_name, analysis.pr_number)
-        plan = push.plan_review(github, pr, previous)
+        plan = push.plan_review(github, pr, previous, on_push=rules.on_push.value)
+    repo_policy.record(analysis, rules, files)
 
-    result = review_files(files, pr=pr, llm=llm or clients.llm_client(), timings=timings, plan=plan)
+    llm = llm or clients.llm_client(rules.model.value)
+    result = review_files(files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules)
 
     started = time.perf_counter()
     summary = ledger.analysis_complete_with_findings(
@@ -77,23 +84,28 @@ def review_files(
     llm: LLMClient,
     timings: "Timings",
     plan: incremental.PushPlan | None = None,
+    rules: policy.EffectivePolicy | None = None,
 ) -> ReviewResult:
     """Everything between the parsed diff and the findings; no database, no GitHub.
 
     With an incremental `plan`, only the hunks its new commits touched are read; findings
-    still anchor on the whole diff. `plan` None: a pull request's first review.
+    still anchor on the whole diff. `plan` None: a pull request's first review. `rules`: the
+    repository's policy (None: the operator's settings alone).
     """
+    ignore = rules.ignore_paths.value if rules is not None else tuple(settings.IGNORE_PATHS)
     reviewing = files
     if plan is not None and plan.incremental:
         reviewing = incremental.restrict_to_changes(files, plan.changed_lines)
     with timings("parse"):
-        selected, skipped = file_filter.select_files(reviewing, settings.IGNORE_PATHS)
+        selected, skipped = file_filter.select_files(reviewing, ignore)
         selected, secret_findings = leaks.redact_files(selected)
+        # The budget leaves room for every rule that may apply to any chunk.
+        widest = _policy_blocks(rules, [file.path for file in selected])
         chunks, over_budget = chunking.plan_chunks(
-            selected, max_tokens=chunk_budget(pr), max_calls=settings.LLM_MAX_CALLS
+            selected, max_tokens=chunk_budget(pr, widest), max_calls=settings.LLM_MAX_CALLS
         )
     with timings("llm"):
-        answers = ask_model(llm, pr, chunks)
+        answers = ask_model(llm, pr, chunks, rules)
     failed = [(chunk, answer) for chunk, answer in answers if isinstance(answer, LLMError)]
     if failed and len(failed) == len(answers):
         raise failed[0][1]  # nothing was reviewed: the review failed, never a clean one
@@ -114,7 +126,8 @@ def review_files(
     shown = [redacted[file.path] for file in files]
     return ReviewResult(
         summary=_summary(outputs, len(chunks), plan),
-        findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs)]), shown)),
+        # The leaked-secret findings are Prism's own: a policy's categories never drop them.
+        findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs, rules)]), shown)),
         coverage=replace(coverage, scope=push.scope(plan, files)),
         usage=_usage(outputs),
         timings=timings.seconds,
@@ -153,15 +166,29 @@ def fetch_files(github: GitHubClient, repo: str, number: int) -> list[parser.Fil
         return parser.from_github_files(github.list_files(repo, number))
 
 
-def chunk_budget(pr: PullRequest) -> int:
+def chunk_budget(pr: PullRequest, rules: list[tuple[str, str]] | None = None) -> int:
     """Tokens left for the diff once the instructions and the PR's description are in."""
-    frame = build_messages(pr_title=pr.title, pr_body=pr.body, chunk_text="", part=1, parts=1)
+    frame = build_messages(
+        pr_title=pr.title, pr_body=pr.body, chunk_text="", part=1, parts=1, policy=rules or []
+    )
     overhead = sum(chunking.estimate_tokens(m["content"]) for m in frame)
     return max(1_000, settings.LLM_MAX_PROMPT_TOKENS - overhead)
 
 
+def _policy_blocks(rules: policy.EffectivePolicy | None, paths: list[str]) -> list[tuple[str, str]]:
+    """The repository's instructions for a chunk of these files, as the prompt takes them."""
+    if rules is None:
+        return []
+    house, matching = rules.instructions_for(paths)
+    blocks = [("For every file", house)] if house else []
+    return blocks + [(f"For files matching {rule.path}", rule.instructions) for rule in matching]
+
+
 def ask_model(
-    llm: LLMClient, pr: PullRequest, chunks: list[chunking.Chunk]
+    llm: LLMClient,
+    pr: PullRequest,
+    chunks: list[chunking.Chunk],
+    rules: policy.EffectivePolicy | None = None,
 ) -> list[tuple[chunking.Chunk, ReviewOutput | LLMError]]:
     """One call per chunk, LLM_CONCURRENCY at a time.
 
@@ -183,6 +210,7 @@ def ask_model(
             chunk_text=chunk.text,
             part=index + 1,
             parts=len(chunks),
+            policy=_policy_blocks(rules, list(chunk.paths)),
         )
         try:
             return llm.review(messages)
@@ -197,9 +225,12 @@ def ask_model(
     return list(zip(chunks, answers, strict=True))
 
 
-def _model_findings(outputs: list[ReviewOutput]) -> Iterator[Finding]:
+def _model_findings(
+    outputs: list[ReviewOutput], rules: policy.EffectivePolicy | None = None
+) -> Iterator[Finding]:
+    wanted = rules.categories.value if rules is not None else results.CATEGORIES
     for output in outputs:
-        yield from output.findings
+        yield from (finding for finding in output.findings if finding.category in wanted)
 
 
 def merge(found: list[Finding]) -> list[Finding]:

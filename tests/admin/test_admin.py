@@ -392,3 +392,10 @@ def test_the_overview_counts_each_finding_once_however_often_it_is_reported(
     overview = staff_client.get(OVERVIEW).context["overview"]
     assert overview.by_category["bug"] == 1
     assert overview.by_severity["high"] == 1
+
+
+def test_the_detail_shows_the_policy_blob_sha(staff_client, make_analysis):
+    analysis = make_analysis(policy_sha="a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0")
+    html = staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode()
+    assert "Policy blob SHA" in html
+    assert "a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0" in html

@@ -15,7 +15,9 @@ a file changed in only one of them, or added in both. Where they do not (a file 
 both, differently) the file comes without a patch, as GitHub sends a file it will not diff.
 """
 
+import base64
 import difflib
+import hashlib
 import itertools
 import json
 import re
@@ -39,6 +41,8 @@ _ROUTES = [
     ("GET", re.compile(r"/user"), "user"),
     ("POST", re.compile(r"/graphql"), "graphql"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/compare/([^/.]+)\.\.\.([^/.]+)"), "compare"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)"), "repository"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/contents/(.+)"), "contents"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)"), "pull"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files"), "files"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/comments"), "review_comments"),
@@ -171,6 +175,8 @@ class FakeGitHub(LocalServer):
         self.token = token
         self.lock = threading.Lock()
         self.pulls: dict[tuple[str, int], PullRequest] = {}
+        # Each repository's files on its default branch ("main"): its policy file, if any.
+        self.default_files: dict[tuple[str, str], str] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self.review_comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.resolved_threads: set[str] = set()
@@ -424,6 +430,24 @@ class FakeGitHub(LocalServer):
 
     def _user(self, request: Request) -> tuple[int, dict, bytes]:
         return _json(200, {"login": BOT_LOGIN, "id": 1, "type": "User"})
+
+    def _repository(self, request: Request, repo: str) -> tuple[int, dict, bytes]:
+        return _json(200, {"full_name": repo, "default_branch": "main"})
+
+    def _contents(self, request: Request, repo: str, path: str) -> tuple[int, dict, bytes]:
+        """A file on the default branch, with its blob SHA as ETag so 304s work as on GitHub."""
+        text = self.default_files.get((repo, path))
+        ref = request.query.get("ref", [""])[0]
+        if text is None or ref != "main":
+            return _json(404, {"message": "Not Found"})
+        data = text.encode()
+        sha = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 (git's)
+        etag = f'"{sha}"'
+        if request.headers.get("if-none-match") == etag:
+            return 304, {"ETag": etag}, b""
+        body = {"type": "file", "encoding": "base64", "path": path, "sha": sha,
+                "size": len(data), "content": base64.b64encode(data).decode()}  # fmt: skip
+        return _json(200, body, {"ETag": etag})
 
     def _pull_or_404(self, repo: str, number: str) -> PullRequest | None:
         return self.pulls.get((repo, int(number)))

@@ -383,6 +383,8 @@ def test_it_parses_a_pull_request_from_githubs_example(api, client) -> None:
         base_sha=SHA,
         title="Amazing new feature",
         body="Please pull these awesome changes in!",
+        base_ref="master",
+        labels=("bug",),
         html_url="https://github.com/octocat/Hello-World/pull/1347",
         author="octocat",
     )
