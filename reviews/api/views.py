@@ -18,11 +18,14 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
-from reviews import dispatch
+from reviews import clients, dispatch, policy
 from reviews.api import serializers
 from reviews.api.filters import AnalysisFilter, FindingFilter
+from reviews.github.client import GitHubError
 from reviews.models import Analysis, Finding
+from reviews.pipeline import policy as repository_policy
 
 
 class CanRerun(BasePermission):
@@ -78,6 +81,36 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = FindingFilter
 
 
+class RepositoryPolicyView(APIView):
+    """The review policy a repository's pull requests follow now: each key's value and where
+    it came from (the operator, the repository's `.github/prism.yml`, or the default)."""
+
+    @extend_schema(
+        responses={
+            200: {
+                "type": "object",
+                "properties": {
+                    "repository": {"type": "string"},
+                    "file": {"type": "object", "nullable": True},
+                    "errors": {"type": "array", "items": {"type": "string"}},
+                    "settings": {"type": "object", "additionalProperties": {"type": "object"}},
+                },
+            }
+        },
+        description="Read from the repository's default branch through GitHub (cached as "
+        "for reviews). 400 for a name that is not owner/repo; 502 when GitHub cannot be read.",
+    )
+    def get(self, request: Request, owner: str, repo: str) -> Response:
+        full_name = f"{owner}/{repo}"
+        try:
+            effective = repository_policy.current(clients.github_client(), full_name)
+        except ValueError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except GitHubError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response({"repository": full_name, **policy.describe(effective)})
+
+
 def only_api_endpoints(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
     """drf-spectacular hook: describe /api/ only, not the webhook or the admin."""
     return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/")]
@@ -88,6 +121,11 @@ router.register("analyses", AnalysisViewSet, basename="analysis")
 router.register("findings", FindingViewSet, basename="finding")
 
 urlpatterns = [
+    path(
+        "repositories/<str:owner>/<str:repo>/policy/",
+        RepositoryPolicyView.as_view(),
+        name="repository-policy",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include(router.urls)),

@@ -279,3 +279,29 @@ def record(policy: EffectivePolicy, *, edits_file: bool = False) -> dict[str, An
         "refused": refused,
         "edits_file": edits_file,
     }
+
+
+def describe(policy: EffectivePolicy) -> dict[str, Any]:
+    """The effective policy as the API shows it: every key's value, source and note."""
+    return {
+        "file": None
+        if policy.file is None
+        else {"path": policy.file.path, "ref": policy.file.ref, "blob_sha": policy.file.blob_sha},
+        "errors": [str(error) for error in policy.errors],
+        "settings": {
+            name: {
+                "value": _plain(setting.value),
+                "source": str(setting.source),
+                "note": setting.note,
+            }
+            for name, setting in policy.settings.items()
+        },
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, PathRule):
+        return {"path": value.path, "instructions": value.instructions}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return value
