@@ -14,14 +14,16 @@ os.environ.setdefault("GITHUB_TOKEN", "ghp_testtoken000000000000000000000000000"
 os.environ.setdefault("LLM_API_KEY", "sk-or-test-llm-key-0000000000")
 os.environ.setdefault("GITHUB_API_URL", "https://api.github.test")
 os.environ.setdefault("LLM_BASE_URL", "https://llm.test/api/v1")
-# Reviews read no repository policy unless a test turns it on: the GitHub stand-ins of most
-# tests serve a pull request and nothing else (tests/pipeline/test_review_policy.py has it on).
-os.environ.setdefault("REPO_POLICY", "false")
 # The test client and the browser test speak plain HTTP, as `make run` does.
 for _name, _value in PLAIN_HTTP.items():
     os.environ.setdefault(_name, _value)
 
 from prism.settings import *  # noqa: E402, F403
+
+# Reviews read no repository policy unless a test turns it on: the GitHub stand-ins of most
+# tests serve a pull request and nothing else (tests/pipeline/test_review_policy.py has it on).
+# A setting, not the environment: the e2e suite's Prism inherits this process's environment.
+REPO_POLICY = False
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Pages rendered in tests link static files that `collectstatic` never hashed here: the
