@@ -14,14 +14,15 @@ import nh3
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
-from reviews import dispatch, results, selectors
+from reviews import audit, dispatch, presentation, results, selectors
 from reviews.comments import render
 from reviews.github.resources import diff_line_url
 from reviews.models import Analysis
@@ -43,17 +44,39 @@ def safe_url(url: str) -> str | None:
 @dataclass(frozen=True)
 class FindingRow:
     finding: Finding
-    url: str | None  # the line in the pull request's diff
+    url: str | None  # the line in the pull request's diff; None off the diff
     color: str
+    state: str = ""  # the ledger's state of it now, once the ledger knows it
+    ledger_id: int | None = None
 
 
-def findings_by_file(analysis: Analysis) -> list[tuple[str, list[FindingRow]]]:
-    """Findings grouped by path, most severe first within each file, each with its diff link."""
+def findings_by_file(
+    analysis: Analysis, ledger: list[LedgerFinding] | None = None
+) -> list[tuple[str, list[FindingRow]]]:
+    """Findings grouped by path, most severe first within each file, each with its diff link
+    (only when anchored: a line outside the diff does not exist on GitHub's page) and its
+    state in the findings ledger."""
     pr_url = safe_url(analysis.pr_url)
+    known: dict[str, LedgerFinding] = {}
+    for row in ledger or []:
+        known.setdefault(row.fingerprint, row)
+        known.setdefault(results.finding_fingerprint(row.path, row.category, row.title), row)
     groups: dict[str, list[FindingRow]] = defaultdict(list)
     for f in sorted(analysis.result.findings, key=lambda f: (-f.rank, f.line)):
-        url = diff_line_url(pr_url, f.path, f.line) if pr_url and f.path and f.line > 0 else None
-        groups[f.path].append(FindingRow(f, url, SEVERITY_COLORS[f.severity]))
+        linked = pr_url and f.anchored and f.path and f.line > 0
+        url = diff_line_url(pr_url, f.path, f.line) if linked and pr_url else None
+        entry = known.get(f.fingerprint) or known.get(
+            results.finding_fingerprint(f.path, f.category, f.title)
+        )
+        groups[f.path].append(
+            FindingRow(
+                f,
+                url,
+                SEVERITY_COLORS[f.severity],
+                entry.state if entry else "",
+                entry.id if entry else None,
+            )
+        )
     # The file with the most severe finding first: that is where a reader should start.
     return sorted(groups.items(), key=lambda group: (-group[1][0].finding.rank, group[0]))
 
@@ -139,16 +162,18 @@ class AnalysisAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_per_page = 50
     actions = ["rerun_selected", "repost_selected"]
+    readonly_fields = ["cost_column", "duration"]
     change_form_template = "admin/reviews/analysis/change_form.html"
     change_list_template = "admin/reviews/analysis/change_list.html"
     fieldsets = [
         (
             "Pull request",
-            {"fields": list(Analysis.PULL_REQUEST_FIELDS)},
+            {"classes": ["collapse"], "fields": list(Analysis.PULL_REQUEST_FIELDS)},
         ),
         (
             "Review",
             {
+                "classes": ["collapse"],
                 "fields": [
                     "status",
                     "error",
@@ -157,11 +182,18 @@ class AnalysisAdmin(admin.ModelAdmin):
                     "llm_model",
                     "prompt_tokens",
                     "completion_tokens",
-                    "cost",
-                ]
+                    "cost_column",
+                    "duration",
+                ],
             },
         ),
-        ("Comment", {"fields": ["comment_url", "comment_posted_at", "comment_error"]}),
+        (
+            "Comment",
+            {
+                "classes": ["collapse"],
+                "fields": ["comment_url", "comment_posted_at", "comment_error"],
+            },
+        ),
         (
             "Delivery and timing",
             {
@@ -217,12 +249,11 @@ class AnalysisAdmin(admin.ModelAdmin):
 
     @admin.display(description="cost", ordering="cost")
     def cost_column(self, analysis: Analysis) -> str:
-        return f"${analysis.cost:.4f}" if analysis.cost is not None else NONE
+        return presentation.money(analysis.cost)
 
     @admin.display(description="duration")
     def duration(self, analysis: Analysis) -> str:
-        duration = selectors.analysis_duration(analysis)
-        return f"{duration.total_seconds():.1f} s" if duration is not None else NONE
+        return presentation.human_duration(selectors.analysis_duration(analysis))
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -254,14 +285,39 @@ class AnalysisAdmin(admin.ModelAdmin):
             preview_error = ""
         except Exception as exc:  # a preview must never take the page down with it
             preview, preview_error = None, f"{type(exc).__name__}: {exc}"
+        ledger = list(analysis.reported_findings.order_by("path", "line", "id"))
+        summary = selectors.finding_summary(result)
+        posting = presentation.posting(analysis)
         return {
             "analysis": analysis,
-            "summary": selectors.finding_summary(result),
+            "summary": summary,
+            "severity_counts": [
+                (name, count, SEVERITY_COLORS[name]) for name, count in summary.by_severity.items()
+            ],
             "review_summary": result.summary,
-            "files": findings_by_file(analysis),
+            "review_parts": result.summary.count("\n\nPart ") + 1 if result.summary else 0,
+            "files": findings_by_file(analysis, ledger),
+            "outside_diff": sum(1 for f in result.findings if not f.anchored),
+            "not_reviewed": presentation.not_reviewed(analysis),
+            "coverage_line": presentation.coverage_line(result.coverage)
+            if result.coverage.files_total
+            else "",
+            "cost": presentation.money(analysis.cost),
+            "tokens": presentation.tokens(analysis.prompt_tokens + analysis.completion_tokens),
+            "human_duration": presentation.human_duration(selectors.analysis_duration(analysis)),
+            "posting": posting,
+            "posting_failed": any(part.ok is False for part in posting),
+            "can_act": self.has_rerun_permission(request),
+            "can_repost": self.has_rerun_permission(request)
+            and analysis.status == Analysis.Status.COMPLETED
+            and analysis.publish,
+            "audit": audit.entries(analysis),
             "coverage": result.coverage,
             "skipped": result.coverage.skipped,
-            "timings": sorted(result.timings.items()),
+            "timings": [
+                (step, presentation.human_duration(seconds))
+                for step, seconds in sorted(result.timings.items())
+            ],
             "duration": selectors.analysis_duration(analysis),
             "preview": preview,
             "preview_error": preview_error,
@@ -269,7 +325,7 @@ class AnalysisAdmin(admin.ModelAdmin):
             "pr_link": safe_url(analysis.pr_url),
             "show_raw_output": request.user.has_perm(RAW_OUTPUT_PERMISSION),
             # The ledger's view: every finding this review reported, with its state now.
-            "ledger": list(analysis.reported_findings.order_by("path", "line", "id")),
+            "ledger": ledger,
         }
 
     def has_rerun_permission(self, request: HttpRequest) -> bool:
@@ -277,7 +333,11 @@ class AnalysisAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-run review", permissions=["rerun"])
     def rerun_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        reruns = [dispatch.queue_rerun(analysis) for analysis in queryset.order_by("id")]
+        reruns = []
+        for analysis in queryset.order_by("id"):
+            rerun = dispatch.queue_rerun(analysis)
+            audit.record(request.user, analysis, f"Re-ran the review from the admin: #{rerun.id}.")
+            reruns.append(rerun)
         ids = ", ".join(f"#{rerun.id}" for rerun in reruns)
         self.message_user(
             request, f"Queued {len(reruns)} re-run(s): {ids}.", level=messages.SUCCESS
@@ -297,6 +357,12 @@ class AnalysisAdmin(admin.ModelAdmin):
             else:
                 analysis.refresh_from_db(fields=["comment_error"])
                 reason = analysis.comment_error or "nothing was posted"
+            audit.record(
+                request.user,
+                analysis,
+                "Re-posted the comment from the admin"
+                + ("." if ok else f"; it failed: {reason}"[:400]),
+            )
             if ok:
                 posted += 1
             else:
@@ -312,7 +378,36 @@ class AnalysisAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.overview_view),
             name="reviews_analysis_overview",
         )
-        return [overview, *super().get_urls()]
+        rerun = path(
+            "<int:object_id>/rerun/",
+            self.admin_site.admin_view(self.rerun_view),
+            name="reviews_analysis_rerun",
+        )
+        repost = path(
+            "<int:object_id>/repost/",
+            self.admin_site.admin_view(self.repost_view),
+            name="reviews_analysis_repost",
+        )
+        return [overview, rerun, repost, *super().get_urls()]
+
+    def _acted_on(self, request: HttpRequest, object_id: int) -> Analysis:
+        if request.method != "POST":
+            raise PermissionDenied("POST only")
+        if not self.has_rerun_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Analysis, pk=object_id)
+
+    def rerun_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The page's re-run button: one analysis, POST with CSRF, recorded in the log."""
+        analysis = self._acted_on(request, object_id)
+        self.rerun_selected(request, Analysis.objects.filter(pk=analysis.pk))
+        return HttpResponseRedirect(reverse("admin:reviews_analysis_change", args=[analysis.pk]))
+
+    def repost_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The page's re-post button: one analysis, POST with CSRF, recorded in the log."""
+        analysis = self._acted_on(request, object_id)
+        self.repost_selected(request, Analysis.objects.filter(pk=analysis.pk))
+        return HttpResponseRedirect(reverse("admin:reviews_analysis_change", args=[analysis.pk]))
 
     def overview_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):

@@ -62,7 +62,7 @@ def test_the_list_shows_pull_request_counts_model_tokens_cost_and_duration(staff
     assert "openai/gpt-4o-mini" in html
     assert "1,500" in html
     assert "$0.0021" in html
-    assert "12.5 s" in html
+    assert "12 s" in html
     assert 'href="/admin/reviews/analysis/overview/"' in html
 
 
@@ -392,3 +392,99 @@ def test_the_overview_counts_each_finding_once_however_often_it_is_reported(
     overview = staff_client.get(OVERVIEW).context["overview"]
     assert overview.by_category["bug"] == 1
     assert overview.by_severity["high"] == 1
+
+
+def summary_block(html: str) -> str:
+    start = html.index('id="prism-summary"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_the_detail_leads_with_a_summary_of_the_facts_and_the_actions(staff_client, reviewed):
+    html = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/").content.decode()
+    summary = summary_block(html)
+    assert html.index('id="prism-summary"') < html.index('id="prism-findings"')
+    assert html.index('id="prism-findings"') < html.index('id="prism-preview"')
+    assert '<a href="https://github.com/octo/widgets/pull/7"' in summary
+    assert "octo/widgets#7" in summary
+    assert "2 of 3 files, 100 of 120 changed lines; skipped 1: 1 lockfile" in summary
+    assert "1 critical" in summary and "1 high" in summary and "1 low" in summary
+    assert "1,500 tokens · $0.0021" in summary
+    assert "12 s" in summary
+    assert "Re-run review" in summary and "Re-post comment" in summary
+    assert "0.002100" not in html  # one money format on the page, as in the list
+
+
+def test_posting_says_which_part_failed(staff_client, make_analysis, settings):
+    settings.POST_INLINE_COMMENTS = True
+    settings.POST_COMMIT_STATUS = True
+    analysis = make_analysis(
+        status="completed",
+        feedback=feedback(finding()),
+        comment_url="https://github.com/octo/widgets/pull/7#issuecomment-1",
+        comment_error="inline comments: 422 Unprocessable Entity",
+    )
+    summary = summary_block(staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode())
+    assert "comment: " in summary and ">posted</span>" in summary
+    assert 'inline comments: <span class="prism-bad">failed</span>: 422' in summary
+    assert "commit status: " in summary
+
+
+def test_an_unanchored_finding_is_marked_outside_the_diff_and_not_linked(
+    staff_client, make_analysis
+):
+    analysis = make_analysis(
+        status="completed",
+        feedback=feedback(
+            finding(line=987654, anchored=False, title="Far away"),
+            finding(line=12, title="Near"),
+        ),
+    )
+    html = staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode()
+    assert "R987654" not in html
+    assert "outside the diff" in html
+    assert "R12" in html
+
+
+@pytest.mark.parametrize("status", ["failed", "queued"])
+def test_a_review_that_did_not_run_never_reads_as_a_clean_one(staff_client, make_analysis, status):
+    analysis = make_analysis(status=status, error="The model answered invalid JSON.")
+    html = staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode()
+    assert "No findings" not in html and "Findings (0)" not in html
+    assert "not reviewed" in html.lower()
+    assert "What to do:" in html
+    assert "The model answered invalid JSON." in summary_block(html)
+
+
+def test_the_page_buttons_rerun_and_repost_and_the_page_lists_who_did_it(
+    staff_client, reviewed, admin_user
+):
+    with mock.patch("reviews.dispatch.queue_rerun") as rerun:
+        rerun.return_value = Analysis(id=999)
+        response = staff_client.post(f"{CHANGELIST}{reviewed.id}/rerun/", follow=True)
+    assert response.status_code == 200
+    rerun.assert_called_once()
+    with mock.patch("reviews.pipeline.publish.repost_comment", return_value=True):
+        staff_client.post(f"{CHANGELIST}{reviewed.id}/repost/")
+    html = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/").content.decode()
+    audit = html[html.index('id="prism-audit"') :]
+    assert "Re-ran the review from the admin: #999." in audit
+    assert "Re-posted the comment from the admin." in audit
+    assert admin_user.username in audit
+
+
+def test_the_page_buttons_need_post_and_the_permission(staff_client, view_only_client, reviewed):
+    assert staff_client.get(f"{CHANGELIST}{reviewed.id}/rerun/").status_code == 403
+    assert view_only_client.post(f"{CHANGELIST}{reviewed.id}/rerun/").status_code == 403
+    page = view_only_client.get(f"{CHANGELIST}{reviewed.id}/change/").content.decode()
+    assert "Re-run review" not in page
+
+
+def test_durations_read_the_same_everywhere():
+    from reviews.presentation import human_duration
+
+    assert [human_duration(s) for s in (0.926708, 12.4, 185, 3725)] == [
+        "0.9 s",
+        "12 s",
+        "3 min 05 s",
+        "1 h 02 min",
+    ]
