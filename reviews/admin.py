@@ -36,6 +36,16 @@ NONE = "\N{EN DASH}"  # an empty cell, as Django's admin shows one
 SEVERITY_COLORS = {"critical": "#7f1d1d", "high": "#b91c1c", "medium": "#b45309", "low": "#4b5563"}
 
 
+# Branded as Prism; "View site" leads to the overview (Prism has no public site). The app
+# sidebar is off: three models are a click away on the home page, and its 280 px are what
+# the review list and the analysis page need at 1280 px.
+admin.site.site_header = "Prism"
+admin.site.site_title = "Prism"
+admin.site.index_title = "Reviews, findings and API tokens"
+admin.site.site_url = "/admin/reviews/analysis/overview/"
+admin.site.enable_nav_sidebar = False
+
+
 def safe_url(url: str) -> str | None:
     """A link target only if it is http(s): a `javascript:` URL would run on click."""
     return url if url.startswith(("https://", "http://")) else None
@@ -124,6 +134,19 @@ class CategoryFilter(admin.SimpleListFilter):
         return None
 
 
+class PostingFilter(admin.SimpleListFilter):
+    title = "posting"
+    parameter_name = "posting"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [("failed", "a part failed to post")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() == "failed":
+            return presentation.posting_problems(queryset)
+        return None
+
+
 class SeverityFilter(admin.SimpleListFilter):
     title = "finding severity (at least)"
     parameter_name = "min_severity"
@@ -142,21 +165,26 @@ class SeverityFilter(admin.SimpleListFilter):
 
 @admin.register(Analysis)
 class AnalysisAdmin(admin.ModelAdmin):
+    # Fits 1440 px beside the filters: what state each review is in and why, then what it found
+    # and what it cost. The model and the tokens are on the analysis page.
     list_display = [
-        "id",
-        "repo_full_name",
+        "status_column",
         "pull_request",
-        "status",
-        "findings_column",
-        "top_severity",
-        "llm_model",
-        "tokens",
+        "head",
+        "severities_column",
         "cost_column",
         "duration",
+        "age",
+    ]
+    list_display_links = ["pull_request"]
+    list_filter = [
+        "status",
+        PostingFilter,
+        "repo_full_name",
+        CategoryFilter,
+        SeverityFilter,
         "created_at",
     ]
-    list_display_links = ["id"]
-    list_filter = ["status", "repo_full_name", CategoryFilter, SeverityFilter, "created_at"]
     search_fields = ["repo_full_name", "pr_title", "delivery_id", "head_sha"]
     search_help_text = "Repository, PR number (7 or #7), title, delivery id or head SHA."
     date_hierarchy = "created_at"
@@ -219,12 +247,67 @@ class AnalysisAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Analysis | None = None) -> bool:
         return False
 
-    @admin.display(description="pull request", ordering="pr_number")
+    @admin.display(description="status", ordering="status")
+    def status_column(self, analysis: Analysis) -> str:
+        """The status, why (failed, skipped, superseded, waiting to retry), and a mark when a
+        completed review failed to post some part."""
+        tone = {"failed": "prism-bad", "completed": "prism-good"}.get(analysis.status, "")
+        failed_parts = [part.name for part in presentation.posting(analysis) if part.ok is False]
+        posting = (
+            format_html(
+                '<br><span class="prism-bad" title="{}">⚠ {} not posted</span>',
+                analysis.comment_error,
+                ", ".join(failed_parts),
+            )
+            if failed_parts
+            else ""
+        )
+        reason = presentation.short_reason(analysis, 48)
+        return format_html(
+            '<strong class="{}">{}</strong>{}{}',
+            tone,
+            analysis.get_status_display(),
+            format_html(
+                '<br><small class="prism-muted" title="{}">{}</small>', analysis.error, reason
+            )
+            if reason
+            else "",
+            posting,
+        )
+
+    @admin.display(description="pull request", ordering="repo_full_name")
     def pull_request(self, analysis: Analysis) -> str:
-        url = safe_url(analysis.pr_url)
-        if url is None:
-            return format_html("#{} {}", analysis.pr_number, analysis.pr_title)
-        return format_html('<a href="{}">#{} {}</a>', url, analysis.pr_number, analysis.pr_title)
+        return format_html(
+            '{}#{}<br><small class="prism-muted">{}</small>',
+            analysis.repo_full_name,
+            analysis.pr_number,
+            analysis.pr_title[:60],
+        )
+
+    @admin.display(description="head")
+    def head(self, analysis: Analysis) -> str:
+        return format_html("<code>{}</code>", analysis.head_sha[:8])
+
+    @admin.display(description="findings")
+    def severities_column(self, analysis: Analysis) -> str:
+        if analysis.status != Analysis.Status.COMPLETED:
+            return NONE
+        summary = selectors.finding_summary(analysis.result)
+        if not summary.total:
+            return "none"
+        return format_html_join(
+            " ",
+            '<span class="prism-sev prism-sev-{}">{}&nbsp;{}</span>',
+            ((name, count, name) for name, count in summary.by_severity.items()),
+        )
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, analysis: Analysis) -> str:
+        return format_html(
+            '<span class="prism-nowrap" title="{}">{}</span>',
+            analysis.created_at.isoformat(timespec="seconds"),
+            presentation.age(analysis.created_at),
+        )
 
     @admin.display(description="findings")
     def findings_column(self, analysis: Analysis) -> str:

@@ -6,10 +6,12 @@ model or GitHub).
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from reviews.models import Analysis
 from reviews.results import Coverage, skip_reason
@@ -149,5 +151,25 @@ def posting(analysis: Analysis) -> list[Part]:
     return parts
 
 
-def posting_failed(analysis: Analysis) -> bool:
-    return any(part.ok is False for part in posting(analysis))
+def posting_problems(queryset: QuerySet[Analysis]) -> QuerySet[Analysis]:
+    """Completed reviews some part of which failed to post (not one left unposted on purpose
+    because a newer review is shown)."""
+    return (
+        queryset.filter(status=Status.COMPLETED, publish=True)
+        .exclude(comment_error="")
+        .exclude(comment_error__startswith="Not posted:")
+    )
+
+
+def age(moment: datetime, now: datetime | None = None) -> str:
+    """ "45 s", "12 min", "5 h", "3 d", then the date."""
+    seconds = max(0, int(((now or timezone.now()) - moment).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    if seconds < 30 * 86400:
+        return f"{seconds // 86400} d"
+    return f"{timezone.localtime(moment):%Y-%m-%d}"

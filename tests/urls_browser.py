@@ -29,6 +29,13 @@ CHECK_SCRIPT = """<script>
       innerWidth: window.innerWidth,
       innerHeight: window.innerHeight,
       summaryBottom: box ? box.bottom + window.scrollY : null,
+      // Boxes that scroll sideways inside the page (the admin's result table does).
+      clipped: Array.prototype.filter.call(document.querySelectorAll("#content *"), function (el) {
+        var x = getComputedStyle(el).overflowX;
+        return (x === "auto" || x === "scroll") && el.scrollWidth > el.clientWidth + 1;
+      }).map(function (el) {
+        return el.tagName + "." + el.className + " " + el.scrollWidth + ">" + el.clientWidth;
+      }),
       links: Array.prototype.map.call(document.querySelectorAll("a[href]"), function (a) {
         return a.href;
       })

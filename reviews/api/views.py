@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from reviews import dispatch
+from reviews import audit, dispatch
 from reviews.api import serializers
 from reviews.api.filters import AnalysisFilter, FindingFilter
 from reviews.models import Analysis, Finding
@@ -61,7 +61,9 @@ class AnalysisViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, CanRerun])
     def rerun(self, request: Request, pk: Any = None) -> Response:
-        rerun = dispatch.queue_rerun(self.get_object())
+        analysis = self.get_object()
+        rerun = dispatch.queue_rerun(analysis)
+        audit.record(request.user, analysis, f"Re-ran the review through the API: #{rerun.id}.")
         return Response(self.get_serializer(rerun).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -56,11 +56,9 @@ def test_the_list_shows_pull_request_counts_model_tokens_cost_and_duration(staff
     response = staff_client.get(CHANGELIST)
     assert response.status_code == 200
     html = response.content.decode()
-    assert '<a href="https://github.com/octo/widgets/pull/7">#7 Faster widgets</a>' in html
-    assert "1 bug, 1 security, 1 style" in html
-    assert ">critical</strong>" in html
-    assert "openai/gpt-4o-mini" in html
-    assert "1,500" in html
+    assert "octo/widgets#7" in html and "Faster widgets" in html
+    assert '<strong class="prism-good">Completed</strong>' in html
+    assert 'prism-sev-critical">1&nbsp;critical' in html
     assert "$0.0021" in html
     assert "12 s" in html
     assert 'href="/admin/reviews/analysis/overview/"' in html
@@ -488,3 +486,21 @@ def test_durations_read_the_same_everywhere():
         "3 min 05 s",
         "1 h 02 min",
     ]
+
+
+def test_the_list_gives_the_reason_for_a_failure_and_marks_posting_problems(
+    staff_client, make_analysis
+):
+    make_analysis(status="failed", error="the LLM provider rejected the API key (401): bad key")
+    posted_badly = make_analysis(
+        status="completed",
+        feedback=feedback(finding()),
+        comment_url="https://github.com/octo/widgets/pull/7#issuecomment-1",
+        comment_error="inline comments: 422 Unprocessable Entity",
+    )
+    make_analysis(status="completed", feedback=feedback(finding()), head_sha="b" * 40)
+    html = staff_client.get(CHANGELIST).content.decode()
+    assert "the LLM provider rejected the API key (401)" in html
+    assert "inline comments not posted" in html
+    response = staff_client.get(CHANGELIST, {"posting": "failed"})
+    assert list(response.context["cl"].result_list) == [posted_badly]

@@ -203,6 +203,7 @@ def test_the_operator_pages_fit_the_screen_and_lead_with_the_summary(
     assert facts["innerWidth"] == size[0]
     # No horizontal scrolling: every column and chart fits the window.
     assert facts["scrollWidth"] <= facts["innerWidth"], (name, size, facts["scrollWidth"])
+    assert facts["clipped"] == [], (name, size)
     # Nothing links to a line that is not in the diff (GitHub has no such line to show).
     assert not [link for link in facts["links"] if f"R{OFF_DIFF_LINE}" in link]
     # Untrusted text is text, never markup.
