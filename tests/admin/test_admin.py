@@ -1,4 +1,5 @@
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
@@ -504,3 +505,21 @@ def test_the_list_gives_the_reason_for_a_failure_and_marks_posting_problems(
     assert "inline comments not posted" in html
     response = staff_client.get(CHANGELIST, {"posting": "failed"})
     assert list(response.context["cl"].result_list) == [posted_badly]
+
+
+def test_the_admin_is_branded_prism_and_view_site_leads_to_the_overview(staff_client):
+    html = staff_client.get("/admin/").content.decode()
+    assert "<title>Site administration | Prism</title>" in html or "| Prism</title>" in html
+    assert "Django administration" not in html
+    assert f'href="{OVERVIEW}"' in html
+
+
+def test_the_token_list_leads_with_user_key_created_and_expiry(staff_client, admin_user):
+    from knox.models import AuthToken
+
+    token, _ = AuthToken.objects.create(user=admin_user)
+    html = staff_client.get("/admin/knox/authtoken/").content.decode()
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', html)
+    assert headers[:5] == ["user", "token_key", "digest_prefix", "created", "expiry"]
+    assert f">{token.digest}<" not in html  # only in the checkbox's value
+    assert f"{token.digest[:12]}\N{HORIZONTAL ELLIPSIS}" in html
