@@ -9,6 +9,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import nh3
 from django.contrib import admin, messages
@@ -46,6 +47,7 @@ admin.site.site_title = "Prism"
 admin.site.index_title = "Reviews, findings and API tokens"
 admin.site.site_url = "/admin/reviews/analysis/overview/"
 admin.site.enable_nav_sidebar = False
+admin.site.index_template = "admin/reviews/index.html"  # leads with the overview
 
 
 def safe_url(url: str) -> str | None:
@@ -185,6 +187,7 @@ class AnalysisAdmin(admin.ModelAdmin):
         "repo_full_name",
         CategoryFilter,
         SeverityFilter,
+        "llm_model",
         "created_at",
     ]
     search_fields = ["repo_full_name", "pr_title", "delivery_id", "head_sha"]
@@ -498,20 +501,77 @@ class AnalysisAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         overview = selectors.analysis_overview(days=30)
+        changelist = reverse("admin:reviews_analysis_changelist")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Review overview, last 30 days",
             "overview": overview,
-            "per_day": day_columns(overview.days),
+            "totals": overview_row(overview.totals),
+            "per_day": day_columns(overview.per_day, changelist),
+            "days_table": [
+                overview_row(row, link=f"{changelist}?{day_query(row['day'])}")
+                for row in reversed(overview.per_day)
+                if row["attempts"]
+            ],
+            "repositories": [
+                overview_row(
+                    row,
+                    label=row["repo_full_name"],
+                    link=f"{changelist}?{urlencode({'repo_full_name': row['repo_full_name']})}",
+                )
+                for row in overview.per_repository
+            ],
+            "models": [
+                overview_row(
+                    row,
+                    label=row["model"] or "(none)",
+                    link=f"{changelist}?{urlencode({'llm_model': row['model']})}",
+                )
+                for row in overview.per_model
+            ],
             "categories": bar_rows(overview.by_category.items()),
-            "severities": bar_rows(overview.by_severity.items(), colors=SEVERITY_COLORS),
-            "repositories": bar_rows(
-                (row["repo_full_name"], row["tokens"]) for row in overview.per_repository
+            "severities": bar_rows(
+                overview.by_severity.items(),
+                link=lambda s: f"{changelist}?{urlencode({'min_severity': s})}",
             ),
-            "changelist_url": reverse("admin:reviews_analysis_changelist"),
+            "changelist_url": changelist,
         }
         return TemplateResponse(request, "admin/reviews/analysis/overview.html", context)
+
+
+def percent(rate: float | None) -> str:
+    """ "50%", "4.2%"; a dash when nothing finished."""
+    if rate is None:
+        return NONE
+    text = f"{rate:.1%}"
+    return text.replace(".0%", "%")
+
+
+def day_query(day: Any) -> str:
+    return urlencode(
+        {"created_at__year": day.year, "created_at__month": day.month, "created_at__day": day.day}
+    )
+
+
+def overview_row(row: dict[str, Any], *, label: str = "", link: str = "") -> dict[str, Any]:
+    """One row of the overview, its numbers formatted as the page shows them."""
+    rate = row.get("failure_rate")
+    return {
+        **row,
+        "label": label,
+        "link": link,
+        "reviews_text": f"{row['reviews']:,}",
+        "attempts_text": f"{row['attempts']:,}",
+        "completed_text": f"{row['completed']:,}",
+        "failed_text": f"{row['failed']:,}",
+        "other_text": f"{row['other']:,}",
+        "rate_text": percent(rate),
+        "tokens_text": f"{row['tokens']:,}",
+        "cost_text": presentation.money(row["cost"]),
+        "findings_text": f"{row['findings_total']:,}",
+        "severities": [(name, f"{n:,}") for name, n in row["findings"].items() if n],
+    }
 
 
 class ModelFilter(admin.SimpleListFilter):
@@ -648,7 +708,9 @@ DAY_WIDTH = 22
 DAY_HEIGHT = 120
 
 
-def bar_rows(items: Any, *, colors: dict[str, str] | None = None) -> dict[str, Any]:
+def bar_rows(
+    items: Any, *, colors: dict[str, str] | None = None, link: Any = None
+) -> dict[str, Any]:
     """Horizontal bars, one per (label, value), scaled to the largest value."""
     rows = [(str(label), value or 0) for label, value in items]
     top = max((value for _, value in rows), default=0) or 1
@@ -658,33 +720,43 @@ def bar_rows(items: Any, *, colors: dict[str, str] | None = None) -> dict[str, A
             {
                 "label": label,
                 "value": value,
+                "value_text": f"{value:,}",
                 "y": i * ROW_HEIGHT,
                 "text_y": i * ROW_HEIGHT + 15,
                 "width": round(BAR_WIDTH * value / top) if value else 0,
                 "color": (colors or {}).get(label, "#417690"),
+                "css": f"prism-fill-{label}" if label in SEVERITY_COLORS else "prism-fill",
+                "link": link(label) if link else "",
             }
             for i, (label, value) in enumerate(rows)
         ],
     }
 
 
-def day_columns(days: list[tuple[Any, int, int]]) -> dict[str, Any]:
-    """Vertical bars per day: reviews, with the failed part drawn over them in red."""
-    top = max((total for _, total, _ in days), default=0) or 1
+def day_columns(days: list[dict[str, Any]], changelist: str = "") -> dict[str, Any]:
+    """Stacked vertical bars per day: completed, failed, other; each links to that day's list."""
+    top = max((row["reviews"] for row in days), default=0) or 1
     columns = []
-    for i, (day, total, failed) in enumerate(days):
-        height = round(DAY_HEIGHT * total / top)
-        failed_height = round(DAY_HEIGHT * failed / top)
+    for i, row in enumerate(days):
+        scale = DAY_HEIGHT / top
+        completed = round(row["completed"] * scale)
+        failed = round(row["failed"] * scale)
+        other = round(row["other"] * scale)
         columns.append(
             {
-                "day": day,
-                "total": total,
-                "failed": failed,
+                "day": row["day"],
+                "total": row["reviews"],
+                "completed": row["completed"],
+                "failed": row["failed"],
+                "other": row["other"],
                 "x": i * DAY_WIDTH,
-                "y": DAY_HEIGHT - height,
-                "height": height,
-                "failed_y": DAY_HEIGHT - failed_height,
-                "failed_height": failed_height,
+                "completed_y": DAY_HEIGHT - completed,
+                "completed_height": completed,
+                "failed_y": DAY_HEIGHT - completed - failed,
+                "failed_height": failed,
+                "other_y": DAY_HEIGHT - completed - failed - other,
+                "other_height": other,
+                "link": f"{changelist}?{day_query(row['day'])}",
                 # A date under every seventh day and the last, never two crowded together.
                 "labelled": i == len(days) - 1 or (i % 7 == 0 and i < len(days) - 3),
             }
@@ -693,7 +765,7 @@ def day_columns(days: list[tuple[Any, int, int]]) -> dict[str, Any]:
         "width": DAY_WIDTH * len(days),
         "height": DAY_HEIGHT,
         "columns": columns,
-        "top": top,
+        "top": f"{top:,}",
         "total": sum(c["total"] for c in columns),
         "failed": sum(c["failed"] for c in columns),
     }

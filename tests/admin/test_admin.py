@@ -265,10 +265,40 @@ def test_the_overview_charts_reviews_findings_failures_and_cost(
     assert set(repos) == {"octo/widgets", "octo/gears"}
     assert repos["octo/widgets"]["tokens"] == 1500
     assert repos["octo/gears"]["failures"] == 1
-    assert html.count('<svg role="img"') == 4
+    assert html.count('<svg role="img"') == 3
     assert 'aria-label="Reviews per day"' in html
     assert "GitHub answered 502" in html
     assert "2 reviews, 1 failed" in html
+    assert "1,500 tokens · $0.0021" in html
+    assert "failed (50%)" in html
+    assert 'href="/admin/reviews/analysis/?repo_full_name=octo%2Fgears"' in html
+
+
+def test_the_overview_counts_a_pull_request_head_once_however_often_it_is_rerun(
+    staff_client, make_analysis
+):
+    first = make_analysis(status="failed", prompt_tokens=1000, cost=Decimal("0.01"))
+    make_analysis(
+        status="completed",
+        rerun_of=first,
+        head_sha=first.head_sha,
+        pr_number=first.pr_number,
+        prompt_tokens=2000,
+        cost=Decimal("0.02"),
+        llm_model="openai/gpt-4o-mini",
+    )
+    overview = staff_client.get(OVERVIEW).context["overview"]
+    assert overview.totals["reviews"] == 1  # its latest outcome: completed
+    assert (overview.totals["completed"], overview.totals["failed"]) == (1, 0)
+    assert overview.totals["attempts"] == 2
+    assert overview.totals["tokens"] == 3000  # spend counts every run
+    assert overview.totals["cost"] == Decimal("0.03")
+    models = {row["model"]: row for row in overview.per_model}
+    assert models["openai/gpt-4o-mini"]["reviews"] == 1
+
+
+def test_the_admin_home_links_to_the_overview(staff_client):
+    assert f'href="{OVERVIEW}"' in staff_client.get("/admin/").content.decode()
 
 
 def test_the_overview_escapes_repository_names(staff_client, make_analysis):
