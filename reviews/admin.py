@@ -9,19 +9,23 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import nh3
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from knox.admin import AuthTokenAdmin as KnoxTokenAdmin
+from knox.models import AuthToken
 from markdown_it import MarkdownIt
 
-from reviews import dispatch, results, selectors
+from reviews import audit, dispatch, presentation, results, selectors
 from reviews.comments import render
 from reviews.github.resources import diff_line_url
 from reviews.models import Analysis
@@ -35,6 +39,17 @@ NONE = "\N{EN DASH}"  # an empty cell, as Django's admin shows one
 SEVERITY_COLORS = {"critical": "#7f1d1d", "high": "#b91c1c", "medium": "#b45309", "low": "#4b5563"}
 
 
+# Branded as Prism; "View site" leads to the overview (Prism has no public site). The app
+# sidebar is off: three models are a click away on the home page, and its 280 px are what
+# the review list and the analysis page need at 1280 px.
+admin.site.site_header = "Prism"
+admin.site.site_title = "Prism"
+admin.site.index_title = "Reviews, findings and API tokens"
+admin.site.site_url = "/admin/reviews/analysis/overview/"
+admin.site.enable_nav_sidebar = False
+admin.site.index_template = "admin/reviews/index.html"  # leads with the overview
+
+
 def safe_url(url: str) -> str | None:
     """A link target only if it is http(s): a `javascript:` URL would run on click."""
     return url if url.startswith(("https://", "http://")) else None
@@ -43,17 +58,39 @@ def safe_url(url: str) -> str | None:
 @dataclass(frozen=True)
 class FindingRow:
     finding: Finding
-    url: str | None  # the line in the pull request's diff
+    url: str | None  # the line in the pull request's diff; None off the diff
     color: str
+    state: str = ""  # the ledger's state of it now, once the ledger knows it
+    ledger_id: int | None = None
 
 
-def findings_by_file(analysis: Analysis) -> list[tuple[str, list[FindingRow]]]:
-    """Findings grouped by path, most severe first within each file, each with its diff link."""
+def findings_by_file(
+    analysis: Analysis, ledger: list[LedgerFinding] | None = None
+) -> list[tuple[str, list[FindingRow]]]:
+    """Findings grouped by path, most severe first within each file, each with its diff link
+    (only when anchored: a line outside the diff does not exist on GitHub's page) and its
+    state in the findings ledger."""
     pr_url = safe_url(analysis.pr_url)
+    known: dict[str, LedgerFinding] = {}
+    for row in ledger or []:
+        known.setdefault(row.fingerprint, row)
+        known.setdefault(results.finding_fingerprint(row.path, row.category, row.title), row)
     groups: dict[str, list[FindingRow]] = defaultdict(list)
     for f in sorted(analysis.result.findings, key=lambda f: (-f.rank, f.line)):
-        url = diff_line_url(pr_url, f.path, f.line) if pr_url and f.path and f.line > 0 else None
-        groups[f.path].append(FindingRow(f, url, SEVERITY_COLORS[f.severity]))
+        linked = pr_url and f.anchored and f.path and f.line > 0
+        url = diff_line_url(pr_url, f.path, f.line) if linked and pr_url else None
+        entry = known.get(f.fingerprint) or known.get(
+            results.finding_fingerprint(f.path, f.category, f.title)
+        )
+        groups[f.path].append(
+            FindingRow(
+                f,
+                url,
+                SEVERITY_COLORS[f.severity],
+                entry.state if entry else "",
+                entry.id if entry else None,
+            )
+        )
     # The file with the most severe finding first: that is where a reader should start.
     return sorted(groups.items(), key=lambda group: (-group[1][0].finding.rank, group[0]))
 
@@ -101,6 +138,19 @@ class CategoryFilter(admin.SimpleListFilter):
         return None
 
 
+class PostingFilter(admin.SimpleListFilter):
+    title = "posting"
+    parameter_name = "posting"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [("failed", "a part failed to post")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        if self.value() == "failed":
+            return presentation.posting_problems(queryset)
+        return None
+
+
 class SeverityFilter(admin.SimpleListFilter):
     title = "finding severity (at least)"
     parameter_name = "min_severity"
@@ -119,36 +169,44 @@ class SeverityFilter(admin.SimpleListFilter):
 
 @admin.register(Analysis)
 class AnalysisAdmin(admin.ModelAdmin):
+    # Fits 1440 px beside the filters: what state each review is in and why, then what it found
+    # and what it cost. The model and the tokens are on the analysis page.
     list_display = [
-        "id",
-        "repo_full_name",
+        "status_column",
         "pull_request",
-        "status",
-        "findings_column",
-        "top_severity",
-        "llm_model",
-        "tokens",
+        "head",
+        "severities_column",
         "cost_column",
         "duration",
+        "age",
+    ]
+    list_display_links = ["pull_request"]
+    list_filter = [
+        "status",
+        PostingFilter,
+        "repo_full_name",
+        CategoryFilter,
+        SeverityFilter,
+        "llm_model",
         "created_at",
     ]
-    list_display_links = ["id"]
-    list_filter = ["status", "repo_full_name", CategoryFilter, SeverityFilter, "created_at"]
     search_fields = ["repo_full_name", "pr_title", "delivery_id", "head_sha"]
     search_help_text = "Repository, PR number (7 or #7), title, delivery id or head SHA."
     date_hierarchy = "created_at"
     list_per_page = 50
     actions = ["rerun_selected", "repost_selected"]
+    readonly_fields = ["cost_column", "duration"]
     change_form_template = "admin/reviews/analysis/change_form.html"
     change_list_template = "admin/reviews/analysis/change_list.html"
     fieldsets = [
         (
             "Pull request",
-            {"fields": list(Analysis.PULL_REQUEST_FIELDS)},
+            {"classes": ["collapse"], "fields": list(Analysis.PULL_REQUEST_FIELDS)},
         ),
         (
             "Review",
             {
+                "classes": ["collapse"],
                 "fields": [
                     "status",
                     "error",
@@ -157,13 +215,20 @@ class AnalysisAdmin(admin.ModelAdmin):
                     "llm_model",
                     "prompt_tokens",
                     "completion_tokens",
-                    "cost",
+                    "cost_column",
+                    "duration",
                     # The blob of the .github/prism.yml the review followed ("": none).
                     "policy_sha",
-                ]
+                ],
             },
         ),
-        ("Comment", {"fields": ["comment_url", "comment_posted_at", "comment_error"]}),
+        (
+            "Comment",
+            {
+                "classes": ["collapse"],
+                "fields": ["comment_url", "comment_posted_at", "comment_error"],
+            },
+        ),
         (
             "Delivery and timing",
             {
@@ -189,12 +254,67 @@ class AnalysisAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Analysis | None = None) -> bool:
         return False
 
-    @admin.display(description="pull request", ordering="pr_number")
+    @admin.display(description="status", ordering="status")
+    def status_column(self, analysis: Analysis) -> str:
+        """The status, why (failed, skipped, superseded, waiting to retry), and a mark when a
+        completed review failed to post some part."""
+        tone = {"failed": "prism-bad", "completed": "prism-good"}.get(analysis.status, "")
+        failed_parts = [part.name for part in presentation.posting(analysis) if part.ok is False]
+        posting = (
+            format_html(
+                '<br><span class="prism-bad" title="{}">⚠ {} not posted</span>',
+                analysis.comment_error,
+                ", ".join(failed_parts),
+            )
+            if failed_parts
+            else ""
+        )
+        reason = presentation.short_reason(analysis, 48)
+        return format_html(
+            '<strong class="{}">{}</strong>{}{}',
+            tone,
+            analysis.get_status_display(),
+            format_html(
+                '<br><small class="prism-muted" title="{}">{}</small>', analysis.error, reason
+            )
+            if reason
+            else "",
+            posting,
+        )
+
+    @admin.display(description="pull request", ordering="repo_full_name")
     def pull_request(self, analysis: Analysis) -> str:
-        url = safe_url(analysis.pr_url)
-        if url is None:
-            return format_html("#{} {}", analysis.pr_number, analysis.pr_title)
-        return format_html('<a href="{}">#{} {}</a>', url, analysis.pr_number, analysis.pr_title)
+        return format_html(
+            '{}#{}<br><small class="prism-muted">{}</small>',
+            analysis.repo_full_name,
+            analysis.pr_number,
+            analysis.pr_title[:60],
+        )
+
+    @admin.display(description="head")
+    def head(self, analysis: Analysis) -> str:
+        return format_html("<code>{}</code>", analysis.head_sha[:8])
+
+    @admin.display(description="findings")
+    def severities_column(self, analysis: Analysis) -> str:
+        if analysis.status != Analysis.Status.COMPLETED:
+            return NONE
+        summary = selectors.finding_summary(analysis.result)
+        if not summary.total:
+            return "none"
+        return format_html_join(
+            " ",
+            '<span class="prism-sev prism-sev-{}">{}&nbsp;{}</span>',
+            ((name, count, name) for name, count in summary.by_severity.items()),
+        )
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, analysis: Analysis) -> str:
+        return format_html(
+            '<span class="prism-nowrap" title="{}">{}</span>',
+            analysis.created_at.isoformat(timespec="seconds"),
+            presentation.age(analysis.created_at),
+        )
 
     @admin.display(description="findings")
     def findings_column(self, analysis: Analysis) -> str:
@@ -219,12 +339,11 @@ class AnalysisAdmin(admin.ModelAdmin):
 
     @admin.display(description="cost", ordering="cost")
     def cost_column(self, analysis: Analysis) -> str:
-        return f"${analysis.cost:.4f}" if analysis.cost is not None else NONE
+        return presentation.money(analysis.cost)
 
     @admin.display(description="duration")
     def duration(self, analysis: Analysis) -> str:
-        duration = selectors.analysis_duration(analysis)
-        return f"{duration.total_seconds():.1f} s" if duration is not None else NONE
+        return presentation.human_duration(selectors.analysis_duration(analysis))
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -256,14 +375,39 @@ class AnalysisAdmin(admin.ModelAdmin):
             preview_error = ""
         except Exception as exc:  # a preview must never take the page down with it
             preview, preview_error = None, f"{type(exc).__name__}: {exc}"
+        ledger = list(analysis.reported_findings.order_by("path", "line", "id"))
+        summary = selectors.finding_summary(result)
+        posting = presentation.posting(analysis)
         return {
             "analysis": analysis,
-            "summary": selectors.finding_summary(result),
+            "summary": summary,
+            "severity_counts": [
+                (name, count, SEVERITY_COLORS[name]) for name, count in summary.by_severity.items()
+            ],
             "review_summary": result.summary,
-            "files": findings_by_file(analysis),
+            "review_parts": result.summary.count("\n\nPart ") + 1 if result.summary else 0,
+            "files": findings_by_file(analysis, ledger),
+            "outside_diff": sum(1 for f in result.findings if not f.anchored),
+            "not_reviewed": presentation.not_reviewed(analysis),
+            "coverage_line": presentation.coverage_line(result.coverage)
+            if result.coverage.files_total
+            else "",
+            "cost": presentation.money(analysis.cost),
+            "tokens": presentation.tokens(analysis.prompt_tokens + analysis.completion_tokens),
+            "human_duration": presentation.human_duration(selectors.analysis_duration(analysis)),
+            "posting": posting,
+            "posting_failed": any(part.ok is False for part in posting),
+            "can_act": self.has_rerun_permission(request),
+            "can_repost": self.has_rerun_permission(request)
+            and analysis.status == Analysis.Status.COMPLETED
+            and analysis.publish,
+            "audit": audit.entries(analysis),
             "coverage": result.coverage,
             "skipped": result.coverage.skipped,
-            "timings": sorted(result.timings.items()),
+            "timings": [
+                (step, presentation.human_duration(seconds))
+                for step, seconds in sorted(result.timings.items())
+            ],
             "duration": selectors.analysis_duration(analysis),
             "preview": preview,
             "preview_error": preview_error,
@@ -271,7 +415,7 @@ class AnalysisAdmin(admin.ModelAdmin):
             "pr_link": safe_url(analysis.pr_url),
             "show_raw_output": request.user.has_perm(RAW_OUTPUT_PERMISSION),
             # The ledger's view: every finding this review reported, with its state now.
-            "ledger": list(analysis.reported_findings.order_by("path", "line", "id")),
+            "ledger": ledger,
         }
 
     def has_rerun_permission(self, request: HttpRequest) -> bool:
@@ -279,7 +423,11 @@ class AnalysisAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-run review", permissions=["rerun"])
     def rerun_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        reruns = [dispatch.queue_rerun(analysis) for analysis in queryset.order_by("id")]
+        reruns = []
+        for analysis in queryset.order_by("id"):
+            rerun = dispatch.queue_rerun(analysis)
+            audit.record(request.user, analysis, f"Re-ran the review from the admin: #{rerun.id}.")
+            reruns.append(rerun)
         ids = ", ".join(f"#{rerun.id}" for rerun in reruns)
         self.message_user(
             request, f"Queued {len(reruns)} re-run(s): {ids}.", level=messages.SUCCESS
@@ -299,6 +447,12 @@ class AnalysisAdmin(admin.ModelAdmin):
             else:
                 analysis.refresh_from_db(fields=["comment_error"])
                 reason = analysis.comment_error or "nothing was posted"
+            audit.record(
+                request.user,
+                analysis,
+                "Re-posted the comment from the admin"
+                + ("." if ok else f"; it failed: {reason}"[:400]),
+            )
             if ok:
                 posted += 1
             else:
@@ -314,26 +468,112 @@ class AnalysisAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.overview_view),
             name="reviews_analysis_overview",
         )
-        return [overview, *super().get_urls()]
+        rerun = path(
+            "<int:object_id>/rerun/",
+            self.admin_site.admin_view(self.rerun_view),
+            name="reviews_analysis_rerun",
+        )
+        repost = path(
+            "<int:object_id>/repost/",
+            self.admin_site.admin_view(self.repost_view),
+            name="reviews_analysis_repost",
+        )
+        return [overview, rerun, repost, *super().get_urls()]
+
+    def _acted_on(self, request: HttpRequest, object_id: int) -> Analysis:
+        if request.method != "POST":
+            raise PermissionDenied("POST only")
+        if not self.has_rerun_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Analysis, pk=object_id)
+
+    def rerun_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The page's re-run button: one analysis, POST with CSRF, recorded in the log."""
+        analysis = self._acted_on(request, object_id)
+        self.rerun_selected(request, Analysis.objects.filter(pk=analysis.pk))
+        return HttpResponseRedirect(reverse("admin:reviews_analysis_change", args=[analysis.pk]))
+
+    def repost_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The page's re-post button: one analysis, POST with CSRF, recorded in the log."""
+        analysis = self._acted_on(request, object_id)
+        self.repost_selected(request, Analysis.objects.filter(pk=analysis.pk))
+        return HttpResponseRedirect(reverse("admin:reviews_analysis_change", args=[analysis.pk]))
 
     def overview_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         overview = selectors.analysis_overview(days=30)
+        changelist = reverse("admin:reviews_analysis_changelist")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Review overview, last 30 days",
             "overview": overview,
-            "per_day": day_columns(overview.days),
+            "totals": overview_row(overview.totals),
+            "per_day": day_columns(overview.per_day, changelist),
+            "days_table": [
+                overview_row(row, link=f"{changelist}?{day_query(row['day'])}")
+                for row in reversed(overview.per_day)
+                if row["attempts"]
+            ],
+            "repositories": [
+                overview_row(
+                    row,
+                    label=row["repo_full_name"],
+                    link=f"{changelist}?{urlencode({'repo_full_name': row['repo_full_name']})}",
+                )
+                for row in overview.per_repository
+            ],
+            "models": [
+                overview_row(
+                    row,
+                    label=row["model"] or "(none)",
+                    link=f"{changelist}?{urlencode({'llm_model': row['model']})}",
+                )
+                for row in overview.per_model
+            ],
             "categories": bar_rows(overview.by_category.items()),
-            "severities": bar_rows(overview.by_severity.items(), colors=SEVERITY_COLORS),
-            "repositories": bar_rows(
-                (row["repo_full_name"], row["tokens"]) for row in overview.per_repository
+            "severities": bar_rows(
+                overview.by_severity.items(),
+                link=lambda s: f"{changelist}?{urlencode({'min_severity': s})}",
             ),
-            "changelist_url": reverse("admin:reviews_analysis_changelist"),
+            "changelist_url": changelist,
         }
         return TemplateResponse(request, "admin/reviews/analysis/overview.html", context)
+
+
+def percent(rate: float | None) -> str:
+    """ "50%", "4.2%"; a dash when nothing finished."""
+    if rate is None:
+        return NONE
+    text = f"{rate:.1%}"
+    return text.replace(".0%", "%")
+
+
+def day_query(day: Any) -> str:
+    return urlencode(
+        {"created_at__year": day.year, "created_at__month": day.month, "created_at__day": day.day}
+    )
+
+
+def overview_row(row: dict[str, Any], *, label: str = "", link: str = "") -> dict[str, Any]:
+    """One row of the overview, its numbers formatted as the page shows them."""
+    rate = row.get("failure_rate")
+    return {
+        **row,
+        "label": label,
+        "link": link,
+        "reviews_text": f"{row['reviews']:,}",
+        "attempts_text": f"{row['attempts']:,}",
+        "completed_text": f"{row['completed']:,}",
+        "failed_text": f"{row['failed']:,}",
+        "other_text": f"{row['other']:,}",
+        "rate_text": percent(rate),
+        "tokens_text": f"{row['tokens']:,}",
+        "cost_text": presentation.money(row["cost"]),
+        "findings_text": f"{row['findings_total']:,}",
+        "severities": [(name, f"{n:,}") for name, n in row["findings"].items() if n],
+    }
 
 
 class ModelFilter(admin.SimpleListFilter):
@@ -470,7 +710,9 @@ DAY_WIDTH = 22
 DAY_HEIGHT = 120
 
 
-def bar_rows(items: Any, *, colors: dict[str, str] | None = None) -> dict[str, Any]:
+def bar_rows(
+    items: Any, *, colors: dict[str, str] | None = None, link: Any = None
+) -> dict[str, Any]:
     """Horizontal bars, one per (label, value), scaled to the largest value."""
     rows = [(str(label), value or 0) for label, value in items]
     top = max((value for _, value in rows), default=0) or 1
@@ -480,33 +722,43 @@ def bar_rows(items: Any, *, colors: dict[str, str] | None = None) -> dict[str, A
             {
                 "label": label,
                 "value": value,
+                "value_text": f"{value:,}",
                 "y": i * ROW_HEIGHT,
                 "text_y": i * ROW_HEIGHT + 15,
                 "width": round(BAR_WIDTH * value / top) if value else 0,
                 "color": (colors or {}).get(label, "#417690"),
+                "css": f"prism-fill-{label}" if label in SEVERITY_COLORS else "prism-fill",
+                "link": link(label) if link else "",
             }
             for i, (label, value) in enumerate(rows)
         ],
     }
 
 
-def day_columns(days: list[tuple[Any, int, int]]) -> dict[str, Any]:
-    """Vertical bars per day: reviews, with the failed part drawn over them in red."""
-    top = max((total for _, total, _ in days), default=0) or 1
+def day_columns(days: list[dict[str, Any]], changelist: str = "") -> dict[str, Any]:
+    """Stacked vertical bars per day: completed, failed, other; each links to that day's list."""
+    top = max((row["reviews"] for row in days), default=0) or 1
     columns = []
-    for i, (day, total, failed) in enumerate(days):
-        height = round(DAY_HEIGHT * total / top)
-        failed_height = round(DAY_HEIGHT * failed / top)
+    for i, row in enumerate(days):
+        scale = DAY_HEIGHT / top
+        completed = round(row["completed"] * scale)
+        failed = round(row["failed"] * scale)
+        other = round(row["other"] * scale)
         columns.append(
             {
-                "day": day,
-                "total": total,
-                "failed": failed,
+                "day": row["day"],
+                "total": row["reviews"],
+                "completed": row["completed"],
+                "failed": row["failed"],
+                "other": row["other"],
                 "x": i * DAY_WIDTH,
-                "y": DAY_HEIGHT - height,
-                "height": height,
-                "failed_y": DAY_HEIGHT - failed_height,
-                "failed_height": failed_height,
+                "completed_y": DAY_HEIGHT - completed,
+                "completed_height": completed,
+                "failed_y": DAY_HEIGHT - completed - failed,
+                "failed_height": failed,
+                "other_y": DAY_HEIGHT - completed - failed - other,
+                "other_height": other,
+                "link": f"{changelist}?{day_query(row['day'])}",
                 # A date under every seventh day and the last, never two crowded together.
                 "labelled": i == len(days) - 1 or (i % 7 == 0 and i < len(days) - 3),
             }
@@ -515,7 +767,27 @@ def day_columns(days: list[tuple[Any, int, int]]) -> dict[str, Any]:
         "width": DAY_WIDTH * len(days),
         "height": DAY_HEIGHT,
         "columns": columns,
-        "top": top,
+        "top": f"{top:,}",
         "total": sum(c["total"] for c in columns),
         "failed": sum(c["failed"] for c in columns),
     }
+
+
+# --- API tokens (knox): who, which token, since when and until when, first ------------------
+admin.site.unregister(AuthToken)
+
+
+@admin.register(AuthToken)
+class TokenAdmin(KnoxTokenAdmin):
+    """knox's token admin, with the 128-character digest shortened to its first characters so
+    the user, the creation and the expiry stay on screen."""
+
+    list_display = ["user", "token_key", "digest_prefix", "created", "expiry"]
+    list_display_links = ["user", "token_key"]
+    list_select_related = ["user"]
+    list_filter = ["user", "created", "expiry"]
+    ordering = ["-created"]
+
+    @admin.display(description="digest", ordering="digest")
+    def digest_prefix(self, token: AuthToken) -> str:
+        return format_html("<code>{}\N{HORIZONTAL ELLIPSIS}</code>", token.digest[:12])

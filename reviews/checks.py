@@ -1,5 +1,7 @@
 """System checks: configuration problems an operator sees at startup, not in a failed review."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
@@ -64,3 +66,27 @@ def check_no_placeholder_secrets(app_configs, **kwargs) -> list[Error]:
                 )
             )
     return problems
+
+
+@register()
+def check_static_files_collected(app_configs, **kwargs) -> list[Error]:
+    """With DEBUG off the admin's CSS and scripts are served from the manifest `collectstatic`
+    writes; without it every admin page would be a 500. Say so at startup instead.
+
+    Untagged, so `collectstatic` (which runs only the staticfiles checks) is not stopped by it.
+    """
+    backend = settings.STORAGES.get("staticfiles", {}).get("BACKEND", "")
+    if "Manifest" not in backend:
+        return []
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if manifest.is_file():
+        return []
+    return [
+        Error(
+            f"The static files are not collected ({manifest} is missing): with DEBUG off "
+            "every admin page would fail.",
+            hint="Run `python manage.py collectstatic --noinput` (the Docker image does it "
+            "when it is built), or set DEBUG=true for local development.",
+            id="prism.E010",
+        )
+    ]

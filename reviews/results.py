@@ -318,6 +318,19 @@ class Usage:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @classmethod
+    def total(cls, usages: Iterable["Usage"], *, model: str = "") -> "Usage":
+        """The sum of several calls' usage; the cost stays unknown only if every one is."""
+        usages = list(usages)
+        costs = [u.cost for u in usages if u.cost is not None]
+        return cls(
+            model=next((u.model for u in usages if u.model), model),
+            prompt_tokens=sum(u.prompt_tokens for u in usages),
+            completion_tokens=sum(u.completion_tokens for u in usages),
+            cost=round(sum(costs), 6) if costs else None,
+            calls=sum(u.calls for u in usages),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,

@@ -8,11 +8,11 @@ counts still come from its stored feedback, which is that review's record.
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -61,48 +61,137 @@ def analysis_duration(analysis: Analysis) -> timedelta | None:
 
 @dataclass
 class Overview:
-    days: list[tuple[date, int, int]]  # day, reviews, failures
+    days: list[tuple[date, int, int]]  # day, reviews, failures (each PR head once)
     by_category: dict[str, int]
     by_severity: dict[str, int]
     per_repository: list[dict[str, Any]]
     recent_failures: list[Analysis]
     since: date = field(default_factory=date.today)
+    per_day: list[dict[str, Any]] = field(default_factory=list)
+    per_model: list[dict[str, Any]] = field(default_factory=list)
+    totals: dict[str, Any] = field(default_factory=dict)
+
+
+OUTCOMES = ("completed", "failed", "other")  # skipped, superseded, queued, running: "other"
 
 
 def analysis_overview(*, days: int = 30) -> Overview:
-    """What the admin's overview page charts, over the last `days` days.
+    """What the admin's overview page shows, over the last `days` days.
 
-    Findings are the ledger's: each finding of a pull request counts once, in the period of
-    the review that first raised it, however often later pushes and re-runs report it.
+    A review is one pull request head: re-runs and redeliveries of the same head count once,
+    with the outcome of its latest attempt, on that attempt's day. Spend (tokens, money) is
+    every attempt's, since every attempt was paid for. Findings are the ledger's: each finding
+    of a pull request counts once, on the day of the review that first raised it, however
+    often later pushes and re-runs report it.
     """
     first = timezone.localdate() - timedelta(days=days - 1)
-    recent = Analysis.objects.filter(created_at__date__gte=first)
+    since = timezone.make_aware(datetime.combine(first, time.min))
+    recent = Analysis.objects.filter(created_at__gte=since)
+    attempts = list(
+        recent.order_by("id").values_list(
+            "id",
+            "repo_full_name",
+            "pr_number",
+            "head_sha",
+            "status",
+            "created_at",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost",
+            "llm_model",
+        )
+    )
+    calendar = [first + timedelta(days=n) for n in range(days)]
+    day_rows = {day: _empty_row(day=day) for day in calendar}
+    repositories: dict[str, dict[str, Any]] = {}
+    models: dict[str, dict[str, Any]] = {}
+    latest: dict[tuple, tuple] = {}
+    for row in attempts:
+        _, repo, number, head, status, created, prompt, completion, cost, model = row
+        day = timezone.localtime(created).date()
+        latest[(repo, number, head)] = (day, status, model)
+        for bucket in (
+            day_rows.get(day),
+            repositories.setdefault(repo, _empty_row(repo_full_name=repo)),
+            models.setdefault(model or "", _empty_row(model=model or "")),
+        ):
+            if bucket is not None:
+                bucket["attempts"] += 1
+                bucket["prompt_tokens"] += prompt
+                bucket["completion_tokens"] += completion
+                bucket["tokens"] += prompt + completion
+                bucket["cost"] += cost or Decimal(0)
+    for (repo, _, _), (day, status, model) in latest.items():
+        outcome = status if status in ("completed", "failed") else "other"
+        for bucket in (day_rows.get(day), repositories[repo], models[model or ""]):
+            if bucket is not None:
+                bucket["reviews"] += 1
+                bucket[outcome] += 1
+    raised = Finding.objects.filter(analysis__created_at__gte=since).order_by()
+    for found in (
+        raised.annotate(day=TruncDate("analysis__created_at"))
+        .values("day", "severity", "repo_full_name", "analysis__llm_model")
+        .annotate(n=Count("id"))
+    ):
+        for bucket in (
+            day_rows.get(found["day"]),
+            repositories.get(found["repo_full_name"]),
+            models.get(found["analysis__llm_model"] or ""),
+        ):
+            if bucket is not None and found["severity"] in bucket["findings"]:
+                bucket["findings"][found["severity"]] += found["n"]
+                bucket["findings_total"] += found["n"]
+    rows = [_finish(row) for row in day_rows.values()]
+    totals = _finish(_empty_row())
+    for day_row in rows:
+        for key in ("reviews", "attempts", *OUTCOMES, "tokens", "cost", "findings_total"):
+            totals[key] += day_row[key]
+        for severity, n in day_row["findings"].items():
+            totals["findings"][severity] += n
+    totals = _finish(totals)
     categories, severities = _finding_counts(recent)
     return Overview(
-        days=_reviews_per_day(recent, first, days),
+        days=[(row["day"], row["reviews"], row["failed"]) for row in rows],
         by_category={c: categories[c] for c in CATEGORIES},
         by_severity={s: severities[s] for s in reversed(SEVERITIES)},
-        per_repository=_per_repository(recent),
+        per_repository=sorted(
+            (_finish(row) | {"failures": row["failed"]} for row in repositories.values()),
+            key=lambda row: (-row["reviews"], row["repo_full_name"]),
+        ),
         recent_failures=list(
             recent.filter(status=Analysis.Status.FAILED).order_by("-created_at")[:10]
         ),
         since=first,
+        per_day=rows,
+        per_model=sorted(
+            (_finish(row) for row in models.values()), key=lambda row: (-row["cost"], row["model"])
+        ),
+        totals=totals,
     )
 
 
-def _reviews_per_day(recent: QuerySet, first: date, days: int) -> list[tuple[date, int, int]]:
-    per_day = {
-        row["day"]: row
-        for row in recent.annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(total=Count("id"), failed=Count("id", filter=Q(status=Analysis.Status.FAILED)))
+def _empty_row(**key: Any) -> dict[str, Any]:
+    return {
+        **key,
+        "reviews": 0,
+        "attempts": 0,
+        "completed": 0,
+        "failed": 0,
+        "other": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "tokens": 0,
+        "cost": Decimal(0),
+        "findings": {s: 0 for s in reversed(SEVERITIES)},
+        "findings_total": 0,
     }
-    series = []
-    for offset in range(days):
-        day = first + timedelta(days=offset)
-        row = per_day.get(day, {})
-        series.append((day, row.get("total", 0), row.get("failed", 0)))
-    return series
+
+
+def _finish(row: dict[str, Any]) -> dict[str, Any]:
+    """Add the failure rate: failed reviews of those that finished one way or the other."""
+    decided = row["completed"] + row["failed"]
+    row["failure_rate"] = row["failed"] / decided if decided else None
+    return row
 
 
 def _finding_counts(recent: QuerySet) -> tuple[Counter[str], Counter[str]]:
@@ -114,24 +203,6 @@ def _finding_counts(recent: QuerySet) -> tuple[Counter[str], Counter[str]]:
         {row["severity"]: row["n"] for row in raised.values("severity").annotate(n=Count("id"))}
     )
     return categories, severities
-
-
-def _per_repository(recent: QuerySet) -> list[dict]:
-    rows = list(
-        recent.values("repo_full_name")
-        .annotate(
-            reviews=Count("id"),
-            failures=Count("id", filter=Q(status=Analysis.Status.FAILED)),
-            prompt_tokens=Sum("prompt_tokens"),
-            completion_tokens=Sum("completion_tokens"),
-            cost=Sum("cost"),
-        )
-        .order_by("-reviews", "repo_full_name")
-    )
-    for row in rows:
-        row["tokens"] = (row["prompt_tokens"] or 0) + (row["completion_tokens"] or 0)
-        row["cost"] = row["cost"] or Decimal(0)
-    return rows
 
 
 def last_completed_review(analysis: Analysis) -> Analysis | None:

@@ -8,17 +8,19 @@ import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reviews.github.resources import PullRequest
 from reviews.models import Analysis
-from reviews.results import ReviewResult
+from reviews.results import ReviewResult, Usage
 from reviews.scrub import scrub, scrub_json
 
 logger = logging.getLogger(__name__)
@@ -216,7 +218,28 @@ def analysis_claim(*, analysis_id: int) -> Claim:
     return Claim.EXHAUSTED if exhausted else Claim.BUSY
 
 
-def analysis_release(*, analysis_id: int, error: str, retry_in: float = 0) -> None:
+def spend(usage: Usage | None) -> dict[str, Any]:
+    """UPDATE fields adding one attempt's model usage to what the analysis already spent.
+
+    Spend accumulates on the row over every attempt (a retried, a failed, a completed one), so
+    no answered call goes unrecorded whatever the outcome.
+    """
+    if usage is None or not (usage.calls or usage.tokens or usage.cost):
+        return {}
+    fields: dict[str, Any] = {
+        "prompt_tokens": F("prompt_tokens") + usage.prompt_tokens,
+        "completion_tokens": F("completion_tokens") + usage.completion_tokens,
+    }
+    if usage.cost is not None:
+        fields["cost"] = Coalesce(F("cost"), Decimal(0)) + Decimal(str(round(usage.cost, 6)))
+    if usage.model:
+        fields["llm_model"] = scrub(usage.model)[:200]
+    return fields
+
+
+def analysis_release(
+    *, analysis_id: int, error: str, retry_in: float = 0, usage: Usage | None = None
+) -> None:
     """Hand a claimed review back to the queue before a retry, keeping why it stopped.
 
     The retry's due time is recorded, so the sweep does not dispatch it again before then
@@ -229,6 +252,7 @@ def analysis_release(*, analysis_id: int, error: str, retry_in: float = 0) -> No
         error=scrub(error),
         dispatched_at=now,
         retry_at=now + timedelta(seconds=retry_in),
+        **spend(usage),
     )
 
 
@@ -247,8 +271,11 @@ def analysis_finish(*, analysis_id: int, status: str, error: str = "", **fields:
     )
 
 
-def analysis_fail(*, analysis_id: int, error: str, raw_output: str = "") -> bool:
-    """Fail a review that is not finished yet, whatever state it is in."""
+def analysis_fail(
+    *, analysis_id: int, error: str, raw_output: str = "", usage: Usage | None = None
+) -> bool:
+    """Fail a review that is not finished yet, whatever state it is in, keeping what the
+    model calls it made cost."""
     return bool(
         Analysis.objects.filter(id=analysis_id)
         .exclude(status__in=FINISHED)
@@ -258,6 +285,7 @@ def analysis_fail(*, analysis_id: int, error: str, raw_output: str = "") -> bool
             raw_output=scrub(raw_output),
             lease_expires_at=None,
             finished_at=timezone.now(),
+            **spend(usage),
         )
     )
 
@@ -318,11 +346,8 @@ def analysis_complete(*, analysis_id: int, result: ReviewResult) -> bool:
         analysis_id=analysis_id,
         status=Status.COMPLETED,
         feedback=scrub_json(result.to_json()),
-        llm_model=scrub(usage.model)[:200],
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        cost=usage.cost,
         raw_output="",
+        **{"llm_model": scrub(usage.model)[:200], **spend(usage)},
     )
 
 

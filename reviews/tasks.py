@@ -10,6 +10,7 @@ from django.conf import settings
 from reviews import dispatch, services
 from reviews.errors import ServiceError
 from reviews.pipeline import failure, review
+from reviews.results import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,12 @@ def review_pull_request(self, analysis_id: int) -> None:
             failure.fail_review(analysis_id, exc)
             return
         countdown = exc.retry_after or _backoff(self.request.retries)
+        usage = getattr(exc, "usage", None)
         services.analysis_release(
-            analysis_id=analysis_id, error=f"Will retry: {exc}", retry_in=countdown
+            analysis_id=analysis_id,
+            error=f"Will retry: {exc}",
+            retry_in=countdown,
+            usage=usage if isinstance(usage, Usage) else None,
         )
         logger.warning("review will retry analysis_id=%s in %.0fs: %s", analysis_id, countdown, exc)
         raise self.retry(countdown=countdown) from exc

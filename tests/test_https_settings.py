@@ -4,9 +4,11 @@ The production environment is the one the repository documents: `.env.example` w
 secrets filled in, plus what docker-compose.yml sets for the app (behind its nginx).
 """
 
+import functools
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,12 +49,25 @@ def production_environment() -> dict[str, str]:
     return {name: value for name, value in values.items() if value}
 
 
+@functools.cache
+def collected_static_root() -> str:
+    """A STATIC_ROOT as the image leaves it after `collectstatic` (prism.E010 checks for it)."""
+    root = Path(tempfile.mkdtemp(prefix="prism-static-"))
+    (root / "staticfiles.json").write_text("{}")
+    return str(root)
+
+
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args],
         cwd=REPO_ROOT,
         # A developer's .env must not configure this run: only `env` does.
-        env={"PYTHONPATH": str(REPO_ROOT), "PRISM_ENV_FILE": "/nonexistent", **env},
+        env={
+            "PYTHONPATH": str(REPO_ROOT),
+            "PRISM_ENV_FILE": "/nonexistent",
+            "STATIC_ROOT": collected_static_root(),
+            **env,
+        },
         capture_output=True,
         text=True,
         check=False,

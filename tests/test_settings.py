@@ -110,9 +110,31 @@ def test_the_web_server_refuses_to_start_with_a_placeholder_webhook_secret():
     assert "Prism will not start" in result.stderr and "prism.E002" in result.stderr
 
 
-def test_real_secrets_pass_the_check():
-    result = manage("check", SECRET_KEY="k" * 50, GITHUB_WEBHOOK_SECRET="w" * 40, DEBUG="false")
+def test_real_secrets_pass_the_check(tmp_path):
+    (tmp_path / "staticfiles.json").write_text("{}")
+    result = manage(
+        "check",
+        SECRET_KEY="k" * 50,
+        GITHUB_WEBHOOK_SECRET="w" * 40,
+        DEBUG="false",
+        STATIC_ROOT=str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
+
+
+def test_without_collected_static_files_prism_stops_at_startup_saying_so(tmp_path):
+    env = {
+        "SECRET_KEY": "k" * 50,
+        "GITHUB_WEBHOOK_SECRET": "w" * 40,
+        "DEBUG": "false",
+        "STATIC_ROOT": str(tmp_path / "nothing-collected"),
+    }
+    checked = manage("check", **env)
+    assert checked.returncode != 0
+    assert "prism.E010" in checked.stderr and "collectstatic --noinput" in checked.stderr
+    served = run_python("-c", "import prism.wsgi", env=env)
+    assert served.returncode != 0
+    assert "Prism will not start" in served.stderr and "prism.E010" in served.stderr
 
 
 def test_importing_settings_creates_no_folder(tmp_path):

@@ -6,13 +6,16 @@ session; every endpoint, the schema and the docs included, needs an authenticate
 """
 
 from typing import Any
+from urllib.parse import urlencode
 
-from django.urls import include, path
+from django.http import HttpResponseRedirect
+from django.urls import include, path, reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import routers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -20,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from reviews import clients, dispatch, policy
+from reviews import audit, clients, dispatch, policy
 from reviews.api import serializers
 from reviews.api.filters import AnalysisFilter, FindingFilter
 from reviews.github.client import GitHubError
@@ -64,7 +67,9 @@ class AnalysisViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, CanRerun])
     def rerun(self, request: Request, pk: Any = None) -> Response:
-        rerun = dispatch.queue_rerun(self.get_object())
+        analysis = self.get_object()
+        rerun = dispatch.queue_rerun(analysis)
+        audit.record(request.user, analysis, f"Re-ran the review through the API: #{rerun.id}.")
         return Response(self.get_serializer(rerun).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -120,6 +125,20 @@ router = routers.DefaultRouter()
 router.register("analyses", AnalysisViewSet, basename="analysis")
 router.register("findings", FindingViewSet, basename="finding")
 
+
+class DocsView(SpectacularSwaggerView):
+    """The API's documentation page; a browser without a session is sent to the admin's
+    login, which brings it back here (the page is for people, the schema for programs)."""
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, NotAuthenticated | AuthenticationFailed):
+            login = reverse("admin:login")
+            return HttpResponseRedirect(
+                f"{login}?{urlencode({'next': self.request.get_full_path()})}"
+            )
+        return super().handle_exception(exc)
+
+
 urlpatterns = [
     path(
         "repositories/<str:owner>/<str:repo>/policy/",
@@ -127,6 +146,6 @@ urlpatterns = [
         name="repository-policy",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include(router.urls)),
 ]

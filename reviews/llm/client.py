@@ -22,7 +22,7 @@ import requests
 from reviews.errors import ServiceError
 from reviews.llm.response import FINDINGS_SCHEMA, InvalidOutput, parse_review
 from reviews.redaction import redact
-from reviews.results import Finding
+from reviews.results import Finding, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ class LLMConfig:
 
 class LLMError(ServiceError):
     """A review call that failed; `raw_output` keeps the model's last answer when that answer
-    was the problem."""
+    was the problem, and `usage` what the calls answered before the failure cost (a failed
+    review is billed too: the first answer of a failed repair, the chunks that did answer)."""
 
     def __init__(
         self,
@@ -67,9 +68,11 @@ class LLMError(ServiceError):
         permanent: bool,
         retry_after: float | None = None,
         raw_output: str = "",
+        usage: Usage | None = None,
     ):
         super().__init__(message, permanent=permanent, retry_after=retry_after)
         self.raw_output = raw_output
+        self.usage = usage or Usage()
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,13 @@ class LLMClient:
     def review(self, messages: list[dict]) -> ReviewOutput:
         """Ask for a review; if the answer is not valid review JSON, ask once more saying why."""
         tally = _Tally(model=self.config.model)
+        try:
+            return self._review(messages, tally)
+        except LLMError as exc:
+            exc.usage = tally.usage()
+            raise
+
+    def _review(self, messages: list[dict], tally: "_Tally") -> ReviewOutput:
         answer = self._complete(messages, tally)
         try:
             summary, findings = parse_review(answer.text, truncated=answer.truncated)
@@ -340,6 +350,15 @@ class _Tally:
         if isinstance(usage.get("cost"), int | float):
             self.cost = (self.cost or 0.0) + usage["cost"]
         self.model = payload.get("model") or self.model
+
+    def usage(self) -> Usage:
+        return Usage(
+            model=self.model,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost=self.cost,
+            calls=self.calls,
+        )
 
     def output(self, summary: str, findings: list[Finding]) -> ReviewOutput:
         return ReviewOutput(

@@ -10,6 +10,7 @@ from reviews import clients, services
 from reviews.errors import ServiceError
 from reviews.models import Analysis
 from reviews.pipeline import publish
+from reviews.results import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +31,15 @@ def fail_review(analysis_id: int, cause: str | BaseException) -> None:
     first and leave the review running, to be retried and billed again.
     """
     error, raw_output = (cause, "") if isinstance(cause, str) else describe(cause)
+    usage = getattr(cause, "usage", None)
     logger.warning("review failed analysis_id=%s: %s", analysis_id, error)
     try:
-        failed = services.analysis_fail(analysis_id=analysis_id, error=error, raw_output=raw_output)
+        failed = services.analysis_fail(
+            analysis_id=analysis_id,
+            error=error,
+            raw_output=raw_output,
+            usage=usage if isinstance(usage, Usage) else None,
+        )
     except Exception:
         logger.exception("could not record the failure analysis_id=%s", analysis_id)
         return

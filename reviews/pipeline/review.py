@@ -108,7 +108,10 @@ def review_files(
         answers = ask_model(llm, pr, chunks, rules)
     failed = [(chunk, answer) for chunk, answer in answers if isinstance(answer, LLMError)]
     if failed and len(failed) == len(answers):
-        raise failed[0][1]  # nothing was reviewed: the review failed, never a clean one
+        # Nothing was reviewed: the review failed, never a clean one; what it cost is kept.
+        error = failed[0][1]
+        error.usage = _usage([answer for _, answer in answers])
+        raise error
     outputs = [answer for _, answer in answers if isinstance(answer, ReviewOutput)]
     unread = [
         Skipped(path, "model_error", chunk.changed_lines)
@@ -129,7 +132,7 @@ def review_files(
         # The leaked-secret findings are Prism's own: a policy's categories never drop them.
         findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs, rules)]), shown)),
         coverage=replace(coverage, scope=push.scope(plan, files)),
-        usage=_usage(outputs),
+        usage=_usage([answer for _, answer in answers]),
         timings=timings.seconds,
         changed_lines=plan.changed_lines if plan is not None and plan.incremental else None,
         new_side=new_side(shown),
@@ -215,13 +218,17 @@ def ask_model(
         try:
             return llm.review(messages)
         except LLMError as exc:
-            if not exc.permanent:
-                raise
             return exc
 
     workers = min(settings.LLM_CONCURRENCY, len(chunks))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prism-llm") as pool:
         answers = list(pool.map(review, enumerate(chunks)))
+    transient = [a for a in answers if isinstance(a, LLMError) and not a.permanent]
+    if transient:
+        # The whole review is retried; the chunks that did answer were billed all the same.
+        error = transient[0]
+        error.usage = _usage(answers)
+        raise error
     return list(zip(chunks, answers, strict=True))
 
 
@@ -319,14 +326,23 @@ def _coverage(
     )
 
 
-def _usage(outputs: list[ReviewOutput]) -> Usage:
-    costs = [o.cost for o in outputs if o.cost is not None]
-    return Usage(
-        model=outputs[0].model if outputs else settings.LLM_MODEL,
-        prompt_tokens=sum(o.prompt_tokens for o in outputs),
-        completion_tokens=sum(o.completion_tokens for o in outputs),
-        cost=round(sum(costs), 6) if costs else None,
-        calls=sum(o.calls for o in outputs),
+def _usage(answers: "list[ReviewOutput | LLMError]") -> Usage:
+    """Every answered call's usage: the chunks reviewed, and those that failed after answering
+    (a repair that did not help is billed too)."""
+    return Usage.total(
+        (
+            answer.usage
+            if isinstance(answer, LLMError)
+            else Usage(
+                model=answer.model,
+                prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens,
+                cost=answer.cost,
+                calls=answer.calls,
+            )
+            for answer in answers
+        ),
+        model=settings.LLM_MODEL,
     )
 
 

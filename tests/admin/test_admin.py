@@ -1,4 +1,5 @@
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
@@ -56,13 +57,11 @@ def test_the_list_shows_pull_request_counts_model_tokens_cost_and_duration(staff
     response = staff_client.get(CHANGELIST)
     assert response.status_code == 200
     html = response.content.decode()
-    assert '<a href="https://github.com/octo/widgets/pull/7">#7 Faster widgets</a>' in html
-    assert "1 bug, 1 security, 1 style" in html
-    assert ">critical</strong>" in html
-    assert "openai/gpt-4o-mini" in html
-    assert "1,500" in html
+    assert "octo/widgets#7" in html and "Faster widgets" in html
+    assert '<strong class="prism-good">Completed</strong>' in html
+    assert 'prism-sev-critical">1&nbsp;critical' in html
     assert "$0.0021" in html
-    assert "12.5 s" in html
+    assert "12 s" in html
     assert 'href="/admin/reviews/analysis/overview/"' in html
 
 
@@ -266,10 +265,40 @@ def test_the_overview_charts_reviews_findings_failures_and_cost(
     assert set(repos) == {"octo/widgets", "octo/gears"}
     assert repos["octo/widgets"]["tokens"] == 1500
     assert repos["octo/gears"]["failures"] == 1
-    assert html.count('<svg role="img"') == 4
+    assert html.count('<svg role="img"') == 3
     assert 'aria-label="Reviews per day"' in html
     assert "GitHub answered 502" in html
     assert "2 reviews, 1 failed" in html
+    assert "1,500 tokens · $0.0021" in html
+    assert "failed (50%)" in html
+    assert 'href="/admin/reviews/analysis/?repo_full_name=octo%2Fgears"' in html
+
+
+def test_the_overview_counts_a_pull_request_head_once_however_often_it_is_rerun(
+    staff_client, make_analysis
+):
+    first = make_analysis(status="failed", prompt_tokens=1000, cost=Decimal("0.01"))
+    make_analysis(
+        status="completed",
+        rerun_of=first,
+        head_sha=first.head_sha,
+        pr_number=first.pr_number,
+        prompt_tokens=2000,
+        cost=Decimal("0.02"),
+        llm_model="openai/gpt-4o-mini",
+    )
+    overview = staff_client.get(OVERVIEW).context["overview"]
+    assert overview.totals["reviews"] == 1  # its latest outcome: completed
+    assert (overview.totals["completed"], overview.totals["failed"]) == (1, 0)
+    assert overview.totals["attempts"] == 2
+    assert overview.totals["tokens"] == 3000  # spend counts every run
+    assert overview.totals["cost"] == Decimal("0.03")
+    models = {row["model"]: row for row in overview.per_model}
+    assert models["openai/gpt-4o-mini"]["reviews"] == 1
+
+
+def test_the_admin_home_links_to_the_overview(staff_client):
+    assert f'href="{OVERVIEW}"' in staff_client.get("/admin/").content.decode()
 
 
 def test_the_overview_escapes_repository_names(staff_client, make_analysis):
@@ -399,3 +428,135 @@ def test_the_detail_shows_the_policy_blob_sha(staff_client, make_analysis):
     html = staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode()
     assert "Policy blob SHA" in html
     assert "a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0" in html
+
+
+def summary_block(html: str) -> str:
+    start = html.index('id="prism-summary"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_the_detail_leads_with_a_summary_of_the_facts_and_the_actions(staff_client, reviewed):
+    html = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/").content.decode()
+    summary = summary_block(html)
+    assert html.index('id="prism-summary"') < html.index('id="prism-findings"')
+    assert html.index('id="prism-findings"') < html.index('id="prism-preview"')
+    assert '<a href="https://github.com/octo/widgets/pull/7"' in summary
+    assert "octo/widgets#7" in summary
+    assert "2 of 3 files, 100 of 120 changed lines; skipped 1: 1 lockfile" in summary
+    assert "1 critical" in summary and "1 high" in summary and "1 low" in summary
+    assert "1,500 tokens · $0.0021" in summary
+    assert "12 s" in summary
+    assert "Re-run review" in summary and "Re-post comment" in summary
+    assert "0.002100" not in html  # one money format on the page, as in the list
+
+
+def test_posting_says_which_part_failed(staff_client, make_analysis, settings):
+    settings.POST_INLINE_COMMENTS = True
+    settings.POST_COMMIT_STATUS = True
+    analysis = make_analysis(
+        status="completed",
+        feedback=feedback(finding()),
+        comment_url="https://github.com/octo/widgets/pull/7#issuecomment-1",
+        comment_error="inline comments: 422 Unprocessable Entity",
+    )
+    summary = summary_block(staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode())
+    assert "comment: " in summary and ">posted</span>" in summary
+    assert 'inline comments: <span class="prism-bad">failed</span>: 422' in summary
+    assert "commit status: " in summary
+
+
+def test_an_unanchored_finding_is_marked_outside_the_diff_and_not_linked(
+    staff_client, make_analysis
+):
+    analysis = make_analysis(
+        status="completed",
+        feedback=feedback(
+            finding(line=987654, anchored=False, title="Far away"),
+            finding(line=12, title="Near"),
+        ),
+    )
+    html = staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode()
+    assert "R987654" not in html
+    assert "outside the diff" in html
+    assert "R12" in html
+
+
+@pytest.mark.parametrize("status", ["failed", "queued"])
+def test_a_review_that_did_not_run_never_reads_as_a_clean_one(staff_client, make_analysis, status):
+    analysis = make_analysis(status=status, error="The model answered invalid JSON.")
+    html = staff_client.get(f"{CHANGELIST}{analysis.id}/change/").content.decode()
+    assert "No findings" not in html and "Findings (0)" not in html
+    assert "not reviewed" in html.lower()
+    assert "What to do:" in html
+    assert "The model answered invalid JSON." in summary_block(html)
+
+
+def test_the_page_buttons_rerun_and_repost_and_the_page_lists_who_did_it(
+    staff_client, reviewed, admin_user
+):
+    with mock.patch("reviews.dispatch.queue_rerun") as rerun:
+        rerun.return_value = Analysis(id=999)
+        response = staff_client.post(f"{CHANGELIST}{reviewed.id}/rerun/", follow=True)
+    assert response.status_code == 200
+    rerun.assert_called_once()
+    with mock.patch("reviews.pipeline.publish.repost_comment", return_value=True):
+        staff_client.post(f"{CHANGELIST}{reviewed.id}/repost/")
+    html = staff_client.get(f"{CHANGELIST}{reviewed.id}/change/").content.decode()
+    audit = html[html.index('id="prism-audit"') :]
+    assert "Re-ran the review from the admin: #999." in audit
+    assert "Re-posted the comment from the admin." in audit
+    assert admin_user.username in audit
+
+
+def test_the_page_buttons_need_post_and_the_permission(staff_client, view_only_client, reviewed):
+    assert staff_client.get(f"{CHANGELIST}{reviewed.id}/rerun/").status_code == 403
+    assert view_only_client.post(f"{CHANGELIST}{reviewed.id}/rerun/").status_code == 403
+    page = view_only_client.get(f"{CHANGELIST}{reviewed.id}/change/").content.decode()
+    assert "Re-run review" not in page
+
+
+def test_durations_read_the_same_everywhere():
+    from reviews.presentation import human_duration
+
+    assert [human_duration(s) for s in (0.926708, 12.4, 185, 3725)] == [
+        "0.9 s",
+        "12 s",
+        "3 min 05 s",
+        "1 h 02 min",
+    ]
+
+
+def test_the_list_gives_the_reason_for_a_failure_and_marks_posting_problems(
+    staff_client, make_analysis
+):
+    make_analysis(status="failed", error="the LLM provider rejected the API key (401): bad key")
+    posted_badly = make_analysis(
+        status="completed",
+        feedback=feedback(finding()),
+        comment_url="https://github.com/octo/widgets/pull/7#issuecomment-1",
+        comment_error="inline comments: 422 Unprocessable Entity",
+    )
+    make_analysis(status="completed", feedback=feedback(finding()), head_sha="b" * 40)
+    html = staff_client.get(CHANGELIST).content.decode()
+    assert "the LLM provider rejected the API key (401)" in html
+    assert "inline comments not posted" in html
+    response = staff_client.get(CHANGELIST, {"posting": "failed"})
+    assert list(response.context["cl"].result_list) == [posted_badly]
+
+
+def test_the_admin_is_branded_prism_and_view_site_leads_to_the_overview(staff_client):
+    html = staff_client.get("/admin/").content.decode()
+    assert "<title>Site administration | Prism</title>" in html or "| Prism</title>" in html
+    assert "Django administration" not in html
+    assert f'href="{OVERVIEW}"' in html
+
+
+def test_the_token_list_leads_with_user_key_created_and_expiry(staff_client, admin_user):
+    from knox.models import AuthToken
+
+    token, _ = AuthToken.objects.create(user=admin_user)
+    html = staff_client.get("/admin/knox/authtoken/").content.decode()
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', html)
+    assert headers[:5] == ["user", "token_key", "digest_prefix", "created", "expiry"]
+    assert f">{token.digest}<" not in html  # only in the checkbox's value
+    assert f"{token.digest[:12]}\N{HORIZONTAL ELLIPSIS}" in html

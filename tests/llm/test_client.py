@@ -493,3 +493,20 @@ def test_the_api_key_never_reaches_an_error_or_a_log(http, sleeps, caplog):
     assert caplog.records
     assert all(API_KEY not in record.getMessage() for record in caplog.records)
     assert API_KEY not in caplog.text
+
+
+def test_an_unusable_answer_after_its_repair_carries_the_usage_of_both_calls():
+    from tests import stubs
+
+    garbage = stubs.chat_completion([], cost=0.5)
+    garbage["choices"][0]["message"]["content"] = "not json"
+    config = LLMConfig(
+        base_url="https://llm.example/v1", api_key="k", model="m", response_format="json_object"
+    )
+    with responses.RequestsMock() as http:
+        http.post("https://llm.example/v1/chat/completions", json=garbage)
+        with pytest.raises(LLMError) as raised:
+            LLMClient(config, sleep=lambda _: None).review([{"role": "user", "content": "x"}])
+    usage = raised.value.usage
+    assert (usage.calls, usage.prompt_tokens, usage.completion_tokens) == (2, 2400, 160)
+    assert usage.cost == pytest.approx(1.0)

@@ -309,3 +309,50 @@ def test_without_a_github_token_the_review_fails_saying_so(analysis, settings):
     analysis.refresh_from_db()
     assert analysis.status == "failed"
     assert analysis.error.startswith("GITHUB_TOKEN is not set")
+
+
+def test_a_failed_review_keeps_what_every_model_call_cost(http, analysis):
+    serve_pull_request(http, analysis.head_sha)
+    http.post(status_api(), status=201, json={})
+    garbage = stubs.chat_completion([], cost=0.002)
+    garbage["choices"][0]["message"]["content"] = "I think the code is fine!"
+    http.post(CHAT, json=garbage)  # the answer, then its repair: both billed
+
+    review_pull_request.run(analysis.id)
+
+    analysis.refresh_from_db()
+    assert analysis.status == "failed"
+    assert len(calls_to(http, "POST", CHAT)) == 2
+    assert (analysis.prompt_tokens, analysis.completion_tokens) == (2400, 160)
+    assert float(analysis.cost) == pytest.approx(0.004)
+    assert analysis.llm_model == "openai/gpt-4o-mini"
+
+
+def test_a_retried_review_adds_each_attempts_spend(http, analysis, settings):
+    settings.LLM_MAX_PROMPT_TOKENS = 2000
+    settings.LLM_MAX_CALLS = 2
+    settings.LLM_CONCURRENCY = 1
+    serve_pull_request(http, analysis.head_sha, diff="21-100plus-files")
+    serve_publishing(http)
+    # First attempt: one chunk answers, the other is rate limited: the review is retried.
+    http.post(CHAT, json=stubs.chat_completion([], cost=0.001))
+    http.post(CHAT, status=429, headers={"Retry-After": "5"}, json={"error": {"message": "x"}})
+    with (
+        mock.patch.object(review_pull_request, "retry", side_effect=Retry()),
+        pytest.raises(Retry),
+    ):
+        review_pull_request.run(analysis.id)
+    analysis.refresh_from_db()
+    assert analysis.status == "queued"
+    assert analysis.prompt_tokens == 1200
+    assert float(analysis.cost) == pytest.approx(0.001)
+
+    # Second attempt: both chunks answer; the row holds all three answered calls.
+    http.replace(responses.POST, CHAT, json=stubs.chat_completion([], cost=0.001))
+    Analysis.objects.filter(id=analysis.id).update(retry_at=None)
+    review_pull_request.run(analysis.id)
+
+    analysis.refresh_from_db()
+    assert analysis.status == "completed", analysis.error
+    assert (analysis.prompt_tokens, analysis.completion_tokens) == (3600, 240)
+    assert float(analysis.cost) == pytest.approx(0.003)
