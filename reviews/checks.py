@@ -1,6 +1,7 @@
 """System checks: configuration problems an operator sees at startup, not in a failed review."""
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
@@ -68,12 +69,12 @@ def check_no_placeholder_secrets(app_configs, **kwargs) -> list[Error]:
     return problems
 
 
-@register()
-def check_static_files_collected(app_configs, **kwargs) -> list[Error]:
+def check_static_files_collected(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """With DEBUG off the admin's CSS and scripts are served from the manifest `collectstatic`
-    writes; without it every admin page would be a 500. Say so at startup instead.
+    writes; without it every admin page would be a 500. Say so when the web server starts.
 
-    Untagged, so `collectstatic` (which runs only the staticfiles checks) is not stopped by it.
+    Not a registered check: `migrate` runs the registered ones, and `make run` migrates
+    before it collects the static files. prism/wsgi.py runs it.
     """
     backend = settings.STORAGES.get("staticfiles", {}).get("BACKEND", "")
     if "Manifest" not in backend:

@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import string
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -170,6 +171,8 @@ def prism_env(
         LLM_READ_TIMEOUT_SECONDS="15",
         GITHUB_TIMEOUT_SECONDS="10",
         PYTHONUNBUFFERED="1",
+        # Collected per run, outside the checkout.
+        STATIC_ROOT=tempfile.mkdtemp(prefix="prism-e2e-static-"),
         # gunicorn is reached over plain HTTP here, as `make run` serves it.
         **PLAIN_HTTP,
         **keys.all(),

@@ -379,7 +379,9 @@ class Prism:
         return result.stdout
 
     def start(self) -> None:
+        # As `make run` and the image do: gunicorn refuses to start without the static files.
         self.manage("migrate", "--noinput")
+        self.manage("collectstatic", "--noinput", "--verbosity", "0")
         self.gunicorn.start()
         self.worker.start()
         self.beat.start()
