@@ -312,7 +312,12 @@ def _prose(text: str, hosts: Collection[str]) -> str:
     if "@" in text:
         text = _MENTION.sub("@" + ZWJ, text)
     text = text.translate(_ESCAPE)
-    return _PLACEHOLDER.sub(lambda m: kept[int(m[1])], text) if kept else text
+    if not kept:
+        return text
+    # A "!" that ends up just before a kept link would make it an image: dropping "![]()" from
+    # "!![]()[x](https://github.com/...)" joins the two (found by hypothesis).
+    text = text.replace("!\ue000", "\\!\ue000")
+    return _PLACEHOLDER.sub(lambda m: kept[int(m[1])], text)
 
 
 def _drop_image(match: re.Match[str]) -> str:

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import cmarkgfm
+import pytest
 from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -323,3 +324,12 @@ def test_block_output_renders_safely_and_closes_its_fences(text):
     assert MARKER not in out
     rendered = assert_renders_safely(out + "\n\nthe end\n")
     assert "the end" in rendered.prose  # nothing swallowed what follows
+
+
+@pytest.mark.parametrize("sanitize", [sanitize_block, sanitize_inline])
+def test_dropping_an_image_never_turns_a_kept_link_into_one(sanitize):
+    # Found by hypothesis: "![]()" dropped between "!" and a kept link joined them.
+    out = sanitize("!![]()[0](https://github.com/octo/widgets)")
+    html = cmarkgfm.github_flavored_markdown_to_html(out)
+    assert "<img" not in html
+    assert 'href="https://github.com/octo/widgets"' in html
