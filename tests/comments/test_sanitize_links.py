@@ -192,7 +192,7 @@ def test_every_rendered_link_and_image_is_on_an_allowed_host(text, hosts):
 
 @pytest.mark.django_db
 def test_the_admin_preview_links_only_to_github(make_analysis):
-    from reviews.admin import comment_preview
+    from reviews.admin.common import comment_preview
 
     analysis = make_analysis(
         status="completed",
