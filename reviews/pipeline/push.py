@@ -99,25 +99,17 @@ def skip_push(analysis: Analysis, github: GitHubClient | None, reason: str = PUS
 
 
 def scope(plan: incremental.PushPlan | None, files: list[parser.FileDiff]) -> Scope | None:
+    """What the footer says this review covered; None for a pull request's first review."""
     if plan is None:
         return None
-    if not plan.incremental:
-        return Scope(
-            mode=plan.mode,
-            reason=plan.reason,
-            base_sha=plan.last_reviewed_head,
-            head_sha=plan.head,
-            commits=plan.commits,
-            files=len(files),
-            lines=sum(file.changed_lines for file in files),
-        )
+    partial = plan.incremental  # only the hunks the new commits touched were read
     return Scope(
         mode=plan.mode,
         reason=plan.reason,
         base_sha=plan.last_reviewed_head,
         head_sha=plan.head,
         commits=plan.commits,
-        files=plan.files,
-        lines=plan.lines,
-        unchanged=sum(1 for file in files if file.path not in plan.changed_lines),
+        files=plan.files if partial else len(files),
+        lines=plan.lines if partial else sum(file.changed_lines for file in files),
+        unchanged=sum(1 for f in files if f.path not in plan.changed_lines) if partial else 0,
     )

@@ -89,26 +89,6 @@ def api() -> Iterator[responses.RequestsMock]:
                 assert_valid_request(call.request)
 
 
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def make_client(sleeps: list[float]) -> Callable[..., GitHubClient]:
-    def make(base_url: str = API, **kwargs: Any) -> GitHubClient:
-        return GitHubClient(
-            base_url=base_url, token=TOKEN, sleep=sleeps.append, clock=lambda: NOW, **kwargs
-        )
-
-    return make
-
-
-@pytest.fixture
-def client(make_client: Callable[..., GitHubClient]) -> GitHubClient:
-    return make_client()
-
-
 def assert_github_headers(request: Any, *, accept: str = "application/vnd.github+json") -> None:
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["Accept"] == accept

@@ -7,7 +7,7 @@ to /graphql is checked again (document and variables) when the `api` fixture tea
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ import responses
 from graphql import GraphQLSchema, parse, validate
 
 from reviews.github import graphql
-from reviews.github.client import GitHubClient, GitHubError
+from reviews.github.client import GitHubError
 from reviews.github.resources import ReviewThread, ThreadComment
 from tests.graphql_schema import RULES, assert_valid_graphql_request, document_errors
 from tests.stubs import (
@@ -50,26 +50,6 @@ def api() -> Iterator[responses.RequestsMock]:
         yield mock
         for call in mock.calls:
             assert_valid_graphql_request(call.request)
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def make_client(sleeps: list[float]) -> Callable[..., GitHubClient]:
-    def make(base_url: str = API, **kwargs: Any) -> GitHubClient:
-        return GitHubClient(
-            base_url=base_url, token=TOKEN, sleep=sleeps.append, clock=lambda: NOW, **kwargs
-        )
-
-    return make
-
-
-@pytest.fixture
-def client(make_client: Callable[..., GitHubClient]) -> GitHubClient:
-    return make_client()
 
 
 def sent(call: Any) -> dict[str, Any]:
