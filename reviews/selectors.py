@@ -8,12 +8,12 @@ counts still come from its stored feedback, which is that review's record.
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import CharField, Count, Max, QuerySet, Sum
+from django.db.models.functions import Cast, Substr
 from django.utils import timezone
 
 from reviews.models import Analysis, Finding
@@ -84,63 +84,89 @@ def analysis_overview(*, days: int = 30) -> Overview:
     of a pull request counts once, on the day of the review that first raised it, however
     often later pushes and re-runs report it.
     """
-    first = timezone.localdate() - timedelta(days=days - 1)
-    since = timezone.make_aware(datetime.combine(first, time.min))
+    first = timezone.now().astimezone(UTC).date() - timedelta(days=days - 1)
+    since = datetime.combine(first, time.min, tzinfo=UTC)
     recent = Analysis.objects.filter(created_at__gte=since)
-    attempts = list(
-        recent.order_by("id").values_list(
-            "id",
-            "repo_full_name",
-            "pr_number",
-            "head_sha",
-            "status",
-            "created_at",
-            "prompt_tokens",
-            "completion_tokens",
-            "cost",
-            "llm_model",
-        )
-    )
     calendar = [first + timedelta(days=n) for n in range(days)]
     day_rows = {day: _empty_row(day=day) for day in calendar}
     repositories: dict[str, dict[str, Any]] = {}
     models: dict[str, dict[str, Any]] = {}
-    latest: dict[tuple, tuple] = {}
-    for row in attempts:
-        _, repo, number, head, status, created, prompt, completion, cost, model = row
-        day = timezone.localtime(created).date()
-        latest[(repo, number, head)] = (day, status, model)
-        for bucket in (
-            day_rows.get(day),
-            repositories.setdefault(repo, _empty_row(repo_full_name=repo)),
-            models.setdefault(model or "", _empty_row(model=model or "")),
-        ):
-            if bucket is not None:
-                bucket["attempts"] += 1
-                bucket["prompt_tokens"] += prompt
-                bucket["completion_tokens"] += completion
-                bucket["tokens"] += prompt + completion
-                bucket["cost"] += cost or Decimal(0)
-    for (repo, _, _), (day, status, model) in latest.items():
-        outcome = status if status in ("completed", "failed") else "other"
-        for bucket in (day_rows.get(day), repositories[repo], models[model or ""]):
-            if bucket is not None:
-                bucket["reviews"] += 1
-                bucket[outcome] += 1
-    raised = Finding.objects.filter(analysis__created_at__gte=since).order_by()
-    for found in (
-        raised.annotate(day=TruncDate("analysis__created_at"))
-        .values("day", "severity", "repo_full_name", "analysis__llm_model")
-        .annotate(n=Count("id"))
+
+    # Grouped in the database: a month of reviews is thousands of rows, its groups fewer.
+    dimensions: list[tuple[str, str, Any]] = [
+        ("day", "day", lambda value: day_rows.get(_parse_day(value) or first - timedelta(1))),
+        (
+            "repo_full_name",
+            "repo_full_name",
+            lambda value: (
+                repositories.get(value)
+                or repositories.setdefault(value, _empty_row(repo_full_name=value))
+            ),
+        ),
+        (
+            "llm_model",
+            "analysis__llm_model",
+            lambda value: (
+                models.get(value or "")
+                or models.setdefault(value or "", _empty_row(model=value or ""))
+            ),
+        ),
+    ]
+    spend = recent.order_by().annotate(day=_utc_day("created_at"))
+    # Each pull request head once: its latest attempt's outcome, day and model.
+    latest = (
+        recent.order_by()
+        .values("repo_full_name", "pr_number", "head_sha")
+        .annotate(last=Max("id"))
+        .values("last")
+    )
+    heads = Analysis.objects.filter(id__in=latest).order_by().annotate(day=_utc_day("created_at"))
+    raised = (
+        Finding.objects.filter(analysis__created_at__gte=since)
+        .order_by()
+        .annotate(day=_utc_day("analysis__created_at"))
+    )
+
+    def buckets(day: Any, repo: str, model: str | None) -> list[dict[str, Any]]:
+        found = [
+            bucket_of(value)
+            for (_, _, bucket_of), value in zip(dimensions, (day, repo, model), strict=True)
+        ]
+        return [bucket for bucket in found if bucket is not None]
+
+    for row in spend.values("day", "repo_full_name", "llm_model").annotate(
+        attempts=Count("id"),
+        prompt=Sum("prompt_tokens"),
+        completion=Sum("completion_tokens"),
+        spent=Sum("cost"),
     ):
-        for bucket in (
-            day_rows.get(found["day"]),
-            repositories.get(found["repo_full_name"]),
-            models.get(found["analysis__llm_model"] or ""),
-        ):
-            if bucket is not None and found["severity"] in bucket["findings"]:
-                bucket["findings"][found["severity"]] += found["n"]
-                bucket["findings_total"] += found["n"]
+        prompt, completion = row["prompt"] or 0, row["completion"] or 0
+        for bucket in buckets(row["day"], row["repo_full_name"], row["llm_model"]):
+            bucket["attempts"] += row["attempts"]
+            bucket["prompt_tokens"] += prompt
+            bucket["completion_tokens"] += completion
+            bucket["tokens"] += prompt + completion
+            bucket["cost"] += row["spent"] or Decimal(0)
+    for head in heads.values("day", "repo_full_name", "llm_model", "status").annotate(
+        n=Count("id")
+    ):
+        outcome = head["status"] if head["status"] in ("completed", "failed") else "other"
+        for bucket in buckets(head["day"], head["repo_full_name"], head["llm_model"]):
+            bucket["reviews"] += head["n"]
+            bucket[outcome] += head["n"]
+    # Findings: one dimension at a time (with the severity, the groups multiply otherwise).
+    for _, finding_field, bucket_of in dimensions:
+        for row in raised.values(finding_field, "severity").annotate(n=Count("id")):
+            bucket = bucket_of(row[finding_field])
+            if bucket is not None and row["severity"] in bucket["findings"]:
+                bucket["findings"][row["severity"]] += row["n"]
+                bucket["findings_total"] += row["n"]
+    categories = Counter(
+        {row["category"]: row["n"] for row in raised.values("category").annotate(n=Count("id"))}
+    )
+    severities: Counter[str] = Counter()
+    for day_row in day_rows.values():
+        severities.update(day_row["findings"])
     rows = [_finish(row) for row in day_rows.values()]
     totals = _finish(_empty_row())
     for day_row in rows:
@@ -149,7 +175,6 @@ def analysis_overview(*, days: int = 30) -> Overview:
         for severity, n in day_row["findings"].items():
             totals["findings"][severity] += n
     totals = _finish(totals)
-    categories, severities = _finding_counts(recent)
     return Overview(
         days=[(row["day"], row["reviews"], row["failed"]) for row in rows],
         by_category={c: categories[c] for c in CATEGORIES},
@@ -168,6 +193,22 @@ def analysis_overview(*, days: int = 30) -> Overview:
         ),
         totals=totals,
     )
+
+
+def _utc_day(field: str) -> Substr:
+    """A timestamp's UTC date as "YYYY-MM-DD", computed by the database itself.
+
+    Not TruncDate: on SQLite that calls back into Python for every row (a month of reviews
+    is thousands). The connection works in UTC (USE_TZ), and so do Prism's days (TIME_ZONE).
+    """
+    return Substr(Cast(field, output_field=CharField()), 1, 10)
+
+
+def _parse_day(text: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        return None
 
 
 def _empty_row(**key: Any) -> dict[str, Any]:
@@ -192,17 +233,6 @@ def _finish(row: dict[str, Any]) -> dict[str, Any]:
     decided = row["completed"] + row["failed"]
     row["failure_rate"] = row["failed"] / decided if decided else None
     return row
-
-
-def _finding_counts(recent: QuerySet) -> tuple[Counter[str], Counter[str]]:
-    raised = Finding.objects.filter(analysis__in=recent).order_by()
-    categories = Counter(
-        {row["category"]: row["n"] for row in raised.values("category").annotate(n=Count("id"))}
-    )
-    severities = Counter(
-        {row["severity"]: row["n"] for row in raised.values("severity").annotate(n=Count("id"))}
-    )
-    return categories, severities
 
 
 def last_completed_review(analysis: Analysis) -> Analysis | None:
