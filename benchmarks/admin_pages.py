@@ -20,32 +20,13 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.support import drop, scratch_database  # noqa: E402
+
 TARGET_MS = 200
-
-
-def scratch_database(url: str) -> tuple[str, str]:
-    """A fresh database on the same PostgreSQL server; (its URL, the server's URL)."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'prism'}_admin_bench"
-    server = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}")), server
-
-
-def drop(server: str, url: str) -> None:
-    import psycopg
-
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def store(count: int) -> tuple[int, int]:
@@ -178,7 +159,7 @@ def main() -> None:
     given = os.environ.get("DATABASE_URL", "")
     server = ""
     if given.startswith(("postgres://", "postgresql://")):
-        url, server = scratch_database(given)
+        url, server = scratch_database(given, "admin_bench")
     else:
         url = f"sqlite:///{tempfile.mkdtemp()}/admin_bench.sqlite3"
     os.environ.update(

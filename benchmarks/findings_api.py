@@ -18,10 +18,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.support import drop, scratch_database  # noqa: E402
+from prism.bootstrap import PLAIN_HTTP  # noqa: E402
 
 QUERY: dict[str, str | int] = {
     "repo": "octo/repo-3",
@@ -29,27 +31,6 @@ QUERY: dict[str, str | int] = {
     "min_severity": "high",
     "limit": 50,
 }
-
-
-def scratch_database(url: str) -> tuple[str, str]:
-    """A fresh database on the same PostgreSQL server; (its URL, the server's URL)."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'prism'}_findings_bench"
-    server = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}")), server
-
-
-def drop(server: str, url: str) -> None:
-    import psycopg
-
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def store(findings: int) -> None:
@@ -129,7 +110,7 @@ def main() -> None:
     given = os.environ.get("DATABASE_URL", "")
     server = ""
     if given.startswith(("postgres://", "postgresql://")):
-        url, server = scratch_database(given)
+        url, server = scratch_database(given, "findings_bench")
     else:
         url = f"sqlite:///{tempfile.mkdtemp()}/findings_bench.sqlite3"
     os.environ.update(
@@ -139,6 +120,8 @@ def main() -> None:
         API_THROTTLE_RATE="1000000/hour",
         LOG_LEVEL="WARNING",
         ALLOWED_HOSTS="testserver",
+        # The test client speaks plain HTTP: no redirect to HTTPS in the measure.
+        **PLAIN_HTTP,
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prism.settings")
     import django

@@ -21,7 +21,6 @@ against one full review of the final head. Target: the 5 pushes together send at
 import argparse
 import json
 import math
-import os
 import sys
 import threading
 from dataclasses import dataclass, replace
@@ -31,6 +30,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.support import setup_django_with_local_model  # noqa: E402
 
 PUSHES = 5
 TARGET = 1.5
@@ -69,21 +70,6 @@ class CountingModel(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
-
-
-def setup_django(port: int) -> None:
-    os.environ.update(
-        PRISM_ENV_FILE="/nonexistent",
-        SECRET_KEY="bench",
-        DATABASE_URL="sqlite://:memory:",
-        LLM_BASE_URL=f"http://127.0.0.1:{port}/v1",
-        LLM_API_KEY="",
-        LOG_LEVEL="WARNING",
-    )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prism.settings")
-    import django
-
-    django.setup()
 
 
 # --- A pull request replayed push by push ----------------------------------------------
@@ -299,7 +285,7 @@ def main() -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), CountingModel)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    setup_django(server.server_port)
+    setup_django_with_local_model(server.server_port)
     from reviews.diffs.parser import parse
     from tests.fixtures import diff_text
 

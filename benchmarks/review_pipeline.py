@@ -11,7 +11,6 @@
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import threading
@@ -21,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.support import setup_django_with_local_model  # noqa: E402
 
 LATENCY = 2.0
 HUGE = "24-very-large-release-range"
@@ -60,18 +61,7 @@ class SlowModel(BaseHTTPRequestHandler):
 def whole_review(rounds: int) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowModel)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    os.environ.update(
-        PRISM_ENV_FILE="/nonexistent",
-        SECRET_KEY="bench",
-        DATABASE_URL="sqlite://:memory:",
-        LLM_BASE_URL=f"http://127.0.0.1:{server.server_port}/v1",
-        LLM_API_KEY="",
-        LOG_LEVEL="WARNING",
-    )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prism.settings")
-    import django
-
-    django.setup()
+    setup_django_with_local_model(server.server_port)
     from django.conf import settings
 
     from reviews.clients import llm_client
