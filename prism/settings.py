@@ -287,6 +287,15 @@ POST_COMMIT_STATUS = env.bool("POST_COMMIT_STATUS", default=True)
 SEVERITIES = ("low", "medium", "high", "critical")
 INLINE_MIN_SEVERITY = _choice("INLINE_MIN_SEVERITY", "medium", SEVERITIES)
 FAIL_ON_SEVERITY = _choice("FAIL_ON_SEVERITY", "never", ("never", *SEVERITIES))
+# Commands on pull requests (`@prism review`, README "Talk to Prism"): the name they address
+# (the App's slug once App mode exists), and the manual reviews and questions one pull
+# request may ask for.
+PRISM_BOT_NAME = env.str("PRISM_BOT_NAME", default="prism").strip().lstrip("@")
+if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*(\[bot\])?", PRISM_BOT_NAME):
+    raise ImproperlyConfigured(
+        f"PRISM_BOT_NAME must be a GitHub login (letters, digits, hyphens); got {PRISM_BOT_NAME!r}."
+    )
+MANUAL_RUNS_PER_PR = _positive_int("MANUAL_RUNS_PER_PR", 10)
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
