@@ -25,12 +25,14 @@ from django.db import transaction
 
 from prism.celery import app
 from reviews import services
+from reviews.commands import services as command_services
 from reviews.models import Analysis
 
 logger = logging.getLogger(__name__)
 
 # The task's registered name: sending by name keeps this module below the tasks module.
 REVIEW_TASK = "reviews.tasks.review_pull_request"
+COMMAND_TASK = "reviews.tasks.run_command"
 
 
 def dispatch_review(analysis_id: int, *, redispatch: bool = False) -> bool:
@@ -60,6 +62,22 @@ def dispatch_on_commit(analysis_id: int) -> None:
     transaction.on_commit(partial(dispatch_review, analysis_id))
 
 
+def dispatch_command(command_id: int) -> bool:
+    """Hand a command to the broker. Never raises: a command the broker refused or lost stays
+    queued, and the sweep dispatches it again (within the hour: a command is a request of
+    the moment, not one to be caught up on days later)."""
+    try:
+        app.tasks[COMMAND_TASK].apply_async((command_id,))
+    except Exception:  # any broker failure
+        logger.warning("broker unavailable; command left queued command_id=%s", command_id)
+        return False
+    return True
+
+
+def dispatch_command_on_commit(command_id: int) -> None:
+    transaction.on_commit(partial(dispatch_command, command_id))
+
+
 def queue_rerun(analysis: Analysis) -> Analysis:
     """Queue a fresh review of the same pull request: the admin, the API and the command."""
     with transaction.atomic():
@@ -74,4 +92,8 @@ def sweep() -> int:
     dispatched = sum(dispatch_review(pk, redispatch=True) for pk in analysis_ids)
     if analysis_ids:
         logger.info("sweep dispatched %s of %s stale analyses", dispatched, len(analysis_ids))
-    return dispatched
+    # A duplicate message finds the command claimed (or finished) and does nothing.
+    commands = command_services.commands_needing_dispatch()
+    for command_id in commands:
+        dispatch_command(command_id)
+    return dispatched + len(commands)

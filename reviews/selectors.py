@@ -16,7 +16,7 @@ from django.db.models import CharField, Count, Max, QuerySet, Sum
 from django.db.models.functions import Cast, Substr
 from django.utils import timezone
 
-from reviews.models import Analysis, Finding
+from reviews.models import Analysis, Finding, PullRequestState
 from reviews.results import CATEGORIES, SEVERITIES, ReviewResult, Standing
 
 
@@ -269,3 +269,8 @@ def standing_of(analysis: Analysis) -> Standing | None:
         dismissed=rows.filter(state=Finding.State.DISMISSED).count(),
         since=previous.head_sha,
     )
+
+
+def pull_request_state(repo: str, number: int) -> PullRequestState | None:
+    """What commands set on a pull request (paused or not); None when none ever did."""
+    return PullRequestState.objects.filter(repo_full_name=repo, pr_number=number).first()

@@ -14,7 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviews import dispatch, services
-from reviews.github import events, signatures
+from reviews.commands import intake
+from reviews.commands import services as command_services
+from reviews.github import comment_events, events, signatures
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ class GitHubWebhookView(APIView):
         try:
             body = _verified_body(request)
             event, delivery_id = _delivery_headers(request)
+            if event in comment_events.EVENTS:
+                return _command(event, body, request, delivery_id)
             decision = _decide(event, body, request, delivery_id)
         except Refused as refusal:
             return Response({"detail": refusal.detail}, status=refusal.code)
@@ -86,6 +90,35 @@ def _decide(event: str, body: bytes, request: Request, delivery_id: str) -> even
     except events.PayloadError as exc:
         logger.info("webhook rejected delivery_id=%s: %s", delivery_id, exc)
         raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+
+
+def _command(event: str, body: bytes, request: Request, delivery_id: str) -> Response:
+    """A comment on a pull request: a command is recorded once per comment and queued."""
+    try:
+        payload = events.load_payload(body, request.META.get("CONTENT_TYPE", ""))
+        decision = intake.decide(event, payload, settings.PRISM_BOT_NAME)
+    except events.PayloadError as exc:
+        logger.info("webhook rejected delivery_id=%s: %s", delivery_id, exc)
+        raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    if decision.comment is None or decision.command is None:
+        return Response({"status": "ignored", "reason": decision.reason})
+    recorded = command_services.command_record_delivery(
+        delivery_id=delivery_id, comment=decision.comment, command=decision.command
+    )
+    if not recorded.queued:
+        return Response({"status": "duplicate", "command_id": recorded.command_id})
+    dispatch.dispatch_command_on_commit(recorded.command_id)
+    logger.info(
+        "command queued delivery_id=%s command_id=%s repo=%s pr=%s verb=%s",
+        delivery_id,
+        recorded.command_id,
+        decision.comment.repo_full_name,
+        decision.comment.pr_number,
+        decision.command.verb.value,
+    )
+    return Response(
+        {"status": "queued", "command_id": recorded.command_id}, status=status.HTTP_202_ACCEPTED
+    )
 
 
 def _record(delivery_id: str, event: str, decision: events.Decision) -> Response:

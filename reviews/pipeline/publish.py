@@ -105,8 +105,15 @@ def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool
 
 
 def comment_context(analysis: Analysis) -> render.CommentContext:
+    ids = Finding.objects.filter(
+        repo_full_name=analysis.repo_full_name, pr_number=analysis.pr_number
+    ).values_list("fingerprint", "id")
     return render.CommentContext(
-        analysis_id=analysis.id, pull_request=analysis.pull_request, policy=analysis.policy
+        analysis_id=analysis.id,
+        pull_request=analysis.pull_request,
+        policy=analysis.policy,
+        finding_ids=dict(ids),
+        bot_name=settings.PRISM_BOT_NAME,
     )
 
 

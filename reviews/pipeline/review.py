@@ -22,7 +22,7 @@ from reviews.github.resources import PullRequest
 from reviews.llm.client import LLMClient, LLMError, ReviewOutput
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
-from reviews.pipeline import leaks, publish, push
+from reviews.pipeline import gate, leaks, publish, push
 from reviews.pipeline import policy as repo_policy
 from reviews.results import Coverage, Finding, ReviewResult, Skipped, Usage
 
@@ -45,19 +45,26 @@ def run(
     if not _still_wanted(analysis, pr):
         return
     services.analysis_supersede_older(analysis=analysis)
+    if gate.skip_if_turned_off(analysis, pr, github if post else None):
+        return  # paused, or the author opted out: no model call
     with timings("fetch"):
         rules = repo_policy.for_review(analysis, pr, github)
     if rules is None:
         return  # the repository's policy skips this pull request: no model call
-    previous = selectors.last_completed_review(analysis) if push.is_push(analysis) else None
-    if previous is not None and rules.on_push.value == "off":
+    manual = gate.is_manual(analysis)
+    previous = (
+        selectors.last_completed_review(analysis) if push.is_push(analysis) or manual else None
+    )
+    if previous is not None and rules.on_push.value == "off" and not manual:
         push.skip_push(analysis, github if post else None, push.off_reason(rules))
         return
     if post:
         publish.report_pending(analysis, github)
     with timings("fetch"):
         files = fetch_files(github, analysis.repo_full_name, analysis.pr_number)
-        plan = push.plan_review(github, pr, previous, on_push=rules.on_push.value)
+        plan = push.plan_review(
+            github, pr, previous, on_push=rules.on_push.value, asked=_asked(analysis)
+        )
     repo_policy.record(analysis, rules, files)
 
     llm = llm or clients.llm_client(rules.model.value)
@@ -75,6 +82,14 @@ def run(
     )
     if post:
         publish.publish_review(analysis.id, github)
+
+
+def _asked(analysis: Analysis) -> str:
+    """How a review asked for with a command reads the pull request: `full` or `incremental`
+    (when the ledger allows; a push's on_push=off does not stop a review someone asked for)."""
+    if not gate.is_manual(analysis):
+        return ""
+    return push.ASKED_FULL if analysis.action == "full_review" else push.ASKED_INCREMENTAL
 
 
 def review_files(

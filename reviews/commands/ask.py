@@ -1,0 +1,129 @@
+"""`@prism ask <question>`: an answer from the model, with the relevant hunks as context.
+
+The same rules as a review: only files a review would read (IGNORE_PATHS and the repository's
+ignore_paths never travel), credentials redacted from everything sent, the question and the
+pull request fenced as untrusted data (reviews/llm/questions.py), and the answer sanitised
+like every comment Prism posts (reviews/comments/sanitize.py).
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from reviews import clients, redaction
+from reviews.comments.sanitize import sanitize_block
+from reviews.diffs import chunking, file_filter
+from reviews.diffs.parser import FileDiff, Hunk
+from reviews.github.client import GitHubClient
+from reviews.github.resources import PullRequest
+from reviews.llm.client import LLMClient
+from reviews.llm.questions import build_question_messages
+from reviews.models import Finding
+from reviews.pipeline import leaks
+from reviews.pipeline import policy as repo_policy
+from reviews.pipeline.review import fetch_files
+from reviews.results import Usage
+
+ANSWER_CHARS = 12_000
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str  # sanitised, ready to post
+    usage: Usage
+
+
+def answer_question(
+    *,
+    question: str,
+    pr: PullRequest,
+    github: GitHubClient,
+    finding: Finding | None = None,
+    path: str = "",
+    line: int | None = None,
+    llm: LLMClient | None = None,
+) -> Answer:
+    """Ask the model `question` about `pr`; `finding` (or `path` and `line`): where it was
+    asked, whose hunks lead the context."""
+    rules = repo_policy.current(github, pr.repo_full_name)
+    files, _ = file_filter.select_files(
+        fetch_files(github, pr.repo_full_name, pr.number), rules.ignore_paths.value
+    )
+    files, _ = leaks.redact_files(files)
+    where = (finding.path, finding.line) if finding is not None else (path, line)
+    diff_text = relevant_diff(files, question, path=where[0], line=where[1])
+    (question, _), (title, _), (body, _), (about, _) = redaction.redact_texts(
+        [question, pr.title, pr.body or "", describe(finding) if finding else ""]
+    )
+    messages = build_question_messages(
+        question=question, pr_title=title, pr_body=body, diff_text=diff_text, finding=about
+    )
+    llm = llm or clients.llm_client(rules.model.value)
+    reply = llm.answer(messages)
+    text = redaction.redact(reply.text)[0]
+    host = urlsplit(pr.html_url).hostname
+    answer = sanitize_block(text, hosts=frozenset({host} if host else ()), limit=ANSWER_CHARS)
+    if reply.truncated:
+        answer += "\n\n_(The answer was cut off at the model's output limit.)_"
+    return Answer(text=answer.strip() or "_The model gave no answer._", usage=reply.usage)
+
+
+def describe(finding: Finding) -> str:
+    where = f"{finding.path}:{finding.line}" if finding.line else finding.path
+    return (
+        f"{finding.severity} {finding.category} finding at {where}: {finding.title}\n\n"
+        f"{finding.body}"
+    ).strip()
+
+
+def relevant_diff(
+    files: Sequence[FileDiff], question: str, *, path: str = "", line: int | None = None
+) -> str:
+    """The diff the model reads, within the prompt budget, most relevant first: the hunk at
+    `path`:`line` (then the rest of that file), then files the question names, then the rest."""
+    budget = max(1_000, settings.LLM_MAX_PROMPT_TOKENS - 2_000)
+    parts: list[str] = []
+    used = 0
+    for text in _ranked(files, question, path, line):
+        cost = chunking.estimate_tokens(text)
+        if used + cost > budget:
+            continue  # a smaller part later may still fit
+        parts.append(text)
+        used += cost
+    left = sum(1 for _ in _ranked(files, question, path, line)) - len(parts)
+    if left > 0:
+        parts.append(f"[{left} more part(s) of the diff left out to fit the prompt]\n")
+    return "".join(parts)
+
+
+def _ranked(files: Sequence[FileDiff], question: str, path: str, line: int | None) -> list[str]:
+    lowered = question.lower()
+    named = [
+        f for f in files if f.path != path and re.search(_mention(f.path), lowered) is not None
+    ]
+    ordered: list[str] = []
+    here = next((f for f in files if f.path == path), None)
+    if here is not None:
+        first = [h for h in here.hunks if _contains(h, line)]
+        rest = [h for h in here.hunks if h not in first]
+        if first:
+            ordered.append(chunking.render(here, first))
+        if rest:
+            ordered.append(chunking.render(here, rest))
+    ordered += [chunking.render(f) for f in named if f.hunks]
+    ordered += [chunking.render(f) for f in files if f is not here and f not in named and f.hunks]
+    return ordered
+
+
+def _mention(path: str) -> str:
+    name = path.rsplit("/", 1)[-1].lower()
+    return rf"(?<![\w/.-])(?:{re.escape(path.lower())}|{re.escape(name)})(?![\w-])"
+
+
+def _contains(hunk: Hunk, line: int | None) -> bool:
+    if not line:
+        return False
+    return hunk.new_start <= line < hunk.new_start + max(hunk.new_count, 1)
