@@ -216,6 +216,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two models have a `status` with other choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "AnalysisStatusEnum": "reviews.models.Analysis.Status",
+        "CommandStatusEnum": "reviews.models.Command.Status",
+    },
 }
 
 LOGGING = {
