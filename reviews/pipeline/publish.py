@@ -105,16 +105,32 @@ def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool
 
 
 def comment_context(analysis: Analysis) -> render.CommentContext:
-    ids = Finding.objects.filter(
-        repo_full_name=analysis.repo_full_name, pr_number=analysis.pr_number
-    ).values_list("fingerprint", "id")
     return render.CommentContext(
         analysis_id=analysis.id,
         pull_request=analysis.pull_request,
         policy=analysis.policy,
-        finding_ids=dict(ids),
+        finding_ids=finding_ids(analysis),
         bot_name=settings.PRISM_BOT_NAME,
     )
+
+
+def finding_ids(analysis: Analysis) -> dict[str, int]:
+    """Each ledger finding's id by fingerprint, for the comment to show.
+
+    A review's stored findings carry no anchor text, so they are known by the fingerprint
+    without it too; one such fingerprint shared by two findings (same file, kind and title)
+    names neither, rather than show one finding's id beside the other.
+    """
+    rows = Finding.objects.filter(
+        repo_full_name=analysis.repo_full_name, pr_number=analysis.pr_number
+    ).values_list("id", "fingerprint", "path", "category", "title")
+    ids = {fingerprint: pk for pk, fingerprint, *_ in rows}
+    plain: dict[str, int | None] = {}
+    for pk, _, path, category, title in rows:
+        key = finding_fingerprint(path, category, title)
+        plain[key] = None if key in plain else pk
+    ids.update((key, pk) for key, pk in plain.items() if pk is not None and key not in ids)
+    return ids
 
 
 def post_summary(analysis: Analysis, github: GitHubClient) -> Comment | None:
