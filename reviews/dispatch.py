@@ -93,6 +93,7 @@ def sweep() -> int:
     if analysis_ids:
         logger.info("sweep dispatched %s of %s stale analyses", dispatched, len(analysis_ids))
     # A duplicate message finds the command claimed (or finished) and does nothing.
+    command_services.commands_fail_abandoned()
     commands = command_services.commands_needing_dispatch()
     for command_id in commands:
         dispatch_command(command_id)

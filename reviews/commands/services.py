@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from reviews import redaction, services
@@ -69,10 +69,18 @@ def command_record_delivery(
 
 
 def command_claim(*, command_id: int) -> bool:
-    """Take a queued command for this worker; False if another has it or it is finished."""
+    """Take a queued command for this worker, or one a dead worker left running past a lease
+    (REVIEW_LEASE_SECONDS), at most REVIEW_MAX_ATTEMPTS times; False if another has it or it
+    is finished. A command taken over runs its steps again: each is safe to repeat (a
+    review is queued once per command, reactions are idempotent)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
+    claimable = Q(status=Status.QUEUED) | Q(
+        status=Status.RUNNING, started_at__lt=stale, attempts__lt=settings.REVIEW_MAX_ATTEMPTS
+    )
     return bool(
-        Command.objects.filter(id=command_id, status=Status.QUEUED).update(
-            status=Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
+        Command.objects.filter(claimable, id=command_id).update(
+            status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1
         )
     )
 
@@ -191,14 +199,36 @@ def pull_request_resume(*, repo: str, number: int, login: str) -> bool:
 
 
 def commands_needing_dispatch() -> list[int]:
-    """Commands still queued a while after their comment: the broker lost or never took them."""
+    """Commands still queued a while after their comment (the broker lost or never took
+    them), and those a dead worker left running past a lease."""
     now = timezone.now()
+    lost = Q(status=Status.QUEUED, created_at__lt=now - timedelta(seconds=STALE_SECONDS))
+    abandoned = Q(
+        status=Status.RUNNING,
+        started_at__lt=now - timedelta(seconds=settings.REVIEW_LEASE_SECONDS),
+        attempts__lt=settings.REVIEW_MAX_ATTEMPTS,
+    )
     return list(
         Command.objects.filter(
-            status=Status.QUEUED,
-            created_at__lt=now - timedelta(seconds=STALE_SECONDS),
-            created_at__gt=now - timedelta(seconds=GIVE_UP_SECONDS),
+            lost | abandoned, created_at__gt=now - timedelta(seconds=GIVE_UP_SECONDS)
         )
         .order_by("id")
         .values_list("id", flat=True)
+    )
+
+
+def commands_fail_abandoned() -> int:
+    """Fail the commands whose workers kept dying (REVIEW_MAX_ATTEMPTS takeovers), so the
+    admin shows them failed rather than running forever."""
+    now = timezone.now()
+    return Command.objects.filter(
+        status=Status.RUNNING,
+        started_at__lt=now - timedelta(seconds=settings.REVIEW_LEASE_SECONDS),
+        attempts__gte=settings.REVIEW_MAX_ATTEMPTS,
+    ).update(
+        status=Status.FAILED,
+        error=f"Interrupted {settings.REVIEW_MAX_ATTEMPTS} times (its worker stopped or was "
+        "killed); giving up.",
+        outcome="Failed; see the error.",
+        finished_at=now,
     )

@@ -74,16 +74,21 @@ def read(event: str, payload: dict[str, Any]) -> Reading:
             body=_text(str(comment.get("body") or ""), "comment.body"),
             author=_text(str(user.get("login") or ""), "comment.user.login")[:100],
             author_type=str(user.get("type") or ""),
-            author_association=str(comment.get("author_association") or "NONE")[:32],
+            author_association=_text(
+                str(comment.get("author_association") or "NONE"), "comment.author_association"
+            )[:32],
             repo_full_name=_text(
                 _field(repository, "full_name", str, "repository."), "repository.full_name"
             )[:200],
             pr_number=number,
             pr_author=_text(pr_author, "the pull request's user.login")[:100],
-            html_url=str(comment.get("html_url") or "")[:500],
+            html_url=_text(str(comment.get("html_url") or ""), "comment.html_url")[:500],
             in_reply_to_id=_id(reply_to, "comment.in_reply_to_id") if reply_to else None,
             path=_text(str(comment.get("path") or ""), "comment.path")[:1000],
-            line=line if isinstance(line, int) and not isinstance(line, bool) else None,
+            # The database stores a 32-bit integer; anything else is no line Prism can use.
+            line=line
+            if isinstance(line, int) and not isinstance(line, bool) and 0 < line < 2**31
+            else None,
         )
     )
 

@@ -131,3 +131,10 @@ def test_help_lists_every_command_and_the_cap():
     for said in ("review", "full review", "pause", "resume", "dismiss", "ask", "help", "ignore"):
         assert f"`@prism {said}" in text
     assert "at most 7 per pull request" in text
+
+
+def test_the_stored_verbs_are_the_parsed_ones():
+    from reviews.commands.permissions import RULES
+    from reviews.models import Command
+
+    assert set(Command.Verb.values) == {verb.value for verb in Verb} == set(RULES)

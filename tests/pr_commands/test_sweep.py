@@ -36,3 +36,36 @@ def test_a_command_the_broker_refuses_does_not_fail_the_webhook(record_command):
     with mock.patch("reviews.tasks.run_command.apply_async", side_effect=OSError("down")):
         assert dispatch.dispatch_command(command.id) is False
     assert Command.objects.get(id=command.id).status == "queued"
+
+
+def test_a_command_a_dead_worker_left_running_is_taken_over_after_a_lease(record_command, settings):
+    command = record_command("@prism review")
+    assert command_services.command_claim(command_id=command.id)
+    assert not command_services.command_claim(command_id=command.id)  # held, not stale
+    assert command_services.commands_needing_dispatch() == []
+
+    past = timezone.now() - timedelta(seconds=settings.REVIEW_LEASE_SECONDS + 5)
+    Command.objects.filter(id=command.id).update(started_at=past)
+
+    assert command_services.commands_needing_dispatch() == [command.id]
+    assert command_services.command_claim(command_id=command.id)
+    assert Command.objects.get(id=command.id).attempts == 2
+
+
+def test_a_command_that_keeps_killing_its_worker_is_not_taken_forever(record_command, settings):
+    settings.REVIEW_MAX_ATTEMPTS = 1
+    command = record_command("@prism review")
+    assert command_services.command_claim(command_id=command.id)
+    past = timezone.now() - timedelta(seconds=settings.REVIEW_LEASE_SECONDS + 5)
+    Command.objects.filter(id=command.id).update(started_at=past)
+
+    assert not command_services.command_claim(command_id=command.id)
+    assert command_services.commands_needing_dispatch() == []
+    with mock.patch("reviews.tasks.run_command.apply_async") as send:
+        dispatch.sweep()
+    send.assert_not_called()
+    failed = Command.objects.get(id=command.id)
+    assert (failed.status, failed.error) == (
+        "failed",
+        "Interrupted 1 times (its worker stopped or was killed); giving up.",
+    )

@@ -1,13 +1,20 @@
 """Comment deliveries at the webhook: signed, recorded once per comment, answered at once."""
 
+import json
 import uuid
+from typing import Any
 from unittest import mock
 
 import pytest
+from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from reviews.github import signatures
 from reviews.models import Analysis, Command
 from tests.pr_commands.payloads import as_bytes, issue_comment, review_comment
+from tests.test_webhooks import JSON_VALUES
 
 pytestmark = pytest.mark.django_db
 
@@ -193,3 +200,54 @@ def test_the_bot_name_setting_is_what_comments_address(deliver, queue, settings)
 
     assert ignored.json()["status"] == "ignored"
     assert queued.status_code == 202
+
+
+COMMENT_FIELDS = [
+    ("action",),
+    ("issue",),
+    ("issue", "number"),
+    ("issue", "pull_request"),
+    ("issue", "user"),
+    ("comment",),
+    ("comment", "id"),
+    ("comment", "body"),
+    ("comment", "user"),
+    ("comment", "user", "login"),
+    ("comment", "user", "type"),
+    ("comment", "author_association"),
+    ("comment", "html_url"),
+    ("comment", "in_reply_to_id"),
+    ("comment", "line"),
+    ("comment", "path"),
+    ("pull_request",),
+    ("pull_request", "number"),
+    ("repository",),
+    ("repository", "full_name"),
+]
+
+
+@hypothesis_settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    thread=st.booleans(),
+    replacements=st.lists(st.tuples(st.sampled_from(COMMENT_FIELDS), JSON_VALUES), max_size=4),
+)
+def test_a_signed_comment_with_any_field_of_any_type_never_gets_a_5xx(queue, thread, replacements):
+    data = review_comment("@prism review") if thread else issue_comment("@prism review")
+    for path, value in replacements:
+        target: Any = data
+        for key in path[:-1]:
+            target = target.get(key) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            target[path[-1]] = value
+    body = json.dumps(data).encode()
+    response = Client().post(
+        URL,
+        data=body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="pull_request_review_comment" if thread else "issue_comment",
+        HTTP_X_GITHUB_DELIVERY=str(uuid.uuid4()),
+        HTTP_X_HUB_SIGNATURE_256=signatures.sign(SECRET, body),
+    )
+    assert response.status_code in {200, 202, 400}, response.content
