@@ -54,7 +54,7 @@ def run(
         login=command.author,
         association=command.author_association,
         pr_author=command.pr_author,
-        role_of=lambda login: github.collaborator_role(command.repo_full_name, login),
+        role_of=lambda login: _role(github, command.repo_full_name, login),
     )
     if not verdict.allowed:
         outcome = refused(f"{_said(command)} was not run: {verdict.reason}")
@@ -283,6 +283,13 @@ def _resolve_thread(github: GitHubClient, command: Command, finding: Finding) ->
         logger.warning("could not resolve a dismissed finding's thread command_id=%s", command.id)
         return str(exc)[:500]
     return ""
+
+
+def _role(github: GitHubClient, repo: str, login: str) -> str:
+    try:
+        return github.collaborator_role(repo, login)
+    except ValueError:  # not a login GitHub could know (a deleted account's empty one)
+        return ""
 
 
 def _said(command: Command) -> str:

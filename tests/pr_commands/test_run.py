@@ -491,3 +491,13 @@ def test_a_transient_failure_hands_the_command_back_for_a_retry(http, record_com
     assert command.status == "queued"
     assert command.error.startswith("Will retry:")
     assert command.attempts == 1
+
+
+def test_a_comment_by_a_deleted_account_is_refused_without_asking_github(http, record_command):
+    command = record_command("@prism review", login="", association="NONE")
+    serve(http, command)
+
+    run_command.run(command.id)
+
+    assert Command.objects.get(id=command.id).status == "refused"
+    assert not [c for c in http.calls if "/collaborators/" in (c.request.url or "")]
