@@ -21,8 +21,8 @@ from reviews.comments.sanitize import code_span
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import PullRequest
 from reviews.llm.client import LLMClient
-from reviews.models import Command, Finding
-from reviews.pipeline import threads
+from reviews.models import Analysis, Command, Finding
+from reviews.pipeline import publish, threads
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +171,9 @@ def do_dismiss(command: Command, github: GitHubClient, llm: LLMClient | None) ->
     summary = f"Dismissed finding {finding.pk} ({finding.fingerprint})."
     if error:
         summary += f" Its thread could not be resolved: {error}"
+    shown = _refresh_review(command, github)
+    if shown:
+        summary += f" {shown}"
     return Outcome(Status.DONE, summary, fields={**fields, "error": error})
 
 
@@ -283,6 +286,27 @@ def _resolve_thread(github: GitHubClient, command: Command, finding: Finding) ->
         logger.warning("could not resolve a dismissed finding's thread command_id=%s", command.id)
         return str(exc)[:500]
     return ""
+
+
+def _refresh_review(command: Command, github: GitHubClient) -> str:
+    """Post the pull request's latest review again without the dismissed finding: its summary
+    comment and its commit status (which counts open findings). What failed, if anything, is
+    on that analysis's `comment_error`, as for any posting."""
+    latest = (
+        Analysis.objects.filter(
+            repo_full_name=command.repo_full_name,
+            pr_number=command.pr_number,
+            status=Analysis.Status.COMPLETED,
+            publish=True,
+        )
+        .order_by("-id")
+        .first()
+    )
+    if latest is None:
+        return ""
+    if publish.publish_review(latest.id, github):
+        return f"Analysis #{latest.id} posted again without it."
+    return f"Analysis #{latest.id} could not be posted again; see its comment_error."
 
 
 def _role(github: GitHubClient, repo: str, login: str) -> str:

@@ -6,6 +6,7 @@ completed with its findings and records `comment_error`, which `repost_comment` 
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -54,7 +55,7 @@ def publish_review(analysis_id: int, github: GitHubClient) -> bool:
         _attempt(errors, "review threads", tidy_threads, analysis, github)
     if settings.POST_COMMIT_STATUS:
         state, description = final_status(
-            analysis.result,
+            shown_result(analysis),
             selectors.standing_of(analysis),
             threshold=analysis.policy.get("fail_on_severity") or settings.FAIL_ON_SEVERITY,
         )
@@ -114,6 +115,24 @@ def comment_context(analysis: Analysis) -> render.CommentContext:
     )
 
 
+def shown_result(analysis: Analysis) -> ReviewResult:
+    """The review as the pull request shows it now: without the findings dismissed since
+    (`@prism dismiss`). A later push's comment lists the ledger's open findings anyway."""
+    dismissed = set(
+        Finding.objects.filter(
+            repo_full_name=analysis.repo_full_name,
+            pr_number=analysis.pr_number,
+            state=Finding.State.DISMISSED,
+        ).values_list("id", flat=True)
+    )
+    result = analysis.result
+    if not dismissed:
+        return result
+    ids = finding_ids(analysis)
+    kept = tuple(f for f in result.findings if ids.get(f.fingerprint) not in dismissed)
+    return replace(result, findings=kept)
+
+
 def finding_ids(analysis: Analysis) -> dict[str, int]:
     """Each ledger finding's id by fingerprint, for the comment to show.
 
@@ -135,7 +154,7 @@ def finding_ids(analysis: Analysis) -> dict[str, int]:
 
 def post_summary(analysis: Analysis, github: GitHubClient) -> Comment | None:
     standing = selectors.standing_of(analysis)
-    body = render.render_review(analysis.result, comment_context(analysis), standing)
+    body = render.render_review(shown_result(analysis), comment_context(analysis), standing)
     return sticky.write(analysis, github, body)
 
 

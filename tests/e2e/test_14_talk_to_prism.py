@@ -148,6 +148,10 @@ def test_commands_on_a_pull_request(stack):
     assert finding["dismiss_reason"] == "the amount is validated upstream"
     assert f"PRRT_{root['id']}" in github.resolved_threads
     assert github.reactions[REPO, "pulls", reply_id] == ["eyes", "rocket"]
+    # The summary comment is posted again without it.
+    [summary] = [c for c in github.issue_comments(REPO, NUMBER) if "prism:review" in c["body"]]
+    assert "1 dismissed" in summary["body"], summary["body"]
+    assert "`app/orders.py`" not in summary["body"] and "`app/refunds.py`" in summary["body"]
 
     response, _ = stack.comment(
         REPO, NUMBER, "@prism full review", login="carol", association="COLLABORATOR"

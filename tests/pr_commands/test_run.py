@@ -273,6 +273,7 @@ def test_dismissing_by_id_dismisses_the_finding_and_resolves_its_thread(
     command = record_command(f"@prism dismiss {finding.pk} handled by the caller")
     serve(http, command)
     http.post(stubs.GRAPHQL_API, json=stubs.resolved_json("PRRT_kwDOA"))
+    stubs.serve_publishing(http, head_sha=finding.analysis.head_sha)
 
     run_command.run(command.id)
 
@@ -283,11 +284,21 @@ def test_dismissing_by_id_dismisses_the_finding_and_resolves_its_thread(
         "handled by the caller",
     )
     assert finding.dismissed_at is not None
-    [resolve] = calls_to(http, "POST", stubs.GRAPHQL_API)
+    resolve = calls_to(http, "POST", stubs.GRAPHQL_API)[0]
     assert sent_json(resolve)["variables"] == {"threadId": "PRRT_kwDOA"}
     command.refresh_from_db()
     assert (command.status, command.finding_id) == ("done", finding.pk)
     assert reactions(http, command) == ["eyes", "rocket"]
+    # The review is shown again without the dismissed finding, and its status counts none.
+    [summary] = [
+        c for c in calls_to(http, "POST", COMMENTS_API) if "prism:review" in sent_json(c)["body"]
+    ]
+    assert "Unchecked value" not in sent_json(summary)["body"]
+    assert "**No issues found.**" in sent_json(summary)["body"]
+    [status] = calls_to(http, "POST", stubs.status_api(finding.analysis.head_sha))
+    assert sent_json(status)["state"] == "success"
+    assert sent_json(status)["description"].startswith("0 finding(s)")
+    assert f"Analysis #{finding.analysis_id} posted again without it." in command.outcome
 
 
 def test_the_author_dismisses_by_replying_in_the_findings_thread(http, record_command, finding):
