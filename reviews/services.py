@@ -90,7 +90,7 @@ def analysis_record_delivery(
     # usable after a duplicate key.
     for _ in range(3):  # each pass loses at most one race; a third is not expected
         try:
-            with _savepoint():
+            with savepoint():
                 analysis = analysis_create(
                     pull_request=pull_request, event=event, action=action, delivery_id=delivery_id
                 )
@@ -106,7 +106,7 @@ def analysis_record_delivery(
         if active is None:
             continue  # the review holding the head failed meanwhile: this one may run
         try:
-            with _savepoint():
+            with savepoint():
                 analysis_create(
                     pull_request=pull_request,
                     event=event,
@@ -121,7 +121,8 @@ def analysis_record_delivery(
     raise IntegrityError(f"could not record delivery {delivery_id}")
 
 
-def _savepoint() -> Any:
+def savepoint() -> Any:
+    """A savepoint inside a transaction; outside one, nothing (the statement commits alone)."""
     return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 

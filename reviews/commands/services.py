@@ -41,7 +41,9 @@ def command_record_delivery(
 ) -> Recorded:
     """Store a comment's command once per comment, however often GitHub delivers it."""
     try:
-        with transaction.atomic():
+        # One INSERT that commits by itself on the webhook's hot path (a savepoint inside a
+        # caller's transaction), as for a pull request's delivery.
+        with services.savepoint():
             row = Command.objects.create(
                 source=comment.event,
                 comment_id=comment.comment_id,
