@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from reviews import clients, redaction
+from reviews import clients, policy, redaction
 from reviews.comments.sanitize import sanitize_block
 from reviews.diffs import chunking, file_filter
 from reviews.diffs.parser import FileDiff, Hunk
-from reviews.github.client import GitHubClient
+from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import PullRequest
 from reviews.llm.client import LLMClient
 from reviews.llm.questions import build_question_messages
@@ -48,7 +48,7 @@ def answer_question(
 ) -> Answer:
     """Ask the model `question` about `pr`; `finding` (or `path` and `line`): where it was
     asked, whose hunks lead the context."""
-    rules = repo_policy.current(github, pr.repo_full_name)
+    rules = _rules(github, pr.repo_full_name)
     files, _ = file_filter.select_files(
         fetch_files(github, pr.repo_full_name, pr.number), rules.ignore_paths.value
     )
@@ -71,6 +71,17 @@ def answer_question(
     return Answer(text=answer.strip() or "_The model gave no answer._", usage=reply.usage)
 
 
+def _rules(github: GitHubClient, repo: str) -> policy.EffectivePolicy:
+    """The repository's policy (its ignore_paths and model), else the operator's settings
+    when the file cannot be read, as for a review."""
+    try:
+        return repo_policy.current(github, repo)
+    except GitHubError as exc:
+        if not exc.permanent:
+            raise
+        return policy.effective(None, policy.Bounds.from_settings(settings))
+
+
 def describe(finding: Finding) -> str:
     where = f"{finding.path}:{finding.line}" if finding.line else finding.path
     return (
@@ -87,13 +98,14 @@ def relevant_diff(
     budget = max(1_000, settings.LLM_MAX_PROMPT_TOKENS - 2_000)
     parts: list[str] = []
     used = 0
-    for text in _ranked(files, question, path, line):
+    ranked = _ranked(files, question, path, line)
+    for text in ranked:
         cost = chunking.estimate_tokens(text)
         if used + cost > budget:
             continue  # a smaller part later may still fit
         parts.append(text)
         used += cost
-    left = sum(1 for _ in _ranked(files, question, path, line)) - len(parts)
+    left = len(ranked) - len(parts)
     if left > 0:
         parts.append(f"[{left} more part(s) of the diff left out to fit the prompt]\n")
     return "".join(parts)
