@@ -227,15 +227,9 @@ class LLMClient:
         attempt = 1
         while True:
             try:
-                return self._post_when_open(body, tally)
+                return self._post_when_open(body, tally, attempt)
             except _Transient as exc:
-                wait = exc.retry_after
-                if wait is None:
-                    wait = min(self.config.max_wait, 2.0 ** (attempt - 1))
-                if exc.slow_down:
-                    # Every caller of this model waits with us, this review's other chunks
-                    # and every other review of the process: see throttle.py.
-                    self._gate.close_for(wait, now=self._clock())
+                wait = self._backoff(exc, attempt)
                 if wait > self.config.max_wait or attempt >= MAX_ATTEMPTS:
                     retry_after = wait if wait > self.config.max_wait else exc.retry_after
                     raise LLMError(
@@ -255,7 +249,15 @@ class LLMClient:
                     self._sleep(wait * random.uniform(1.0, 1.25))
                 attempt += 1
 
-    def _post_when_open(self, body: dict[str, Any], tally: "_Tally") -> dict[str, Any]:
+    def _backoff(self, exc: "_Transient", attempt: int) -> float:
+        """How long to wait before the next attempt: what the server said, else exponential."""
+        if exc.retry_after is not None:
+            return exc.retry_after
+        return min(self.config.max_wait, 2.0 ** (attempt - 1))
+
+    def _post_when_open(
+        self, body: dict[str, Any], tally: "_Tally", attempt: int
+    ) -> dict[str, Any]:
         """One call, once the model's gate is open and a call slot is free."""
         gated = 0.0
         while True:
@@ -281,7 +283,7 @@ class LLMClient:
                 tally.waited += pause
                 continue
             if self._slots is None:
-                return self._post_once(body)
+                return self._post_gated(body, attempt)
             try:
                 with self._slots.hold(
                     timeout=self.config.inflight_wait, model=self.config.model
@@ -289,13 +291,24 @@ class LLMClient:
                     tally.waited += waited
                     if self._gate.remaining(now=self._clock()) > 0:
                         continue  # a rate limit closed the gate while we waited for the slot
-                    return self._post_once(body)
+                    return self._post_gated(body, attempt)
             except throttle.NoSlot as exc:
                 raise LLMError(
                     f"every model call slot stayed busy for {exc.waited:.0f}s "
                     f"(LLM_MAX_INFLIGHT={exc.limit}); the review will be retried",
                     permanent=False,
                 ) from None
+
+    def _post_gated(self, body: dict[str, Any], attempt: int) -> dict[str, Any]:
+        try:
+            return self._post_once(body)
+        except _Transient as exc:
+            if exc.slow_down:
+                # Every caller of this model waits with us, this review's other chunks and
+                # every other review of the process (throttle.py). Closed before the call
+                # slot is released, so no caller slips a call in between.
+                self._gate.close_for(self._backoff(exc, attempt), now=self._clock())
+            raise
 
     def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
