@@ -17,7 +17,7 @@ LLM_URL = "https://llm.test/api/v1"
 CHAT = f"{LLM_URL}/chat/completions"
 MODEL = "openai/gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "Review this diff."}]
-OK = (200, {}, json.dumps(chat_completion([])))
+OK: tuple[int, dict[str, str], str] = (200, {}, json.dumps(chat_completion([])))
 
 
 def client(clock=None, model=MODEL, **config) -> LLMClient:
@@ -106,10 +106,10 @@ def test_a_call_that_waits_too_long_for_a_slot_is_retried_later_and_says_why(cap
         holder.start()
         assert started.wait(10)  # the one slot is taken
         caplog.set_level(logging.INFO, logger="reviews.llm.throttle")
-        started = time.monotonic()
+        began = time.monotonic()
         with pytest.raises(LLMError) as raised:
             client(max_inflight=1, inflight_wait=0.3).review(MESSAGES)
-        waited = time.monotonic() - started
+        waited = time.monotonic() - began
         release.set()
         holder.join()
 
