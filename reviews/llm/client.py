@@ -6,14 +6,12 @@ https://openrouter.ai/docs/api/reference/overview
 https://openrouter.ai/docs/api/reference/errors-and-debugging
 """
 
-import json
 import logging
 import random
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +19,15 @@ import requests
 
 from reviews.errors import ServiceError
 from reviews.llm import throttle
+from reviews.llm.answers import (
+    Answer,
+    assistant,
+    error_of,
+    json_or_none,
+    permanent_message,
+    retry_after_of,
+    user,
+)
 from reviews.llm.response import FINDINGS_SCHEMA, InvalidOutput, parse_review
 from reviews.redaction import redact
 from reviews.results import Finding, Usage
@@ -164,7 +171,7 @@ class LLMClient:
             summary, findings = parse_review(answer.text, truncated=answer.truncated)
         except InvalidOutput as exc:
             logger.warning("LLM answer unusable, asking once more: %s", exc)
-            repair = [*messages, _assistant(answer.text), _user(exc.repair_request)]
+            repair = [*messages, assistant(answer.text), user(exc.repair_request)]
             answer = self._complete(repair, tally)
             try:
                 summary, findings = parse_review(answer.text, truncated=answer.truncated)
@@ -178,7 +185,7 @@ class LLMClient:
 
     # --- one completion, with format fallback and transient retries ------------------------
 
-    def _complete(self, messages: list[dict], tally: "_Tally") -> "_Answer":
+    def _complete(self, messages: list[dict], tally: "_Tally") -> Answer:
         while True:
             try:
                 payload = self._post(self._body(messages), tally)
@@ -186,7 +193,7 @@ class LLMClient:
                 self._step_down(exc)
                 continue
             tally.add(payload)
-            return _Answer.of(payload)
+            return Answer.of(payload)
 
     def _body(self, messages: list[dict]) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -324,11 +331,11 @@ class LLMClient:
             raise LLMError(
                 f"could not call the LLM provider ({type(exc).__name__})", permanent=True
             ) from None
-        payload = _json_or_none(response)
-        error = _error_of(response, payload)
+        payload = json_or_none(response)
+        error = error_of(response, payload)
         if error is not None:
             status, message = error
-            self._raise_for(status, self._scrub(message), _retry_after(response))
+            self._raise_for(status, self._scrub(message), retry_after_of(response))
         if not payload or not payload.get("choices"):
             raise _Transient("it answered without choices")
         if (payload["choices"][0] or {}).get("finish_reason") == "error":
@@ -356,7 +363,7 @@ class LLMClient:
             # spending limit, a 503 with Retry-After), is meant for every caller.
             slow_down = status in RATE_LIMIT_STATUSES or retry_after is not None
             raise _Transient(f"{status}: {message}", retry_after, slow_down=slow_down)
-        raise LLMError(_permanent_message(status, message), permanent=True)
+        raise LLMError(permanent_message(status, message), permanent=True)
 
     def _scrub(self, message: str) -> str:
         # Some providers echo the key they refused; nothing from a response reaches an
@@ -365,52 +372,6 @@ class LLMClient:
             message = message.replace(self.config.api_key, "[api key]")
         message = " ".join(redact(message)[0].split())
         return message[:300] or "(no message)"
-
-
-def _permanent_message(status: int, message: str) -> str:
-    if status == 402:
-        return f"the LLM provider says the account has no credit (402): {message}"
-    if status == 401:
-        return f"the LLM provider rejected the API key (401): {message}"
-    if status == 403:
-        return f"the LLM provider refused the request (403): {message}"
-    return f"the LLM provider rejected the request ({status}): {message}"
-
-
-def _json_or_none(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def _error_of(response: requests.Response, payload: dict | None) -> tuple[int, str] | None:
-    """(status, message) when the call failed, including OpenRouter's errors inside a 200."""
-    error = (payload or {}).get("error")
-    message = error.get("message", "") if isinstance(error, dict) else str(error or "")
-    if not response.ok:
-        return response.status_code, message or response.text
-    if not error:
-        return None
-    code = str(error.get("code") if isinstance(error, dict) else None)
-    # A 200 body's error carries the HTTP status it would have had; when it doesn't, the
-    # model failed mid-answer, which OpenRouter reports as 502.
-    return (int(code) if code.isdigit() else 502), message or json.dumps(error)
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 class _Transient(Exception):
@@ -426,22 +387,6 @@ class _FormatRejected(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True)
-class _Answer:
-    text: str
-    truncated: bool
-
-    @classmethod
-    def of(cls, payload: dict[str, Any]) -> "_Answer":
-        choice = payload["choices"][0] or {}
-        message = choice.get("message") or {}
-        # A structured-output refusal has no content; keep its text for the operator.
-        content = message.get("content") or message.get("refusal") or ""
-        if isinstance(content, list):  # content parts, as some servers send them
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return cls(text=str(content), truncated=choice.get("finish_reason") == "length")
 
 
 @dataclass
@@ -484,11 +429,3 @@ class _Tally:
             calls=self.calls,
             waited=round(self.waited, 3),
         )
-
-
-def _assistant(text: str) -> dict[str, str]:
-    return {"role": "assistant", "content": text}
-
-
-def _user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
