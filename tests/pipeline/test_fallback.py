@@ -169,3 +169,19 @@ def test_the_fallbacks_follow_a_model_the_repositorys_policy_chose(settings):
     assert clients.llm_models(THIRD) == [THIRD, SECOND]  # the chosen model is not asked twice
     assert clients.llm_models() == [PRIMARY, SECOND, THIRD]
     assert clients.llm_client(THIRD).models == (THIRD, SECOND)
+
+
+def test_the_time_chunks_waited_for_a_rate_limit_is_recorded_with_the_timings(http, analysis):
+    serve_pull_request(http, analysis.head_sha)
+    serve_publishing(http)
+    http.post(CHAT, status=429, headers={"Retry-After": "1"}, json={"error": {"message": "x"}})
+    http.post(CHAT, json=stubs.chat_completion([]))
+
+    review_pull_request.run(analysis.id)
+
+    analysis.refresh_from_db()
+    assert analysis.status == "completed", analysis.error
+    assert 1 <= analysis.feedback["timings"]["llm_wait"] <= 1.3
+    assert analysis.feedback["chunks"] == [
+        {"part": 1, "model": PRIMARY, "fallback": False, "tried": []}
+    ]
