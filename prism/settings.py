@@ -265,6 +265,22 @@ LLM_READ_TIMEOUT_SECONDS = env.float("LLM_READ_TIMEOUT_SECONDS", default=180.0)
 # Models a repository's policy file may choose instead of LLM_MODEL; any other is refused
 # (with the reason in the comment), so a repository cannot run up the operator's bill.
 LLM_ALLOWED_MODELS = [name.strip() for name in env.list("LLM_ALLOWED_MODELS", default=[])]
+# Asked in order for a chunk when the model before stays unavailable (429, 5xx, timeouts)
+# after its retries; a repository's chosen model is followed by these too.
+LLM_FALLBACK_MODELS = [name.strip() for name in env.list("LLM_FALLBACK_MODELS", default=[])]
+if "" in LLM_FALLBACK_MODELS or len(set(LLM_FALLBACK_MODELS)) < len(LLM_FALLBACK_MODELS):
+    raise ImproperlyConfigured("LLM_FALLBACK_MODELS has an empty or repeated model name.")
+if LLM_MODEL in LLM_FALLBACK_MODELS:
+    raise ImproperlyConfigured(f"LLM_FALLBACK_MODELS lists LLM_MODEL ({LLM_MODEL}) itself.")
+if LLM_ALLOWED_MODELS and (_unlisted := set(LLM_FALLBACK_MODELS) - set(LLM_ALLOWED_MODELS)):
+    raise ImproperlyConfigured(
+        "LLM_FALLBACK_MODELS must be in LLM_ALLOWED_MODELS; not listed: "
+        f"{', '.join(sorted(_unlisted))}."
+    )
+# Model calls in flight at once in one worker process, whatever review makes them (a
+# provider's concurrency limit), and how long a call may wait for one of them.
+LLM_MAX_INFLIGHT = _positive_int("LLM_MAX_INFLIGHT", 32)
+LLM_INFLIGHT_WAIT_SECONDS = _positive_int("LLM_INFLIGHT_WAIT_SECONDS", 120)
 
 # --- Review behaviour -----------------------------------------------------------------
 IGNORE_PATHS = env.list("IGNORE_PATHS", default=[])

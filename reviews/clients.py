@@ -7,6 +7,7 @@ from django.conf import settings
 
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.llm.client import LLMClient, LLMConfig
+from reviews.llm.fallback import ModelChain
 
 
 def github_client() -> GitHubClient:
@@ -22,17 +23,30 @@ def github_client() -> GitHubClient:
     )
 
 
-def llm_client(model: str = "") -> LLMClient:
-    """`model`: one a repository's policy chose from LLM_ALLOWED_MODELS; else LLM_MODEL."""
+def llm_client(model: str = "") -> ModelChain:
+    """`model`: one a repository's policy chose from LLM_ALLOWED_MODELS; else LLM_MODEL.
+    The fallback models follow it, in their order."""
+    return ModelChain([_model_client(name) for name in llm_models(model)])
+
+
+def llm_models(model: str = "") -> list[str]:
+    """The model to ask, then LLM_FALLBACK_MODELS (without it)."""
+    first = model or settings.LLM_MODEL
+    return [first, *(name for name in settings.LLM_FALLBACK_MODELS if name != first)]
+
+
+def _model_client(model: str) -> LLMClient:
     return LLMClient(
         LLMConfig(
             base_url=settings.LLM_BASE_URL,
             api_key=settings.LLM_API_KEY,
-            model=model or settings.LLM_MODEL,
+            model=model,
             response_format=settings.LLM_RESPONSE_FORMAT,
             max_output_tokens=settings.LLM_MAX_OUTPUT_TOKENS,
             temperature=settings.LLM_TEMPERATURE,
             read_timeout=settings.LLM_READ_TIMEOUT_SECONDS,
             app_url=settings.PRISM_PUBLIC_URL,
+            max_inflight=settings.LLM_MAX_INFLIGHT,
+            inflight_wait=settings.LLM_INFLIGHT_WAIT_SECONDS,
         )
     )

@@ -34,6 +34,17 @@ def _forget_github_identities(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _open_model_gates():
+    """Each test starts with every model's rate-limit gate open and every call slot free:
+    they are shared by the whole process (reviews/llm/throttle.py)."""
+    from reviews.llm import throttle
+
+    throttle.reset()
+    yield
+    throttle.reset()
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache: repository policies are cached across reviews."""
     from django.core.cache import cache

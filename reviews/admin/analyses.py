@@ -258,6 +258,8 @@ class AnalysisAdmin(admin.ModelAdmin):
             if result.coverage.files_total
             else "",
             "cost": presentation.money(analysis.cost),
+            "models_line": presentation.models_line(result.chunks),
+            "usage_by_model": presentation.usage_by_model(result.usage),
             "tokens": presentation.tokens(analysis.prompt_tokens + analysis.completion_tokens),
             "human_duration": presentation.human_duration(selectors.analysis_duration(analysis)),
             "posting": posting,

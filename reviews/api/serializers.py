@@ -53,6 +53,7 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
     findings = serializers.SerializerMethodField()
     coverage = serializers.SerializerMethodField()
     usage = serializers.SerializerMethodField()
+    chunks = serializers.SerializerMethodField()
     timings = serializers.SerializerMethodField()
     duration_seconds = serializers.SerializerMethodField()
 
@@ -70,6 +71,7 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
             "findings",
             "coverage",
             "usage",
+            "chunks",
             "timings",
             "error",
             "attempts",
@@ -106,6 +108,26 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
     def get_usage(self, analysis: Analysis) -> dict[str, Any]:
         result = _stored(analysis)
         return result.usage.to_json() if result else {}
+
+    @extend_schema_field(
+        {
+            "type": "array",
+            "description": "Which model answered each chunk (part) of the review, and whether "
+            "it was a fallback model (LLM_FALLBACK_MODELS) after the ones in `tried`.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "part": {"type": "integer"},
+                    "model": {"type": "string"},
+                    "fallback": {"type": "boolean"},
+                    "tried": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    )
+    def get_chunks(self, analysis: Analysis) -> list[dict[str, Any]]:
+        result = _stored(analysis)
+        return [chunk.to_json() for chunk in result.chunks] if result else []
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
     def get_timings(self, analysis: Analysis) -> dict[str, float]:

@@ -19,12 +19,13 @@ from reviews import clients, ledger, policy, redaction, results, selectors, serv
 from reviews.diffs import chunking, file_filter, incremental, parser
 from reviews.github.client import DiffTooLarge, GitHubClient
 from reviews.github.resources import PullRequest
-from reviews.llm.client import LLMClient, LLMError, ReviewOutput
+from reviews.llm.client import LLMError, ReviewOutput
+from reviews.llm.fallback import Reviewer
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
 from reviews.pipeline import leaks, publish, push
 from reviews.pipeline import policy as repo_policy
-from reviews.results import Coverage, Finding, ReviewResult, Skipped, Usage
+from reviews.results import ChunkModel, Coverage, Finding, ReviewResult, Skipped, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ Status = Analysis.Status
 
 
 def run(
-    analysis_id: int, *, github: GitHubClient | None = None, llm: LLMClient | None = None
+    analysis_id: int, *, github: GitHubClient | None = None, llm: Reviewer | None = None
 ) -> None:
     """Review a claimed (running) analysis end to end, and publish it unless told not to."""
     analysis = Analysis.objects.get(id=analysis_id)
@@ -81,7 +82,7 @@ def review_files(
     files: list[parser.FileDiff],
     *,
     pr: PullRequest,
-    llm: LLMClient,
+    llm: Reviewer,
     timings: "Timings",
     plan: incremental.PushPlan | None = None,
     rules: policy.EffectivePolicy | None = None,
@@ -106,6 +107,11 @@ def review_files(
         )
     with timings("llm"):
         answers = ask_model(llm, pr, chunks, rules)
+    waited = sum(answer.waited for _, answer in answers if isinstance(answer, ReviewOutput))
+    if waited:
+        # Summed over the chunks' calls, which wait in parallel: for the operator, how much
+        # of the review the shared call cap and rate limits cost (throttle.py).
+        timings.seconds["llm_wait"] = round(waited, 3)
     failed = [(chunk, answer) for chunk, answer in answers if isinstance(answer, LLMError)]
     if failed and len(failed) == len(answers):
         # Nothing was reviewed: the review failed, never a clean one; what it cost is kept.
@@ -136,6 +142,11 @@ def review_files(
         timings=timings.seconds,
         changed_lines=plan.changed_lines if plan is not None and plan.incremental else None,
         new_side=new_side(shown),
+        chunks=tuple(
+            ChunkModel(part=index, model=answer.model, fallback=answer.fallback, tried=answer.tried)
+            for index, (_, answer) in enumerate(answers, start=1)
+            if isinstance(answer, ReviewOutput)
+        ),
     )
 
 
@@ -188,7 +199,7 @@ def _policy_blocks(rules: policy.EffectivePolicy | None, paths: list[str]) -> li
 
 
 def ask_model(
-    llm: LLMClient,
+    llm: Reviewer,
     pr: PullRequest,
     chunks: list[chunking.Chunk],
     rules: policy.EffectivePolicy | None = None,
@@ -329,21 +340,7 @@ def _coverage(
 def _usage(answers: "list[ReviewOutput | LLMError]") -> Usage:
     """Every answered call's usage: the chunks reviewed, and those that failed after answering
     (a repair that did not help is billed too)."""
-    return Usage.total(
-        (
-            answer.usage
-            if isinstance(answer, LLMError)
-            else Usage(
-                model=answer.model,
-                prompt_tokens=answer.prompt_tokens,
-                completion_tokens=answer.completion_tokens,
-                cost=answer.cost,
-                calls=answer.calls,
-            )
-            for answer in answers
-        ),
-        model=settings.LLM_MODEL,
-    )
+    return Usage.total((answer.usage for answer in answers), model=settings.LLM_MODEL)
 
 
 @dataclass

@@ -22,7 +22,7 @@ import pytest
 
 from prism.bootstrap import PLAIN_HTTP
 from tests.e2e.fake_github import FakeGitHub
-from tests.e2e.fake_llm import FakeLLM
+from tests.e2e.fake_llm import FALLBACK_MODEL, FakeLLM
 from tests.e2e.helpers import TALLY, Secrets, Stack
 from tests.e2e.processes import (
     Database,
@@ -169,6 +169,8 @@ def prism_env(
         # A real model takes seconds; the fake answers at once, and a stuck call must not
         # outlast the lease.
         LLM_READ_TIMEOUT_SECONDS="15",
+        # Asked only when the model before stays unavailable (scenario 6 makes it so).
+        LLM_FALLBACK_MODELS=FALLBACK_MODEL,
         GITHUB_TIMEOUT_SECONDS="10",
         PYTHONUNBUFFERED="1",
         # Collected per run, outside the checkout.
