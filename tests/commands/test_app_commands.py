@@ -137,7 +137,7 @@ def test_sync_makes_the_rows_match_github_and_keeps_the_operators_settings(app_m
     assert set(rows) == {"octocat/Hello-World", "octocat/New"}
     assert str(rows["octocat/Hello-World"].daily_budget) == "3.00"
     assert rows["octocat/New"].enabled is False
-    installation_calls = [c for c in responses.calls if "/installation/" in c.request.url]
+    installation_calls = [c for c in responses.calls if "/installation/" in str(c.request.url)]
     for call in responses.calls:
         assert_valid_request(call.request)
     assert all(
