@@ -56,7 +56,11 @@ class GitHubWebhookView(APIView):
             return Response({"status": "ignored", "reason": decision.reason})
         assert decision.pull_request is not None  # a decision to review carries its PR
         # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
-        verdict = gate.check(decision.pull_request.repo_full_name, decision.installation_id)
+        verdict = gate.check(
+            decision.pull_request.repo_full_name,
+            decision.installation_id,
+            decision.repository_id,
+        )
         if not verdict.allowed:
             logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
             return Response({"status": "ignored", "reason": verdict.reason})
