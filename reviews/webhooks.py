@@ -54,17 +54,7 @@ class GitHubWebhookView(APIView):
             return Response({"status": "pong"})
         if not decision.review:
             return Response({"status": "ignored", "reason": decision.reason})
-        assert decision.pull_request is not None  # a decision to review carries its PR
-        # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
-        verdict = gate.check(
-            decision.pull_request.repo_full_name,
-            decision.installation_id,
-            decision.repository_id,
-        )
-        if not verdict.allowed:
-            logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
-            return Response({"status": "ignored", "reason": verdict.reason})
-        return _record(delivery_id, event, decision, verdict.installation_id)
+        return _record(delivery_id, event, decision)
 
 
 def _verified_body(request: Request) -> bytes:
@@ -118,17 +108,22 @@ def _installation_event(event: str, body: bytes, request: Request, delivery_id: 
     return Response({"status": outcome.status, key: outcome.detail})
 
 
-def _record(
-    delivery_id: str, event: str, decision: events.Decision, installation_id: int | None
-) -> Response:
+def _record(delivery_id: str, event: str, decision: events.Decision) -> Response:
     pull_request = decision.pull_request
     assert pull_request is not None  # a decision to review always carries its pull request
+    # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
+    verdict = gate.check(
+        pull_request.repo_full_name, decision.installation_id, decision.repository_id
+    )
+    if not verdict.allowed:
+        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+        return Response({"status": "ignored", "reason": verdict.reason})
     recorded = services.analysis_record_delivery(
         delivery_id=delivery_id,
         event=event,
         action=decision.action,
         pull_request=pull_request,
-        installation_id=installation_id,
+        installation_id=verdict.installation_id,
     )
     if not recorded.queued:
         return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
