@@ -32,6 +32,10 @@ class Decision:
     reason: str = ""
     action: str = ""
     pull_request: PullRequest | None = None
+    # GitHub App mode: the installation the delivery was sent for (`installation.id`), and
+    # the repository's id, which survives a rename.
+    installation_id: int | None = None
+    repository_id: int | None = None
 
 
 def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
@@ -78,7 +82,27 @@ def decide(event: str, payload: dict[str, Any]) -> Decision:
         return Decision(review=False, reason=f"pull request is {pull_request.state}")
     if pull_request.draft:
         return Decision(review=False, reason="pull request is a draft")
-    return Decision(review=True, action=action, pull_request=pull_request)
+    return Decision(
+        review=True,
+        action=action,
+        pull_request=pull_request,
+        installation_id=installation_id(payload),
+        repository_id=_optional_id(payload.get("repository"), "repository.id"),
+    )
+
+
+def installation_id(payload: dict[str, Any]) -> int | None:
+    """The App installation a delivery was sent for; None for a repository's own webhook."""
+    return _optional_id(payload.get("installation"), "installation.id")
+
+
+def _optional_id(container: Any, name: str) -> int | None:
+    value = container.get("id") if isinstance(container, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise PayloadError(f"{name} must be a positive integer")
+    return value
 
 
 def parse_pull_request(payload: dict[str, Any]) -> PullRequest:
