@@ -3,11 +3,11 @@
 import logging
 import random
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from reviews import dispatch, services
+from reviews import dispatch, logs, selectors, services
 from reviews.errors import ServiceError
 from reviews.pipeline import failure, review
 from reviews.results import Usage
@@ -32,6 +32,12 @@ MAX_RETRIES = 5
     max_retries=MAX_RETRIES,
 )
 def review_pull_request(self, analysis_id: int) -> None:
+    # Every line logged during the review names it (reviews/logs.py).
+    with logs.bound(**selectors.analysis_log_fields(analysis_id=analysis_id)):
+        _review(self, analysis_id)
+
+
+def _review(task: Task, analysis_id: int) -> None:
     claim = services.analysis_claim(analysis_id=analysis_id)
     if claim is services.Claim.EXHAUSTED:
         failure.report_failure(analysis_id)
@@ -41,10 +47,10 @@ def review_pull_request(self, analysis_id: int) -> None:
     try:
         review.run(analysis_id)
     except ServiceError as exc:
-        if exc.permanent or self.request.retries >= self.max_retries:
+        if exc.permanent or task.request.retries >= (task.max_retries or 0):
             failure.fail_review(analysis_id, exc)
             return
-        countdown = exc.retry_after or _backoff(self.request.retries)
+        countdown = exc.retry_after or _backoff(task.request.retries)
         usage = getattr(exc, "usage", None)
         services.analysis_release(
             analysis_id=analysis_id,
@@ -53,7 +59,7 @@ def review_pull_request(self, analysis_id: int) -> None:
             usage=usage if isinstance(usage, Usage) else None,
         )
         logger.warning("review will retry analysis_id=%s in %.0fs: %s", analysis_id, countdown, exc)
-        raise self.retry(countdown=countdown) from exc
+        raise task.retry(countdown=countdown) from exc
     except SoftTimeLimitExceeded:
         failure.fail_review(analysis_id, f"The review took longer than {_SOFT_TIME_LIMIT} seconds.")
     except Exception as exc:

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviews import dispatch, services
+from reviews import dispatch, logs, metrics, services
 from reviews.github import events, signatures
 
 logger = logging.getLogger(__name__)
@@ -40,9 +40,24 @@ class GitHubWebhookView(APIView):
     throttle_classes = ()
 
     def post(self, request: Request) -> Response:
+        response = _answer(request)
+        metrics.observe_delivery(
+            event=request.META.get(EVENT_HEADER, ""),
+            outcome=response.data.get("status", "refused"),
+            code=response.status_code,
+        )
+        return response
+
+
+def _answer(request: Request) -> Response:
+    try:
+        body = _verified_body(request)
+        event, delivery_id = _delivery_headers(request)
+    except Refused as refusal:
+        return Response({"detail": refusal.detail}, status=refusal.code)
+    # Every line logged from here on names the delivery (reviews/logs.py).
+    with logs.bound(delivery_id=delivery_id):
         try:
-            body = _verified_body(request)
-            event, delivery_id = _delivery_headers(request)
             decision = _decide(event, body, request, delivery_id)
         except Refused as refusal:
             return Response({"detail": refusal.detail}, status=refusal.code)
@@ -91,19 +106,21 @@ def _decide(event: str, body: bytes, request: Request, delivery_id: str) -> even
 def _record(delivery_id: str, event: str, decision: events.Decision) -> Response:
     pull_request = decision.pull_request
     assert pull_request is not None  # a decision to review always carries its pull request
-    recorded = services.analysis_record_delivery(
-        delivery_id=delivery_id, event=event, action=decision.action, pull_request=pull_request
-    )
-    if not recorded.queued:
-        return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
-    dispatch.dispatch_on_commit(recorded.analysis_id)
-    logger.info(
-        "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
-        delivery_id,
-        recorded.analysis_id,
-        pull_request.repo_full_name,
-        pull_request.number,
-    )
+    with logs.bound(repo=pull_request.repo_full_name, pr=pull_request.number):
+        recorded = services.analysis_record_delivery(
+            delivery_id=delivery_id, event=event, action=decision.action, pull_request=pull_request
+        )
+        if not recorded.queued:
+            return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
+        with logs.bound(analysis_id=recorded.analysis_id):
+            dispatch.dispatch_on_commit(recorded.analysis_id)
+            logger.info(
+                "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
+                delivery_id,
+                recorded.analysis_id,
+                pull_request.repo_full_name,
+                pull_request.number,
+            )
     return Response(
         {"status": "queued", "analysis_id": recorded.analysis_id},
         status=status.HTTP_202_ACCEPTED,

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from reviews import metrics
 from reviews.errors import ServiceError
 from reviews.llm.response import FINDINGS_SCHEMA, InvalidOutput, parse_review
 from reviews.redaction import redact
@@ -190,6 +191,8 @@ class LLMClient:
                 wait = exc.retry_after
                 if wait is None:
                     wait = min(self.config.max_wait, 2.0 ** (attempt - 1))
+                if exc.outcome == "rate_limited":
+                    metrics.observe_rate_limit_wait("llm", wait)
                 if wait > self.config.max_wait or attempt >= MAX_ATTEMPTS:
                     retry_after = wait if wait > self.config.max_wait else exc.retry_after
                     raise LLMError(
@@ -203,6 +206,27 @@ class LLMClient:
                 attempt += 1
 
     def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One request, recorded in the metrics whatever its outcome."""
+        started = time.perf_counter()
+        outcome, usage = "unreachable", dict[str, Any]()
+        try:
+            with metrics.model_call_in_flight(self.config.model):
+                payload = self._exchange(body)
+            outcome, usage = "ok", payload.get("usage") or {}
+            return payload
+        except _Transient as exc:
+            outcome = exc.outcome
+            raise
+        except _FormatRejected:
+            outcome = "format_rejected"
+            raise
+        except LLMError:
+            outcome = "rejected"
+            raise
+        finally:
+            _observe(self.config.model, outcome, time.perf_counter() - started, usage)
+
+    def _exchange(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self._session.post(
                 f"{self.config.base_url.rstrip('/')}/chat/completions",
@@ -211,7 +235,9 @@ class LLMClient:
                 timeout=(self.config.connect_timeout, self.config.read_timeout),
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"could not reach it ({type(exc).__name__})") from None
+            raise _Transient(
+                f"could not reach it ({type(exc).__name__})", outcome="unreachable"
+            ) from None
         except requests.RequestException as exc:
             raise LLMError(
                 f"could not call the LLM provider ({type(exc).__name__})", permanent=True
@@ -222,9 +248,9 @@ class LLMClient:
             status, message = error
             self._raise_for(status, self._scrub(message), _retry_after(response))
         if not payload or not payload.get("choices"):
-            raise _Transient("it answered without choices")
+            raise _Transient("it answered without choices", outcome="bad_answer")
         if (payload["choices"][0] or {}).get("finish_reason") == "error":
-            raise _Transient("the model failed while answering")
+            raise _Transient("the model failed while answering", outcome="bad_answer")
         return payload
 
     def _headers(self) -> dict[str, str]:
@@ -244,7 +270,9 @@ class LLMClient:
         # OpenRouter's in-flight spending budget answers 402 with Retry-After: a wait, not
         # an empty account.
         if status in TRANSIENT_STATUSES or status >= 500 or (status == 402 and retry_after):
-            raise _Transient(f"{status}: {message}", retry_after)
+            limited = status in (402, 429)
+            outcome = "rate_limited" if limited else "server_error"
+            raise _Transient(f"{status}: {message}", retry_after, outcome=outcome)
         raise LLMError(_permanent_message(status, message), permanent=True)
 
     def _scrub(self, message: str) -> str:
@@ -302,11 +330,33 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
+def _observe(model: str, outcome: str, seconds: float, usage: dict[str, Any]) -> None:
+    """The metrics of one request: its outcome and time, the tokens and the cost its answer
+    reported (the provider's own `usage.cost`, as OpenRouter sends it)."""
+    metrics.observe_model_call(
+        model=model,
+        outcome=outcome,
+        seconds=seconds,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+    )
+    cost = usage.get("cost")
+    if isinstance(cost, int | float) and not isinstance(cost, bool):
+        metrics.observe_model_cost(model, float(cost))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 class _Transient(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, outcome: str = "server_error"
+    ):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.outcome = outcome  # for the metrics: rate_limited, server_error, unreachable...
 
 
 class _FormatRejected(Exception):
