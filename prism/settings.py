@@ -246,6 +246,9 @@ LOGGING = {
     "loggers": {
         # urllib3 logs full URLs at DEBUG; keep it quiet so nothing sensitive leaks.
         "urllib3": {"level": "WARNING"},
+        # Django's own console handler (DEBUG only) would write its lines a second time, as
+        # plain text and unscrubbed: they reach the handler above through the root logger.
+        "django": {"handlers": [], "level": "INFO"},
     },
 }
 

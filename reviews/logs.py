@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from reviews.scrub import scrub
@@ -83,7 +84,16 @@ class JsonFormatter(_JsonFormatter):
         super().__init__("%(levelname)s %(name)s %(message)s", **kwargs)
 
     def formatException(self, ei: Any) -> str:
-        return scrub(str(super().formatException(ei)))
+        return _scrubbed(str(super().formatException(ei)))
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+        return _scrubbed(super().format(record))
+
+
+def _scrubbed(text: str) -> str:
+    try:
+        return scrub(text)
+    except ImproperlyConfigured:
+        # Settings that cannot load (gunicorn's master reporting why its workers fail): this
+        # process holds no credential then, and the line must still be written.
+        return text

@@ -5,10 +5,12 @@ scrubbed; text stays the default; Celery's worker logs through the same handler.
 import io
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
 import pytest
+import requests
 import responses
 from django.conf import settings
 
@@ -16,6 +18,7 @@ from reviews import logs
 from reviews.scrub import CredentialFilter
 from reviews.tasks import review_pull_request
 from tests import stubs
+from tests.e2e.processes import BIN, Process, free_port, wait_until
 from tests.test_settings import run_python
 
 CONTEXT = {"analysis_id", "delivery_id", "repo", "pr"}
@@ -203,3 +206,38 @@ def test_the_celery_worker_logs_through_the_same_json_handler():
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert [line["message"] for line in lines] == ["worker line with [redacted]"]
     assert lines[0]["logger"] == "celery.worker"
+
+
+def test_gunicorn_writes_its_own_lines_as_json_too(tmp_path):
+    port = free_port()
+    env = {
+        **ENV,
+        "PATH": os.environ.get("PATH", ""),
+        "PRISM_ENV_FILE": "/nonexistent",
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "LOG_FORMAT": "json",
+        "METRICS_TOKEN": "a-metrics-token-0123456789",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE")  # as deployed: gunicorn.conf.py and wsgi.py set it
+    command = [str(BIN / "gunicorn"), "prism.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    gunicorn = Process("gunicorn", [*command, "--access-logfile", "-"], env, tmp_path)
+    gunicorn.start()
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+
+        def refused() -> bool:
+            try:
+                return requests.get(url, timeout=2).status_code == 401
+            except requests.RequestException:
+                return False
+
+        wait_until(refused, timeout=60, what="gunicorn to answer")
+        wait_until(lambda: "GET /metrics" in gunicorn.output(), timeout=10, what="its access line")
+    finally:
+        gunicorn.stop()
+    lines = [json.loads(line) for line in gunicorn.output().splitlines() if line.strip()]
+    loggers = {line["logger"] for line in lines}
+    assert {"gunicorn.error", "gunicorn.access", "django.request"} <= loggers
+    assert any("Starting gunicorn" in line["message"] for line in lines)
+    assert ENV["GITHUB_TOKEN"] not in gunicorn.output()
