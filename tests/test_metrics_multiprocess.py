@@ -221,3 +221,63 @@ def test_a_dead_worker_keeps_its_counts_and_loses_its_live_gauges(web):
     assert survivor in web.workers()
     assert after[QUEUED] == before[QUEUED]
     assert after[PONG] == before[PONG]
+
+
+SETTINGS_ENV = {"SECRET_KEY": "folder-test-secret-key", "CELERY_BROKER_URL": "memory://"}
+
+
+def test_the_folder_must_be_set_in_the_environment_not_in_dotenv(tmp_path):
+    from tests.test_settings import run_python
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"PROMETHEUS_MULTIPROC_DIR={tmp_path / 'metrics'}\n")
+    result = run_python(
+        "-c", "import prism.settings", env={**SETTINGS_ENV, "PRISM_ENV_FILE": str(dotenv)}
+    )
+    assert result.returncode != 0
+    assert "PROMETHEUS_MULTIPROC_DIR is set in .env only" in result.stderr
+
+    ok = run_python(
+        "-c",
+        "import prism.settings",
+        env={**SETTINGS_ENV, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")},
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PROMETHEUS_MULTIPROC_DIR", "var/metrics", "must be an absolute path"),
+        ("METRICS_TOKEN", "short", "at least 16 characters"),
+        ("METRICS_TOKEN", "a-long-enough-token-but\n", "contains whitespace"),
+    ],
+)
+def test_bad_metrics_settings_stop_prism_at_startup(name, value, message):
+    from tests.test_settings import run_python
+
+    result = run_python("-c", "import prism.settings", env={**SETTINGS_ENV, name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
+    if name == "METRICS_TOKEN":
+        assert value.strip() not in result.stderr
+
+
+def test_the_process_name_in_file_names_keeps_role_host_and_pid_apart(tmp_path):
+    name = metrics_files.identifier(1234)
+    assert "_" not in name  # prometheus-client splits file names on underscores
+    _, host, pid = name.split(".")
+    assert (host, pid) == (HOST, "1234")
+    (tmp_path / f"counter_web.{HOST}.1.db").touch()
+    (tmp_path / f"counter_web.{HOST}-other.2.db").touch()  # another container's web server
+    (tmp_path / f"counter_worker.{HOST}.3.db").touch()
+    previous = metrics_files._role
+    try:
+        metrics_files.prepare(metrics_files.WEB, str(tmp_path))
+        assert metrics_files.identifier(5).startswith("web.")
+    finally:
+        metrics_files._role = previous
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        f"counter_web.{HOST}-other.2.db",
+        f"counter_worker.{HOST}.3.db",
+    ]
