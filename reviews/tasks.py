@@ -2,8 +2,9 @@
 
 import logging
 import random
+from typing import Any
 
-from celery import Task, shared_task
+from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
@@ -37,7 +38,7 @@ def review_pull_request(self, analysis_id: int) -> None:
         _review(self, analysis_id)
 
 
-def _review(task: Task, analysis_id: int) -> None:
+def _review(self: Any, analysis_id: int) -> None:  # self: the bound Celery task
     claim = services.analysis_claim(analysis_id=analysis_id)
     if claim is services.Claim.EXHAUSTED:
         failure.report_failure(analysis_id)
@@ -47,10 +48,10 @@ def _review(task: Task, analysis_id: int) -> None:
     try:
         review.run(analysis_id)
     except ServiceError as exc:
-        if exc.permanent or task.request.retries >= (task.max_retries or 0):
+        if exc.permanent or self.request.retries >= self.max_retries:
             failure.fail_review(analysis_id, exc)
             return
-        countdown = exc.retry_after or _backoff(task.request.retries)
+        countdown = exc.retry_after or _backoff(self.request.retries)
         usage = getattr(exc, "usage", None)
         services.analysis_release(
             analysis_id=analysis_id,
@@ -59,7 +60,7 @@ def _review(task: Task, analysis_id: int) -> None:
             usage=usage if isinstance(usage, Usage) else None,
         )
         logger.warning("review will retry analysis_id=%s in %.0fs: %s", analysis_id, countdown, exc)
-        raise task.retry(countdown=countdown) from exc
+        raise self.retry(countdown=countdown) from exc
     except SoftTimeLimitExceeded:
         failure.fail_review(analysis_id, f"The review took longer than {_SOFT_TIME_LIMIT} seconds.")
     except Exception as exc:
