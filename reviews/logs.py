@@ -47,10 +47,6 @@ def bound(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
-def current() -> dict[str, Any]:
-    return dict(_context.get())
-
-
 def carrying_context(function: Callable[[T], R]) -> Callable[[T], R]:
     """`function`, run in a copy of the caller's context: for a thread pool's workers, which
     would otherwise log without the review's fields. A copy per call, since one context
