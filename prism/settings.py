@@ -10,6 +10,7 @@ step of `make run`) creates `var/`, and the Celery app creates the filesystem br
 folders when it is configured (prism/celery.py).
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -20,6 +21,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# What the environment itself holds, before .env adds to it (PROMETHEUS_MULTIPROC_DIR below).
+_ENVIRONMENT = frozenset(os.environ)
 # Values already in the environment win over the file.
 ENV_FILE = Path(env.str("PRISM_ENV_FILE", default=str(BASE_DIR / ".env")))
 if ENV_FILE.is_file():
@@ -240,30 +243,59 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# text: one readable line per record (`make run`); json: one JSON object per line carrying the
+# review's analysis id, delivery id, repository and PR number (reviews/logs.py).
+LOG_FORMAT = _choice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "reviews.logs.JsonFormatter"},
     },
-    "filters": {"credentials": {"()": "reviews.scrub.CredentialFilter"}},
+    "filters": {
+        "context": {"()": "reviews.logs.ContextFilter"},
+        "credentials": {"()": "reviews.scrub.CredentialFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["credentials"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context", "credentials"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # urllib3 logs full URLs at DEBUG; keep it quiet so nothing sensitive leaks.
         "urllib3": {"level": "WARNING"},
+        # Django's own console handler (DEBUG only) would write its lines a second time, as
+        # plain text and unscrubbed: they reach the handler above through the root logger.
+        "django": {"handlers": [], "level": "INFO"},
     },
 }
 
 # Where this Prism is reachable (https://prism.example.com): sent to OpenRouter as the
 # app's referrer, and used for links back to the admin. Empty: no such links are made.
 PRISM_PUBLIC_URL = env.str("PRISM_PUBLIC_URL", default="").rstrip("/")
+
+# --- Metrics --------------------------------------------------------------------------
+# GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off (403).
+METRICS_TOKEN = _credential("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters long.")
+# prometheus-client's multiprocess folder, shared by gunicorn and the Celery workers
+# (reviews/metrics_files.py). prometheus-client and gunicorn's master read the variable
+# themselves before .env is read, so it must be set in the environment itself.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR and "PROMETHEUS_MULTIPROC_DIR" not in _ENVIRONMENT:
+    raise ImproperlyConfigured(
+        "PROMETHEUS_MULTIPROC_DIR is set in .env only: set it in the environment of gunicorn "
+        "and the Celery worker (compose and `make run` do), which read it before .env."
+    )
+if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_absolute():
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR must be an absolute path, got {PROMETHEUS_MULTIPROC_DIR!r}."
+    )
 
 # --- GitHub ---------------------------------------------------------------------------
 GITHUB_WEBHOOK_SECRET = _credential("GITHUB_WEBHOOK_SECRET")

@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from reviews import metrics
 from reviews.github.resources import PullRequest
 from reviews.models import Analysis
 from reviews.results import ReviewResult, Usage
@@ -227,6 +228,8 @@ def analysis_claim(*, analysis_id: int) -> Claim:
         lease_expires_at=None,
         finished_at=now,
     )
+    if exhausted:
+        _observe_finished(analysis_id, Status.FAILED)
     return Claim.EXHAUSTED if exhausted else Claim.BUSY
 
 
@@ -272,7 +275,7 @@ def analysis_finish(*, analysis_id: int, status: str, error: str = "", **fields:
     """Record the end of a running review. False if it was no longer running (lost lease)."""
     if status not in FINISHED:
         raise ValueError(f"{status!r} is not a finished status")
-    return bool(
+    finished = bool(
         Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
             status=status,
             error=scrub(error),
@@ -281,6 +284,9 @@ def analysis_finish(*, analysis_id: int, status: str, error: str = "", **fields:
             **fields,
         )
     )
+    if finished:
+        _observe_finished(analysis_id, status)
+    return finished
 
 
 def analysis_fail(
@@ -288,7 +294,7 @@ def analysis_fail(
 ) -> bool:
     """Fail a review that is not finished yet, whatever state it is in, keeping what the
     model calls it made cost."""
-    return bool(
+    failed = bool(
         Analysis.objects.filter(id=analysis_id)
         .exclude(status__in=FINISHED)
         .update(
@@ -299,6 +305,29 @@ def analysis_fail(
             finished_at=timezone.now(),
             **spend(usage),
         )
+    )
+    if failed:
+        _observe_finished(analysis_id, Status.FAILED)
+    return failed
+
+
+def _observe_finished(analysis_id: int, status: str) -> None:
+    """The metrics of a review that just reached its final status: how long it ran (since
+    its last claim) and how long its author waited (since it was created)."""
+    times = (
+        Analysis.objects.filter(id=analysis_id)
+        .values_list("created_at", "started_at", "finished_at")
+        .first()
+    )
+    if times is None:
+        return
+    created, started, finished = times
+    if finished is None:
+        return
+    metrics.observe_review_finished(
+        status=str(status),
+        run_seconds=(finished - started).total_seconds() if started else None,
+        wait_seconds=(finished - created).total_seconds(),
     )
 
 
@@ -335,7 +364,7 @@ def analysis_rerun(*, analysis: Analysis) -> Analysis:
 
 def analysis_supersede_older(*, analysis: Analysis) -> int:
     """Supersede earlier reviews of the same pull request at another head; they never post."""
-    return (
+    superseded = (
         Analysis.objects.filter(
             repo_full_name=analysis.repo_full_name,
             pr_number=analysis.pr_number,
@@ -350,6 +379,8 @@ def analysis_supersede_older(*, analysis: Analysis) -> int:
             finished_at=timezone.now(),
         )
     )
+    metrics.observe_reviews_superseded(superseded)
+    return superseded
 
 
 def analysis_complete(*, analysis_id: int, result: ReviewResult) -> bool:

@@ -2,12 +2,13 @@
 
 import logging
 import random
+from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from reviews import dispatch, services
+from reviews import dispatch, logs, selectors, services
 from reviews.errors import ServiceError
 from reviews.pipeline import failure, review
 from reviews.results import Usage
@@ -32,6 +33,12 @@ MAX_RETRIES = 5
     max_retries=MAX_RETRIES,
 )
 def review_pull_request(self, analysis_id: int) -> None:
+    # Every line logged during the review names it (reviews/logs.py).
+    with logs.bound(**selectors.analysis_log_fields(analysis_id=analysis_id)):
+        _review(self, analysis_id)
+
+
+def _review(self: Any, analysis_id: int) -> None:  # self: the bound Celery task
     claim = services.analysis_claim(analysis_id=analysis_id)
     if claim is services.Claim.EXHAUSTED:
         failure.report_failure(analysis_id)

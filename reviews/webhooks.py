@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviews import dispatch, services
+from reviews import dispatch, logs, metrics, services
 from reviews.github import events, signatures
 from reviews.installations import gate
 from reviews.installations import services as installations
@@ -42,9 +42,24 @@ class GitHubWebhookView(APIView):
     throttle_classes = ()
 
     def post(self, request: Request) -> Response:
+        response = _answer(request)
+        metrics.observe_delivery(
+            event=request.META.get(EVENT_HEADER, ""),
+            outcome=response.data.get("status", "refused"),
+            code=response.status_code,
+        )
+        return response
+
+
+def _answer(request: Request) -> Response:
+    try:
+        body = _verified_body(request)
+        event, delivery_id = _delivery_headers(request)
+    except Refused as refusal:
+        return Response({"detail": refusal.detail}, status=refusal.code)
+    # Every line logged from here on names the delivery (reviews/logs.py).
+    with logs.bound(delivery_id=delivery_id):
         try:
-            body = _verified_body(request)
-            event, delivery_id = _delivery_headers(request)
             if event in installations.EVENTS:
                 return _installation_event(event, body, request, delivery_id)
             decision = _decide(event, body, request, delivery_id)
@@ -118,23 +133,25 @@ def _record(delivery_id: str, event: str, decision: events.Decision) -> Response
     if not verdict.allowed:
         logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
         return Response({"status": "ignored", "reason": verdict.reason})
-    recorded = services.analysis_record_delivery(
-        delivery_id=delivery_id,
-        event=event,
-        action=decision.action,
-        pull_request=pull_request,
-        installation_id=verdict.installation_id,
-    )
-    if not recorded.queued:
-        return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
-    dispatch.dispatch_on_commit(recorded.analysis_id)
-    logger.info(
-        "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
-        delivery_id,
-        recorded.analysis_id,
-        pull_request.repo_full_name,
-        pull_request.number,
-    )
+    with logs.bound(repo=pull_request.repo_full_name, pr=pull_request.number):
+        recorded = services.analysis_record_delivery(
+            delivery_id=delivery_id,
+            event=event,
+            action=decision.action,
+            pull_request=pull_request,
+            installation_id=verdict.installation_id,
+        )
+        if not recorded.queued:
+            return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
+        with logs.bound(analysis_id=recorded.analysis_id):
+            dispatch.dispatch_on_commit(recorded.analysis_id)
+            logger.info(
+                "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
+                delivery_id,
+                recorded.analysis_id,
+                pull_request.repo_full_name,
+                pull_request.number,
+            )
     return Response(
         {"status": "queued", "analysis_id": recorded.analysis_id},
         status=status.HTTP_202_ACCEPTED,

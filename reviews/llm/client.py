@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from reviews import metrics
 from reviews.errors import ServiceError
 from reviews.llm import throttle
 from reviews.llm.answers import (
@@ -237,6 +238,8 @@ class LLMClient:
                 return self._post_when_open(body, tally, attempt)
             except _Transient as exc:
                 wait = self._backoff(exc, attempt)
+                if exc.outcome == "rate_limited":
+                    metrics.observe_rate_limit_wait("llm", wait)
                 if wait > self.config.max_wait or attempt >= MAX_ATTEMPTS:
                     retry_after = wait if wait > self.config.max_wait else exc.retry_after
                     raise LLMError(
@@ -318,6 +321,27 @@ class LLMClient:
             raise
 
     def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One request, recorded in the metrics whatever its outcome."""
+        started = time.perf_counter()
+        outcome, usage = "unreachable", dict[str, Any]()
+        try:
+            with metrics.model_call_in_flight(self.config.model):
+                payload = self._exchange(body)
+            outcome, usage = "ok", payload.get("usage") or {}
+            return payload
+        except _Transient as exc:
+            outcome = exc.outcome
+            raise
+        except _FormatRejected:
+            outcome = "format_rejected"
+            raise
+        except LLMError:
+            outcome = "rejected"
+            raise
+        finally:
+            _observe(self.config.model, outcome, time.perf_counter() - started, usage)
+
+    def _exchange(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self._session.post(
                 f"{self.config.base_url.rstrip('/')}/chat/completions",
@@ -326,7 +350,9 @@ class LLMClient:
                 timeout=(self.config.connect_timeout, self.config.read_timeout),
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"could not reach it ({type(exc).__name__})") from None
+            raise _Transient(
+                f"could not reach it ({type(exc).__name__})", outcome="unreachable"
+            ) from None
         except requests.RequestException as exc:
             raise LLMError(
                 f"could not call the LLM provider ({type(exc).__name__})", permanent=True
@@ -337,9 +363,9 @@ class LLMClient:
             status, message = error
             self._raise_for(status, self._scrub(message), retry_after_of(response))
         if not payload or not payload.get("choices"):
-            raise _Transient("it answered without choices")
+            raise _Transient("it answered without choices", outcome="bad_answer")
         if (payload["choices"][0] or {}).get("finish_reason") == "error":
-            raise _Transient("the model failed while answering")
+            raise _Transient("the model failed while answering", outcome="bad_answer")
         return payload
 
     def _headers(self) -> dict[str, str]:
@@ -362,7 +388,10 @@ class LLMClient:
             # A rate limit, or any answer that says how long to wait (OpenRouter's 402
             # spending limit, a 503 with Retry-After), is meant for every caller.
             slow_down = status in RATE_LIMIT_STATUSES or retry_after is not None
-            raise _Transient(f"{status}: {message}", retry_after, slow_down=slow_down)
+            outcome = "rate_limited" if status in (402, 429) else "server_error"
+            raise _Transient(
+                f"{status}: {message}", retry_after, slow_down=slow_down, outcome=outcome
+            )
         raise LLMError(permanent_message(status, message), permanent=True)
 
     def _scrub(self, message: str) -> str:
@@ -374,12 +403,39 @@ class LLMClient:
         return message[:300] or "(no message)"
 
 
+def _observe(model: str, outcome: str, seconds: float, usage: dict[str, Any]) -> None:
+    """The metrics of one request: its outcome and time, the tokens and the cost its answer
+    reported (the provider's own `usage.cost`, as OpenRouter sends it)."""
+    metrics.observe_model_call(
+        model=model,
+        outcome=outcome,
+        seconds=seconds,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+    )
+    cost = usage.get("cost")
+    if isinstance(cost, int | float) and not isinstance(cost, bool):
+        metrics.observe_model_cost(model, float(cost))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 class _Transient(Exception):
-    def __init__(self, message: str, retry_after: float | None = None, *, slow_down: bool = False):
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        slow_down: bool = False,
+        outcome: str = "server_error",
+    ):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
         self.slow_down = slow_down  # close the model's gate for everyone, not only this call
+        self.outcome = outcome  # for the metrics: rate_limited, server_error, unreachable...
 
 
 class _FormatRejected(Exception):

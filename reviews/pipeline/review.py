@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
-from reviews import clients, ledger, policy, redaction, results, selectors, services
+from reviews import clients, ledger, logs, policy, redaction, results, selectors, services
 from reviews.diffs import chunking, file_filter, incremental, parser
 from reviews.github.client import DiffTooLarge, GitHubClient
 from reviews.github.resources import PullRequest
@@ -233,7 +233,8 @@ def ask_model(
 
     workers = min(settings.LLM_CONCURRENCY, len(chunks))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prism-llm") as pool:
-        answers = list(pool.map(review, enumerate(chunks)))
+        # Each call logs with the review's fields (reviews/logs.py).
+        answers = list(pool.map(logs.carrying_context(review), enumerate(chunks)))
     transient = [a for a in answers if isinstance(a, LLMError) and not a.permanent]
     if transient:
         # The whole review is retried; the chunks that did answer were billed all the same.

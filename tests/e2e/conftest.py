@@ -76,6 +76,7 @@ def new_secrets() -> Secrets:
         github_token="ghp_" + "".join(secrets.choice(alphabet) for _ in range(36)),
         webhook_secret="whsec-e2e-" + secrets.token_hex(16),
         llm_key="sk-or-v1-" + secrets.token_hex(32),
+        metrics_token="metrics-" + secrets.token_hex(16),
     )
 
 
@@ -101,6 +102,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     github = FakeGitHub(keys.github_token)
     llm = FakeLLM(keys.llm_key)
     env = prism_env(keys, github, llm, database_url=db.url, broker_url=redis_server.url)
+    # The deployed shape logs JSON; every scenario runs with it (scenario 14 reads the lines).
+    env["LOG_FORMAT"] = "json"
     prism = Prism(env, log_dir)
 
     # Undone in reverse order, including after a failed start.
@@ -175,6 +178,8 @@ def prism_env(
         PYTHONUNBUFFERED="1",
         # Collected per run, outside the checkout.
         STATIC_ROOT=tempfile.mkdtemp(prefix="prism-e2e-static-"),
+        # Shared by gunicorn and the worker, as in compose and `make run` (GET /metrics).
+        PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(prefix="prism-e2e-metrics-"),
         # gunicorn is reached over plain HTTP here, as `make run` serves it.
         **PLAIN_HTTP,
         **keys.all(),

@@ -24,12 +24,14 @@ class Secrets:
     github_token: str
     webhook_secret: str
     llm_key: str
+    metrics_token: str
 
     def all(self) -> dict[str, str]:
         return {
             "GITHUB_TOKEN": self.github_token,
             "GITHUB_WEBHOOK_SECRET": self.webhook_secret,
             "LLM_API_KEY": self.llm_key,
+            "METRICS_TOKEN": self.metrics_token,
         }
 
 

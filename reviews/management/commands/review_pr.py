@@ -3,7 +3,7 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from reviews import clients, dispatch, services
+from reviews import clients, dispatch, logs, selectors, services
 from reviews.comments import render
 from reviews.errors import ServiceError
 from reviews.github.client import GitHubClient, GitHubError
@@ -80,7 +80,8 @@ class Command(BaseCommand):
             raise CommandError(f"Analysis {analysis.id} is already being reviewed.")
         self.stderr.write(f"Reviewing {analysis.repo_full_name}#{analysis.pr_number}…")
         try:
-            review.run(analysis.id, github=github)
+            with logs.bound(**selectors.analysis_log_fields(analysis_id=analysis.id)):
+                review.run(analysis.id, github=github)
         except ServiceError as exc:
             failure.fail_review(analysis.id, exc)
             raise CommandError(f"Analysis {analysis.id} failed: {exc}") from exc
