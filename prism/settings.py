@@ -51,6 +51,28 @@ def _credential(name: str) -> str:
     return value
 
 
+def _private_key(name: str, file_name: str) -> str:
+    """A PEM private key given inline (with `\\n` for newlines, as one env line must) or as a
+    file path. Errors name the setting, never the key."""
+    inline = env.str(name, default="").strip()
+    path = env.str(file_name, default="").strip()
+    if inline and path:
+        raise ImproperlyConfigured(f"Set {name} or {file_name}, not both.")
+    if path:
+        try:
+            inline = Path(path).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ImproperlyConfigured(
+                f"{file_name} cannot be read ({type(exc).__name__}): {path}"
+            ) from exc
+    key = inline.replace("\\n", "\n")
+    if key and not (key.startswith("-----BEGIN") and "PRIVATE KEY-----" in key):
+        raise ImproperlyConfigured(
+            f"{name} is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)."
+        )
+    return key + "\n" if key else ""
+
+
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -248,6 +270,25 @@ GITHUB_WEBHOOK_SECRET = _credential("GITHUB_WEBHOOK_SECRET")
 GITHUB_TOKEN = _credential("GITHUB_TOKEN")
 GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
 GITHUB_TIMEOUT_SECONDS = env.float("GITHUB_TIMEOUT_SECONDS", default=20.0)
+
+# --- GitHub App mode (README "GitHub App mode") ----------------------------------------
+# With GITHUB_APP_ID and a private key set Prism acts as a GitHub App: each review uses its
+# installation's token, and only installed, enabled repositories are reviewed. Unset, it
+# acts with GITHUB_TOKEN as before. The key is read here and never logged or shown.
+GITHUB_APP_ID = env.str("GITHUB_APP_ID", default="").strip()
+if GITHUB_APP_ID and not GITHUB_APP_ID.isdigit():
+    raise ImproperlyConfigured(
+        f"GITHUB_APP_ID must be the App's numeric id, got {GITHUB_APP_ID!r}."
+    )
+GITHUB_APP_PRIVATE_KEY = _private_key("GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_FILE")
+if bool(GITHUB_APP_ID) != bool(GITHUB_APP_PRIVATE_KEY):
+    raise ImproperlyConfigured(
+        "GitHub App mode needs both GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY "
+        "(or GITHUB_APP_PRIVATE_KEY_FILE); set both, or neither for personal-token mode."
+    )
+# A repository added to an installation is reviewed at once (true) or waits for an
+# operator to enable it in the admin (false).
+AUTO_ENABLE_NEW_REPOS = env.bool("AUTO_ENABLE_NEW_REPOS", default=True)
 
 # --- LLM (any OpenAI-compatible chat-completions server) ------------------------------
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="https://openrouter.ai/api/v1").rstrip("/")

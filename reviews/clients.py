@@ -9,6 +9,13 @@ from reviews.github.client import GitHubClient, GitHubError
 from reviews.llm.client import LLMClient, LLMConfig
 
 
+def app_mode() -> bool:
+    """True when Prism acts as a GitHub App (GITHUB_APP_ID and its private key are set):
+    reviews use their installation's token and only installed, enabled repositories are
+    reviewed. False: personal-token mode, with GITHUB_TOKEN."""
+    return bool(settings.GITHUB_APP_ID and settings.GITHUB_APP_PRIVATE_KEY)
+
+
 def github_client() -> GitHubClient:
     if not settings.GITHUB_TOKEN:
         raise GitHubError(

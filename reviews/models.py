@@ -71,6 +71,10 @@ class Analysis(models.Model):
 
     # False for `review_pr --no-post`: no worker ever posts this review to GitHub.
     publish = models.BooleanField("post to GitHub", default=True)
+    # GitHub App mode: the installation whose token reviews it (the delivery's
+    # `installation.id`). Null in personal-token mode. Not a foreign key: the review's record
+    # outlives an uninstalled App.
+    installation_id = models.BigIntegerField("installation id", null=True, blank=True)
 
     attempts = models.PositiveSmallIntegerField(default=0)
     # The dispatch protocol (reviews/dispatch.py): when a message was last handed to the
@@ -255,3 +259,67 @@ class Finding(models.Model):
             anchored=self.anchored,
             anchor_text=self.anchor_text,
         )
+
+
+class Installation(models.Model):
+    """One installation of Prism's GitHub App on a user or organisation account (App mode).
+
+    Kept from the `installation` deliveries and healed by `sync_installations`; its
+    repositories are the allow-list of what Prism reviews.
+    """
+
+    class AccountType(models.TextChoices):
+        ORGANIZATION = "Organization"
+        USER = "User"
+        ENTERPRISE = "Enterprise"
+
+    # GitHub's installation id: the one in every delivery's `installation.id`.
+    id = models.BigIntegerField("installation id", primary_key=True)
+    account_login = models.CharField("account", max_length=100)
+    account_type = models.CharField(max_length=16, choices=AccountType.choices, blank=True)
+    # Suspended on GitHub (by the account or the App's owner): no token, nothing reviewed.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account_login"]
+
+    def __str__(self) -> str:
+        return f"{self.account_login} (installation {self.id})"
+
+    @property
+    def suspended(self) -> bool:
+        return self.suspended_at is not None
+
+
+class Repository(models.Model):
+    """A repository an installation gives Prism access to (App mode): reviewed only while
+    `enabled`, with the model and the money budgets the operator set for it."""
+
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, related_name="repositories"
+    )
+    # GitHub's repository id survives a rename; the full name is what deliveries carry.
+    github_id = models.BigIntegerField("GitHub repository id", unique=True, null=True, blank=True)
+    full_name = models.CharField("repository", max_length=200, unique=True)
+    enabled = models.BooleanField(default=True)
+    # Blank: LLM_MODEL (or what the repository's policy file chooses within the operator's
+    # bounds).
+    model = models.CharField("LLM model", max_length=200, blank=True)
+    # US dollars; null: no cap.
+    daily_budget = models.DecimalField(
+        "daily budget (USD)", max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    monthly_budget = models.DecimalField(
+        "monthly budget (USD)", max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["full_name"]
+        verbose_name_plural = "repositories"
+
+    def __str__(self) -> str:
+        return self.full_name
