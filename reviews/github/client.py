@@ -210,6 +210,7 @@ class GitHubClient(Transport):
         details_url: str = "",
         output: dict[str, Any] | None = None,
         conclusion: str = "",
+        actions: list[dict[str, str]] | None = None,
     ) -> int:
         """https://docs.github.com/rest/checks/runs#create-a-check-run
 
@@ -228,6 +229,8 @@ class GitHubClient(Transport):
             payload.update(status="completed", conclusion=_conclusion(conclusion))
         if output is not None:
             payload["output"] = _check_output(output)
+        if actions:
+            payload["actions"] = actions
         data = json_object(self._request("POST", self._repo_url(repo, "check-runs"), json=payload))
         check_run_id = data.get("id")
         if isinstance(check_run_id, bool) or not isinstance(check_run_id, int):

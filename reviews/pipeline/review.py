@@ -8,14 +8,24 @@ decides between a retry and a failure.
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
-from reviews import clients, ledger, policy, redaction, results, selectors, services
+from reviews import (
+    budgets,
+    clients,
+    ledger,
+    policy,
+    pricing,
+    redaction,
+    results,
+    selectors,
+    services,
+)
 from reviews.diffs import chunking, file_filter, incremental, parser
 from reviews.github.client import DiffTooLarge, GitHubClient
 from reviews.github.resources import PullRequest
@@ -47,8 +57,10 @@ def run(
     services.analysis_supersede_older(analysis=analysis)
     with timings("fetch"):
         rules = repo_policy.for_review(analysis, pr, github)
-    if rules is None:
-        return  # the repository's policy skips this pull request: no model call
+    if rules is None:  # the repository's policy skips this pull request: no model call
+        if post:
+            publish.report_skipped_by_policy(analysis.id, github)
+        return
     previous = selectors.last_completed_review(analysis) if push.is_push(analysis) else None
     if previous is not None and rules.on_push.value == "off":
         push.skip_push(analysis, github if post else None, push.off_reason(rules))
@@ -61,7 +73,25 @@ def run(
     repo_policy.record(analysis, rules, files)
 
     llm = llm or clients.llm_client(rules.model.value)
-    result = review_files(files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules)
+
+    def admit(prompt_tokens: int, calls: int) -> None:
+        refusal = budgets.admit(
+            analysis_id=analysis.id,
+            repo=analysis.repo_full_name,
+            model=llm.config.model,
+            prompt_tokens=prompt_tokens,
+            calls=calls,
+        )
+        if refusal is not None:
+            raise budgets.OverBudget(refusal)
+
+    try:
+        result = review_files(
+            files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules, before_model=admit
+        )
+    except budgets.OverBudget as over:
+        over_budget(analysis, github if post else None, over.refusal)
+        return
 
     started = time.perf_counter()
     summary = ledger.analysis_complete_with_findings(
@@ -77,6 +107,20 @@ def run(
         publish.publish_review(analysis.id, github)
 
 
+def over_budget(analysis: Analysis, github: GitHubClient | None, refusal: budgets.Refusal) -> None:
+    """No model call: the analysis is skipped with the reason, and the pull request says so
+    (its comment, a neutral check, an `error` status), never as a clean review."""
+    logger.info("review over budget analysis_id=%s: %s", analysis.id, refusal.title)
+    if not services.analysis_finish(
+        analysis_id=analysis.id, status=Status.SKIPPED, error=refusal.error
+    ):
+        return
+    if github is not None:
+        publish.report_not_reviewed(
+            analysis, github, refusal.title, summary=refusal.detail, comment=True
+        )
+
+
 def review_files(
     files: list[parser.FileDiff],
     *,
@@ -85,12 +129,15 @@ def review_files(
     timings: "Timings",
     plan: incremental.PushPlan | None = None,
     rules: policy.EffectivePolicy | None = None,
+    before_model: Callable[[int, int], None] | None = None,
 ) -> ReviewResult:
     """Everything between the parsed diff and the findings; no database, no GitHub.
 
     With an incremental `plan`, only the hunks its new commits touched are read; findings
     still anchor on the whole diff. `plan` None: a pull request's first review. `rules`: the
-    repository's policy (None: the operator's settings alone).
+    repository's policy (None: the operator's settings alone). `before_model(prompt_tokens,
+    calls)` is told what the chunk plan will send before the first model call, and may stop
+    the review by raising (the budgets do).
     """
     ignore = rules.ignore_paths.value if rules is not None else tuple(settings.IGNORE_PATHS)
     reviewing = files
@@ -104,13 +151,15 @@ def review_files(
         chunks, over_budget = chunking.plan_chunks(
             selected, max_tokens=chunk_budget(pr, widest), max_calls=settings.LLM_MAX_CALLS
         )
+    if before_model is not None:
+        before_model(prompt_tokens(pr, chunks, rules), len(chunks))
     with timings("llm"):
         answers = ask_model(llm, pr, chunks, rules)
     failed = [(chunk, answer) for chunk, answer in answers if isinstance(answer, LLMError)]
     if failed and len(failed) == len(answers):
         # Nothing was reviewed: the review failed, never a clean one; what it cost is kept.
         error = failed[0][1]
-        error.usage = _usage([answer for _, answer in answers])
+        error.usage = _usage([answer for _, answer in answers], llm.config.model)
         raise error
     outputs = [answer for _, answer in answers if isinstance(answer, ReviewOutput)]
     unread = [
@@ -132,7 +181,7 @@ def review_files(
         # The leaked-secret findings are Prism's own: a policy's categories never drop them.
         findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs, rules)]), shown)),
         coverage=replace(coverage, scope=push.scope(plan, files)),
-        usage=_usage([answer for _, answer in answers]),
+        usage=_usage([answer for _, answer in answers], llm.config.model),
         timings=timings.seconds,
         changed_lines=plan.changed_lines if plan is not None and plan.incremental else None,
         new_side=new_side(shown),
@@ -176,6 +225,25 @@ def chunk_budget(pr: PullRequest, rules: list[tuple[str, str]] | None = None) ->
     )
     overhead = sum(chunking.estimate_tokens(m["content"]) for m in frame)
     return max(1_000, settings.LLM_MAX_PROMPT_TOKENS - overhead)
+
+
+def prompt_tokens(
+    pr: PullRequest, chunks: list[chunking.Chunk], rules: policy.EffectivePolicy | None = None
+) -> int:
+    """What the chunk plan's calls will send, in estimated tokens: each chunk with the
+    instructions, the pull request's description and its repository's rules around it."""
+    return sum(
+        chunking.estimate_tokens(message["content"])
+        for index, chunk in enumerate(chunks)
+        for message in build_messages(
+            pr_title=pr.title,
+            pr_body=pr.body,
+            chunk_text=chunk.text,
+            part=index + 1,
+            parts=len(chunks),
+            policy=_policy_blocks(rules, list(chunk.paths)),
+        )
+    )
 
 
 def _policy_blocks(rules: policy.EffectivePolicy | None, paths: list[str]) -> list[tuple[str, str]]:
@@ -227,7 +295,7 @@ def ask_model(
     if transient:
         # The whole review is retried; the chunks that did answer were billed all the same.
         error = transient[0]
-        error.usage = _usage(answers)
+        error.usage = _usage(answers, llm.config.model)
         raise error
     return list(zip(chunks, answers, strict=True))
 
@@ -326,23 +394,27 @@ def _coverage(
     )
 
 
-def _usage(answers: "list[ReviewOutput | LLMError]") -> Usage:
+def _usage(answers: "list[ReviewOutput | LLMError]", model: str = "") -> Usage:
     """Every answered call's usage: the chunks reviewed, and those that failed after answering
-    (a repair that did not help is billed too)."""
+    (a repair that did not help is billed too). A call whose provider reported no cost is
+    priced from LLM_PRICES (by `model`, the one asked for, else the one that answered)."""
     return Usage.total(
         (
-            answer.usage
-            if isinstance(answer, LLMError)
-            else Usage(
-                model=answer.model,
-                prompt_tokens=answer.prompt_tokens,
-                completion_tokens=answer.completion_tokens,
-                cost=answer.cost,
-                calls=answer.calls,
+            pricing.priced(usage, pricing.price_of(settings.LLM_PRICES, model, usage.model))
+            for usage in (
+                answer.usage
+                if isinstance(answer, LLMError)
+                else Usage(
+                    model=answer.model,
+                    prompt_tokens=answer.prompt_tokens,
+                    completion_tokens=answer.completion_tokens,
+                    cost=answer.cost,
+                    calls=answer.calls,
+                )
+                for answer in answers
             )
-            for answer in answers
         ),
-        model=settings.LLM_MODEL,
+        model=model or settings.LLM_MODEL,
     )
 
 
