@@ -328,3 +328,23 @@ class Repository(models.Model):
 
     def __str__(self) -> str:
         return self.full_name
+
+
+class InstallationEvent(models.Model):
+    """An `installation` or `installation_repositories` delivery, recorded once by its
+    delivery id: GitHub's redelivery reuses the id, and replaying an old `added` after a
+    `removed` must not bring a repository back."""
+
+    delivery_id = models.CharField("delivery id", max_length=64, unique=True)
+    event = models.CharField(max_length=64)
+    action = models.CharField(max_length=64)
+    installation_id = models.BigIntegerField("installation id")
+    # What the delivery changed, for the admin ("added octo/widgets (enabled)").
+    outcome = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event}.{self.action} installation {self.installation_id}"

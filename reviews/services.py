@@ -46,6 +46,7 @@ def analysis_create(
     rerun_of: Analysis | None = None,
     publish: bool = True,
     skipped: str = "",
+    installation_id: int | None = None,
 ) -> Analysis:
     """The one way an analysis comes to be: a delivery, a re-run, or an operator's command.
 
@@ -67,6 +68,7 @@ def analysis_create(
         base_sha=pull_request.base_sha,
         rerun_of=rerun_of,
         publish=publish,
+        installation_id=installation_id,
         status=Status.SKIPPED if skipped else Status.QUEUED,
         error=skipped,
         finished_at=now if skipped else None,
@@ -75,7 +77,12 @@ def analysis_create(
 
 
 def analysis_record_delivery(
-    *, delivery_id: str, event: str, action: str, pull_request: PullRequest
+    *,
+    delivery_id: str,
+    event: str,
+    action: str,
+    pull_request: PullRequest,
+    installation_id: int | None = None,
 ) -> Recorded:
     """Store a delivery that asks for a review, exactly once per delivery id.
 
@@ -92,7 +99,11 @@ def analysis_record_delivery(
         try:
             with _savepoint():
                 analysis = analysis_create(
-                    pull_request=pull_request, event=event, action=action, delivery_id=delivery_id
+                    pull_request=pull_request,
+                    event=event,
+                    action=action,
+                    delivery_id=delivery_id,
+                    installation_id=installation_id,
                 )
             return Recorded(analysis_id=analysis.id, queued=True)
         except IntegrityError:
@@ -112,6 +123,7 @@ def analysis_record_delivery(
                     event=event,
                     action=action,
                     delivery_id=delivery_id,
+                    installation_id=installation_id,
                     skipped=f"Head {pull_request.head_sha[:12]} is already reviewed by "
                     f"analysis #{active}.",
                 )
@@ -319,6 +331,7 @@ def analysis_rerun(*, analysis: Analysis, delivery_id: str | None = None) -> Ana
         action="rerun",
         rerun_of=analysis,
         delivery_id=delivery_id,
+        installation_id=analysis.installation_id,
     )
 
 

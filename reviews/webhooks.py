@@ -15,6 +15,8 @@ from rest_framework.views import APIView
 
 from reviews import dispatch, services
 from reviews.github import events, signatures
+from reviews.installations import gate
+from reviews.installations import services as installations
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ class GitHubWebhookView(APIView):
         try:
             body = _verified_body(request)
             event, delivery_id = _delivery_headers(request)
+            if event in installations.EVENTS:
+                return _installation_event(event, body, request, delivery_id)
             decision = _decide(event, body, request, delivery_id)
         except Refused as refusal:
             return Response({"detail": refusal.detail}, status=refusal.code)
@@ -51,8 +55,18 @@ class GitHubWebhookView(APIView):
         if not decision.review:
             return Response({"status": "ignored", "reason": decision.reason})
         if decision.rerun is not None:
+            repo = decision.rerun.repo_full_name
+        else:
+            assert decision.pull_request is not None  # a decision to review carries its PR
+            repo = decision.pull_request.repo_full_name
+        # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
+        verdict = gate.check(repo, decision.installation_id)
+        if not verdict.allowed:
+            logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+            return Response({"status": "ignored", "reason": verdict.reason})
+        if decision.rerun is not None:
             return _record_rerun(delivery_id, decision.rerun)
-        return _record(delivery_id, event, decision)
+        return _record(delivery_id, event, decision, verdict.installation_id)
 
 
 def _verified_body(request: Request) -> bytes:
@@ -90,11 +104,33 @@ def _decide(event: str, body: bytes, request: Request, delivery_id: str) -> even
         raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
 
 
-def _record(delivery_id: str, event: str, decision: events.Decision) -> Response:
+def _installation_event(event: str, body: bytes, request: Request, delivery_id: str) -> Response:
+    """The App's installation changed: keep the allow-list's rows (in App mode only)."""
+    if not gate.app_mode():
+        return Response({"status": "ignored", "reason": "Prism is not running as a GitHub App"})
+    try:
+        payload = events.load_payload(body, request.META.get("CONTENT_TYPE", ""))
+        outcome = installations.installation_record_delivery(
+            delivery_id=delivery_id, event=event, payload=payload
+        )
+    except (events.PayloadError, installations.InstallationPayloadError) as exc:
+        logger.info("webhook rejected delivery_id=%s: %s", delivery_id, exc)
+        raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    key = "reason" if outcome.status == "ignored" else "detail"
+    return Response({"status": outcome.status, key: outcome.detail})
+
+
+def _record(
+    delivery_id: str, event: str, decision: events.Decision, installation_id: int | None
+) -> Response:
     pull_request = decision.pull_request
     assert pull_request is not None  # a decision to review always carries its pull request
     recorded = services.analysis_record_delivery(
-        delivery_id=delivery_id, event=event, action=decision.action, pull_request=pull_request
+        delivery_id=delivery_id,
+        event=event,
+        action=decision.action,
+        pull_request=pull_request,
+        installation_id=installation_id,
     )
     if not recorded.queued:
         return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})

@@ -108,7 +108,7 @@ class RepositoryPolicyView(APIView):
     def get(self, request: Request, owner: str, repo: str) -> Response:
         full_name = f"{owner}/{repo}"
         try:
-            effective = repository_policy.current(clients.github_client(), full_name)
+            effective = repository_policy.current(clients.github_client_for(full_name), full_name)
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         except GitHubError as exc:

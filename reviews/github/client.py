@@ -38,11 +38,19 @@ _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 class GitHubClient(Transport):
+    def __init__(self, *, login: str = "", **kwargs: Any) -> None:
+        """`login`: who the token acts as, when the caller knows it. An App's installation
+        token cannot read GET /user; it acts as the App's bot (reviews/github/app.py)."""
+        super().__init__(**kwargs)
+        self._login = login
+
     def authenticated_login(self) -> str:
         """https://docs.github.com/rest/users/users#get-the-authenticated-user
 
         Who Prism is on GitHub, asked once per token per process: an identity never changes.
         """
+        if self._login:
+            return self._login
         key = hashlib.sha256(f"{self._base_url} {self._token}".encode()).hexdigest()
         if key not in _LOGINS:
             data = json_object(self._request("GET", f"{self._base_url}/user"))

@@ -47,6 +47,8 @@ class Decision:
     action: str = ""
     pull_request: PullRequest | None = None
     rerun: RerunRequest | None = None
+    # GitHub App mode: the installation the delivery was sent for (`installation.id`).
+    installation_id: int | None = None
 
 
 def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
@@ -95,7 +97,23 @@ def decide(event: str, payload: dict[str, Any]) -> Decision:
         return Decision(review=False, reason=f"pull request is {pull_request.state}")
     if pull_request.draft:
         return Decision(review=False, reason="pull request is a draft")
-    return Decision(review=True, action=action, pull_request=pull_request)
+    return Decision(
+        review=True,
+        action=action,
+        pull_request=pull_request,
+        installation_id=installation_id(payload),
+    )
+
+
+def installation_id(payload: dict[str, Any]) -> int | None:
+    """The App installation a delivery was sent for; None for a repository's own webhook."""
+    installation = payload.get("installation")
+    value = installation.get("id") if isinstance(installation, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise PayloadError("installation.id must be a positive integer")
+    return value
 
 
 def decide_check_run(payload: dict[str, Any]) -> Decision:
@@ -123,7 +141,9 @@ def decide_check_run(payload: dict[str, Any]) -> Decision:
     request = RerunRequest(
         analysis_id=int(external_id), repo_full_name=repo[:200], check_run_id=check_run_id
     )
-    return Decision(review=True, action=action, rerun=request)
+    return Decision(
+        review=True, action=action, rerun=request, installation_id=installation_id(payload)
+    )
 
 
 def parse_pull_request(payload: dict[str, Any]) -> PullRequest:

@@ -52,7 +52,10 @@ class Transport:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        refresh_token: Callable[[str], str] | None = None,
     ) -> None:
+        """`refresh_token(stale)`: a new token for when GitHub answers 401 with `stale` (an
+        App's installation token that expired early or was revoked); asked once per request."""
         if not base_url.startswith(("https://", "http://")):
             raise ValueError("base_url must be an http(s) URL, e.g. https://api.github.com")
         if not token:
@@ -64,6 +67,7 @@ class Transport:
         self._max_wait = max_wait
         self._sleep = sleep
         self._clock = clock
+        self._refresh_token = refresh_token
         self._session = session or requests.Session()
         self._session.headers.update(
             {
@@ -73,6 +77,12 @@ class Transport:
                 "User-Agent": USER_AGENT,
             }
         )
+
+    def _use_token(self, token: str) -> None:
+        if not token:
+            raise ValueError("a GitHub token is required")
+        self._token = token
+        self._session.headers["Authorization"] = f"Bearer {token}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"
@@ -118,8 +128,20 @@ class Transport:
     ) -> requests.Response:
         path = url.removeprefix(self._base_url).split("?")[0]
         failures = rate_limited = 0
+        refreshed = False
         while True:
             response = self._attempt(method, url, path, params, json, headers)
+            if (
+                isinstance(response, requests.Response)
+                and response.status_code == 401
+                and self._refresh_token is not None
+                and not refreshed
+            ):
+                # Once: a token that fails again straight after being issued is not stale.
+                refreshed = True
+                logger.info("github answered 401 on %s %s; refreshing the token", method, path)
+                self._use_token(self._refresh_token(self._token))
+                continue
             if isinstance(response, GitHubError):
                 if failures >= TRANSIENT_RETRIES:
                     raise response

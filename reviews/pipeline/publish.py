@@ -143,7 +143,10 @@ def report_failure(analysis_id: int, github: GitHubClient) -> None:
 
 def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool:
     """Post a completed review again (after `comment_error`): `manage.py repost_comment`."""
-    return publish_review(analysis_id, github or clients.github_client())
+    if github is None:
+        analysis = Analysis.objects.get(id=analysis_id)
+        github = clients.github_client_for(analysis.repo_full_name, analysis.installation_id)
+    return publish_review(analysis_id, github)
 
 
 def comment_context(analysis: Analysis) -> render.CommentContext:

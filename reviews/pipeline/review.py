@@ -47,7 +47,7 @@ def run(
     """Review a claimed (running) analysis end to end, and publish it unless told not to."""
     analysis = Analysis.objects.get(id=analysis_id)
     post = analysis.publish
-    github = github or clients.github_client()
+    github = github or clients.github_client_for(analysis.repo_full_name, analysis.installation_id)
     timings = Timings()
 
     with timings("fetch"):
