@@ -77,7 +77,7 @@ def _private_key(name: str, file_name: str) -> str:
 
 def _dollars(name: str) -> Decimal | None:
     """An amount of US dollars, or None when unset; refused when negative or not a number."""
-    raw = env.str(name, default="").strip().removeprefix("$")
+    raw = env.str(name, default="").strip()
     if not raw:
         return None
     try:

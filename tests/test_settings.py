@@ -7,7 +7,9 @@ from pathlib import Path
 from tests.fixtures import REPO_ROOT
 
 SETTINGS = (REPO_ROOT / "prism" / "settings.py").read_text(encoding="utf-8")
-NAME_READ = re.compile(r"""(?:env\.\w+|_positive_int|_choice|_credential)\(\s*"([A-Z_]+)\"""")
+NAME_READ = re.compile(
+    r"""(?:env\.\w+|_positive_int|_choice|_credential|_prices|_dollars)\(\s*"([A-Z_]+)\""""
+)
 
 
 def settings_read_from_the_environment() -> set[str]:

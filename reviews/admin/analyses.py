@@ -15,6 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from reviews import audit, dispatch, presentation, selectors
+from reviews.admin.budgets import budget_rows
 from reviews.admin.common import (
     NONE,
     RAW_OUTPUT_PERMISSION,
@@ -343,7 +344,12 @@ class AnalysisAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.repost_view),
             name="reviews_analysis_repost",
         )
-        return [overview, rerun, repost, *super().get_urls()]
+        budgets = path(
+            "budgets/",
+            self.admin_site.admin_view(self.budgets_view),
+            name="reviews_analysis_budgets",
+        )
+        return [overview, budgets, rerun, repost, *super().get_urls()]
 
     def _acted_on(self, request: HttpRequest, object_id: int) -> Analysis:
         if request.method != "POST":
@@ -363,6 +369,18 @@ class AnalysisAdmin(admin.ModelAdmin):
         analysis = self._acted_on(request, object_id)
         self.repost_selected(request, Analysis.objects.filter(pk=analysis.pk))
         return HttpResponseRedirect(reverse("admin:reviews_analysis_change", args=[analysis.pk]))
+
+    def budgets_view(self, request: HttpRequest) -> HttpResponse:
+        """Spend against each money cap (reviews/admin/budgets.py)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Budgets",
+            "rows": budget_rows(),
+        }
+        return TemplateResponse(request, "admin/reviews/analysis/budgets.html", context)
 
     def overview_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):

@@ -29,7 +29,9 @@ def api() -> Iterator[responses.RequestsMock]:
 
 
 def _sent(api: responses.RequestsMock, index: int = 0) -> dict:
-    return json.loads(api.calls[index].request.body)
+    body = api.calls[index].request.body
+    assert body is not None
+    return json.loads(body)
 
 
 def test_a_check_run_is_created_in_progress(api, client: GitHubClient) -> None:
