@@ -24,7 +24,8 @@ def check_github_settings(app_configs, **kwargs) -> list[Warning]:
                 id="prism.W001",
             )
         )
-    if not settings.GITHUB_TOKEN:
+    # A GitHub App needs no personal token: each review uses its installation's.
+    if not settings.GITHUB_TOKEN and not settings.GITHUB_APP_ID:
         problems.append(
             Warning(
                 "GITHUB_TOKEN is not set: reviews cannot read pull requests or post comments.",

@@ -5,10 +5,15 @@ model): everything reaches the page through `format_html` or auto-escaped templa
 the comment preview through an allowlist sanitizer.
 """
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
+
+from reviews import clients
 
 # Importing them registers them.
-from reviews.admin import analyses, findings, tokens  # noqa: F401
+from reviews.admin import analyses, findings, installations, tokens  # noqa: F401
 
 # Branded as Prism; "View site" leads to the overview (Prism has no public site). The app
 # sidebar is off: three models are a click away on the home page, and its 280 px are what
@@ -19,3 +24,12 @@ admin.site.index_title = "Reviews, findings and API tokens"
 admin.site.site_url = "/admin/reviews/analysis/overview/"
 admin.site.enable_nav_sidebar = False
 admin.site.index_template = "admin/reviews/index.html"  # leads with the overview
+_index = admin.site.index
+
+
+def _index_with_mode(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+    """The home page says which mode is on: a personal token, or GitHub App N."""
+    return _index(request, {"prism_mode": clients.mode_description(), **(extra_context or {})})
+
+
+admin.site.index = _index_with_mode  # type: ignore[method-assign]
