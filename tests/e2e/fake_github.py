@@ -173,6 +173,7 @@ def parse_files(diff: str) -> list[FileEntry]:
 class FakeGitHub(LocalServer):
     def __init__(self, token: str) -> None:
         self.token = token
+        self.bot_login = BOT_LOGIN  # who Prism's comments are by
         self.lock = threading.Lock()
         self.pulls: dict[tuple[str, int], PullRequest] = {}
         # Each repository's files on its default branch ("main"): its policy file, if any.
@@ -326,9 +327,19 @@ class FakeGitHub(LocalServer):
 
     # --- answering --------------------------------------------------------------------------
 
-    def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+    def deny(self, request: Request) -> tuple[int, dict[str, str], bytes] | None:
+        """The answer to a request whose credentials do not allow it; None when they do.
+        (The GitHub App stand-in, fake_github_app.py, checks installation tokens instead.)"""
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return _json(401, {"message": "Bad credentials"})
+        return None
+
+    def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        denied = self.deny(request)
+        return denied if denied is not None else self.route(request)
+
+    def route(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        """The answer to an authorised request: a planned fault, else the endpoint's."""
         with self.lock:
             fault = next((f for f in self.faults if _matches(f, request)), None)
             if fault is not None:
@@ -368,10 +379,7 @@ class FakeGitHub(LocalServer):
                     "comments": {
                         "nodes": [
                             {
-                                "author": {
-                                    "__typename": "User",
-                                    "login": (c.get("user") or {}).get("login", ""),
-                                },
+                                "author": _graphql_author((c.get("user") or {}).get("login", "")),
                                 "body": c.get("body", ""),
                                 "fullDatabaseId": str(c["id"]),
                             }
@@ -429,7 +437,7 @@ class FakeGitHub(LocalServer):
         return chain
 
     def _user(self, request: Request) -> tuple[int, dict, bytes]:
-        return _json(200, {"login": BOT_LOGIN, "id": 1, "type": "User"})
+        return _json(200, {"login": self.bot_login, "id": 1, "type": "User"})
 
     def _repository(self, request: Request, repo: str) -> tuple[int, dict, bytes]:
         return _json(200, {"full_name": repo, "default_branch": "main"})
@@ -492,7 +500,7 @@ class FakeGitHub(LocalServer):
             "number": int(number),
             "body": body,
             "html_url": f"https://github.com/{repo}/pull/{number}#issuecomment-{comment_id}",
-            "user": {"login": BOT_LOGIN},
+            "user": {"login": self.bot_login},
         }
         return _json(201, _public(self.comments[comment_id]))
 
@@ -530,7 +538,7 @@ class FakeGitHub(LocalServer):
                 {
                     "id": next(self._ids),
                     "pull_request_review_id": review_id,
-                    "user": {"login": BOT_LOGIN},
+                    "user": {"login": self.bot_login},
                     **comment,
                 }
             )
@@ -635,6 +643,13 @@ def _entry(path: str, status: str, patch: str | None) -> FileEntry:
         deletions=sum(1 for x in body if x.startswith("-")),
         right_ranges=ranges,
     )
+
+
+def _graphql_author(login: str) -> dict[str, str]:
+    """GraphQL names an App's bot without REST's "[bot]" suffix, as a Bot."""
+    if login.endswith("[bot]"):
+        return {"__typename": "Bot", "login": login.removesuffix("[bot]")}
+    return {"__typename": "User", "login": login}
 
 
 def _matches(fault: Fault, request: Request) -> bool:
