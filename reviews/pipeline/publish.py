@@ -114,6 +114,16 @@ def report_not_reviewed(
         )
 
 
+def report_superseded(analysis_id: int, github: GitHubClient) -> None:
+    """A review a newer push superseded while it ran: its check run, already in progress,
+    ends neutral instead of spinning forever. (One taken over by another worker is left to
+    that worker, which completes the same run.)"""
+    analysis = Analysis.objects.get(id=analysis_id)
+    if analysis.status == Analysis.Status.SUPERSEDED and analysis.check_run_id and checks.enabled():
+        title = "Not reviewed: a newer push replaced this review"
+        _attempt([], "check run", checks.not_reviewed, analysis, github, title, analysis.error)
+
+
 def report_skipped_by_policy(analysis_id: int, github: GitHubClient) -> None:
     """The repository's policy skips this pull request: a neutral check says why (the commit
     status stays as it always was: none)."""

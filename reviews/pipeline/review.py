@@ -99,6 +99,8 @@ def run(
     )
     if summary is None:
         logger.info("review finished after losing its claim analysis_id=%s", analysis.id)
+        if post:
+            publish.report_superseded(analysis.id, github)
         return
     services.analysis_record_timing(
         analysis_id=analysis.id, step="store", seconds=time.perf_counter() - started

@@ -335,3 +335,45 @@ def test_the_actual_cost_is_priced_when_the_provider_reports_none(http, analysis
 
     assert done.cost == Decimal("0.000228")  # 1200 x 0.15/M + 80 x 0.6/M
     assert done.result.usage.cost == pytest.approx(0.000228)
+
+
+def test_a_review_superseded_while_it_ran_ends_its_check_neutral(
+    http, analysis, github, monkeypatch
+):
+    serve_pull_request(http, analysis.head_sha)
+    serve_publishing(http)
+    serve_checks(http)
+    http.post(CHAT, json=stubs.chat_completion([]))
+    store = review.ledger.analysis_complete_with_findings
+
+    def superseded_first(**kwargs):
+        # A newer push's review supersedes this one while the model is answering.
+        Analysis.objects.filter(pk=analysis.pk).update(
+            status=Analysis.Status.SUPERSEDED, error="Superseded by analysis #99 of eeee."
+        )
+        return store(**kwargs)
+
+    monkeypatch.setattr(review.ledger, "analysis_complete_with_findings", superseded_first)
+
+    done = run(analysis, github)
+
+    assert done.status == "superseded"
+    [completed] = sent(http, "PATCH")
+    assert completed["conclusion"] == "neutral"
+    assert completed["output"]["title"] == "Not reviewed: a newer push replaced this review"
+    assert not calls_to(http, "POST", COMMENTS_API)
+
+
+def test_a_daily_cap_without_the_models_price_warns_at_startup(settings):
+    from reviews.checks import check_budget_prices
+
+    settings.BUDGET_DAILY_USD = Decimal("5")
+    settings.LLM_MODEL = "openai/gpt-4o-mini"
+    settings.LLM_ALLOWED_MODELS = ["anthropic/claude-sonnet-4"]
+    settings.LLM_PRICES = {"openai/gpt-4o-mini": {"input": Decimal(1), "output": Decimal(1)}}
+
+    [warning] = check_budget_prices(None)
+
+    assert warning.id == "prism.W040" and "anthropic/claude-sonnet-4" in warning.msg
+    settings.BUDGET_DAILY_USD = None
+    assert check_budget_prices(None) == []
