@@ -55,18 +55,8 @@ class GitHubWebhookView(APIView):
         if not decision.review:
             return Response({"status": "ignored", "reason": decision.reason})
         if decision.rerun is not None:
-            repo = decision.rerun.repo_full_name
-        else:
-            assert decision.pull_request is not None  # a decision to review carries its PR
-            repo = decision.pull_request.repo_full_name
-        # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
-        verdict = gate.check(repo, decision.installation_id)
-        if not verdict.allowed:
-            logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
-            return Response({"status": "ignored", "reason": verdict.reason})
-        if decision.rerun is not None:
-            return _record_rerun(delivery_id, decision.rerun)
-        return _record(delivery_id, event, decision, verdict.installation_id)
+            return _record_rerun(delivery_id, decision)
+        return _record(delivery_id, event, decision)
 
 
 def _verified_body(request: Request) -> bytes:
@@ -120,17 +110,22 @@ def _installation_event(event: str, body: bytes, request: Request, delivery_id: 
     return Response({"status": outcome.status, key: outcome.detail})
 
 
-def _record(
-    delivery_id: str, event: str, decision: events.Decision, installation_id: int | None
-) -> Response:
+def _record(delivery_id: str, event: str, decision: events.Decision) -> Response:
     pull_request = decision.pull_request
     assert pull_request is not None  # a decision to review always carries its pull request
+    # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
+    verdict = gate.check(
+        pull_request.repo_full_name, decision.installation_id, decision.repository_id
+    )
+    if not verdict.allowed:
+        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+        return Response({"status": "ignored", "reason": verdict.reason})
     recorded = services.analysis_record_delivery(
         delivery_id=delivery_id,
         event=event,
         action=decision.action,
         pull_request=pull_request,
-        installation_id=installation_id,
+        installation_id=verdict.installation_id,
     )
     if not recorded.queued:
         return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
@@ -148,8 +143,15 @@ def _record(
     )
 
 
-def _record_rerun(delivery_id: str, request: events.RerunRequest) -> Response:
+def _record_rerun(delivery_id: str, decision: events.Decision) -> Response:
     """A re-run asked for on Prism's check run: queued once per delivery id."""
+    request = decision.rerun
+    assert request is not None  # a re-run decision carries its request
+    # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
+    verdict = gate.check(request.repo_full_name, decision.installation_id, decision.repository_id)
+    if not verdict.allowed:
+        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+        return Response({"status": "ignored", "reason": verdict.reason})
     recorded = services.analysis_record_rerun_request(
         delivery_id=delivery_id,
         analysis_id=request.analysis_id,

@@ -47,8 +47,10 @@ class Decision:
     action: str = ""
     pull_request: PullRequest | None = None
     rerun: RerunRequest | None = None
-    # GitHub App mode: the installation the delivery was sent for (`installation.id`).
+    # GitHub App mode: the installation the delivery was sent for (`installation.id`), and
+    # the repository's id, which survives a rename.
     installation_id: int | None = None
+    repository_id: int | None = None
 
 
 def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
@@ -102,17 +104,21 @@ def decide(event: str, payload: dict[str, Any]) -> Decision:
         action=action,
         pull_request=pull_request,
         installation_id=installation_id(payload),
+        repository_id=_optional_id(payload.get("repository"), "repository.id"),
     )
 
 
 def installation_id(payload: dict[str, Any]) -> int | None:
     """The App installation a delivery was sent for; None for a repository's own webhook."""
-    installation = payload.get("installation")
-    value = installation.get("id") if isinstance(installation, dict) else None
+    return _optional_id(payload.get("installation"), "installation.id")
+
+
+def _optional_id(container: Any, name: str) -> int | None:
+    value = container.get("id") if isinstance(container, dict) else None
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-        raise PayloadError("installation.id must be a positive integer")
+        raise PayloadError(f"{name} must be a positive integer")
     return value
 
 
@@ -142,7 +148,11 @@ def decide_check_run(payload: dict[str, Any]) -> Decision:
         analysis_id=int(external_id), repo_full_name=repo[:200], check_run_id=check_run_id
     )
     return Decision(
-        review=True, action=action, rerun=request, installation_id=installation_id(payload)
+        review=True,
+        action=action,
+        rerun=request,
+        installation_id=installation_id(payload),
+        repository_id=_optional_id(repository, "repository.id"),
     )
 
 

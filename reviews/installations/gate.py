@@ -24,8 +24,14 @@ def app_mode() -> bool:
     return bool(settings.GITHUB_APP_ID and settings.GITHUB_APP_PRIVATE_KEY)
 
 
-def check(repo_full_name: str, installation_id: int | None) -> Verdict:
-    """Whether a delivery for `repo_full_name`, sent for `installation_id`, is reviewed."""
+def check(
+    repo_full_name: str, installation_id: int | None, repository_id: int | None = None
+) -> Verdict:
+    """Whether a delivery for `repo_full_name`, sent for `installation_id`, is reviewed.
+
+    The repository is known by its GitHub id when the delivery names it (a renamed
+    repository keeps its id and its row until `sync_installations` updates the name), else
+    by its name."""
     if not app_mode():
         return Verdict(allowed=True)
     if installation_id is None:
@@ -34,11 +40,7 @@ def check(repo_full_name: str, installation_id: int | None) -> Verdict:
             reason="the delivery names no installation of Prism's GitHub App "
             "(a repository webhook? Prism runs as a GitHub App)",
         )
-    repository = (
-        Repository.objects.select_related("installation")
-        .filter(full_name__iexact=repo_full_name)
-        .first()
-    )
+    repository = _known_repository(repo_full_name, repository_id)
     if repository is None or repository.installation_id != installation_id:
         return Verdict(
             allowed=False,
@@ -54,6 +56,19 @@ def check(repo_full_name: str, installation_id: int | None) -> Verdict:
     if not repository.enabled:
         return Verdict(allowed=False, reason=f"repository {repository.full_name} is disabled")
     return Verdict(allowed=True, installation_id=installation_id)
+
+
+def _known_repository(repo_full_name: str, repository_id: int | None) -> Repository | None:
+    rows = Repository.objects.select_related("installation")
+    if repository_id is not None:
+        by_id = rows.filter(github_id=repository_id).first()
+        if by_id is not None:
+            return by_id
+    by_name = rows.filter(full_name__iexact=repo_full_name).first()
+    # The same name with another id is another repository (deleted, then created again).
+    if by_name is None or repository_id is None or by_name.github_id is None:
+        return by_name
+    return by_name if by_name.github_id == repository_id else None
 
 
 def installation_of(repo_full_name: str) -> int | None:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
@@ -48,7 +49,7 @@ def refresh(installation_id: int, stale: str, *, clock: Clock = time.time) -> st
 
 def forget(installation_id: int) -> None:
     """Drop the cached token (the installation was deleted or suspended)."""
-    cache.delete(_key(installation_id))
+    _cache_call(cache.delete, _key(installation_id))
 
 
 def app_client(*, clock: Clock = time.time) -> AppClient:
@@ -63,10 +64,10 @@ def app_client(*, clock: Clock = time.time) -> AppClient:
 def bot_login(*, clock: Clock = time.time) -> str:
     """`<slug>[bot]`, the login the App's comments appear under (GET /app, cached a day)."""
     key = f"prism:github-app:{settings.GITHUB_APP_ID}:bot-login"
-    login = cache.get(key)
+    login = _cache_call(cache.get, key)
     if not isinstance(login, str) or not login:
         login = app_client(clock=clock).bot_login()
-        cache.set(key, login, timeout=BOT_LOGIN_SECONDS)
+        _cache_call(cache.set, key, login, timeout=BOT_LOGIN_SECONDS)
     return login
 
 
@@ -78,7 +79,7 @@ def _issue(installation_id: int, clock: Clock) -> str:
 
 
 def _cached(installation_id: int, clock: Clock) -> str | None:
-    entry = cache.get(_key(installation_id))
+    entry = _cache_call(cache.get, _key(installation_id))
     if not isinstance(entry, dict):
         return None
     expires_at, sealed = entry.get("expires_at"), entry.get("token")
@@ -98,9 +99,18 @@ def _store(installation_id: int, issued: InstallationToken, clock: Clock) -> Non
     if keep <= 0:
         return  # already inside the margin: used once, never shared
     sealed = _fernet().encrypt(issued.token.encode()).decode()
-    cache.set(
-        _key(installation_id), {"token": sealed, "expires_at": issued.expires_at}, timeout=keep
-    )
+    entry = {"token": sealed, "expires_at": issued.expires_at}
+    _cache_call(cache.set, _key(installation_id), entry, timeout=keep)
+
+
+def _cache_call(operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A cache operation that cannot fail a review: with the cache (Redis) unreachable, a
+    token is issued per client instead of shared."""
+    try:
+        return operation(*args, **kwargs)
+    except Exception as exc:
+        logger.warning("installation token cache unavailable: %s", type(exc).__name__)
+        return None
 
 
 def _key(installation_id: int) -> str:

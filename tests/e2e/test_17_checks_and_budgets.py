@@ -28,9 +28,9 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.fake_github_app import FakeGitHubApp
 from tests.e2e.fake_llm import FakeLLM
-from tests.e2e.helpers import Stack, needle, sha
+from tests.e2e.helpers import Stack, needle, pull_request_event, sha
 from tests.e2e.processes import Database, Prism, RedisProxy, RedisServer, wait_until
-from tests.e2e.test_16_github_app import compact, install, opened
+from tests.e2e.test_16_github_app import compact, install
 from tests.fixtures import payload
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +38,8 @@ pytestmark = pytest.mark.e2e
 APP_ID, SLUG = 31338, "prism-checks"
 INITECH = 303
 CAPPED, BUSY = "initech/capped", "initech/busy"
+# GitHub's repository ids, as install() numbers them.
+REPO_IDS = {CAPPED: INITECH * 1000 + 1, BUSY: INITECH * 1000 + 2}
 PUBLIC = "https://prism.example.com"
 # Dollars per million tokens for the model Prism asks for (LLM_MODEL's default).
 PRICES = {"openai/gpt-4o-mini": {"input": 3, "output": 15}}
@@ -96,10 +98,19 @@ def checks_stack(tmp_path_factory: pytest.TempPathFactory, app_private_key):
         yield stack
 
 
+def opened(repo: str, head: str) -> bytes:
+    """The real `pull_request.opened` payload for pull request #1 of `repo`, as the App's
+    installation receives it (with the repository's id, which the allow-list checks)."""
+    data = json.loads(pull_request_event("opened", repo, 1, head, needle(repo, 1)))
+    data["installation"] = {"id": INITECH, "node_id": f"MDIz{INITECH}"}
+    data["repository"]["id"] = REPO_IDS[repo]
+    return compact(data)
+
+
 def open_pull(stack: Stack, repo: str, diff: str) -> str:
     head = sha(f"{repo}#1 checks")
     stack.github.open_pull(repo, 1, head_sha=head, diff=diff, title=needle(repo, 1))
-    response = stack.deliver(opened(repo, INITECH, head))
+    response = stack.deliver(opened(repo, head))
     assert response.status_code == 202, response.text
     return head
 
@@ -187,7 +198,7 @@ def test_the_rerun_button_queues_a_new_analysis_once(checks_stack):
     data = payload("check_run.requested_action.json")
     data["check_run"].update(id=run["id"], external_id=run["external_id"], head_sha=run["head_sha"])
     data["requested_action"] = {"identifier": "rerun"}
-    data["repository"].update(full_name=BUSY, name="busy")
+    data["repository"].update(full_name=BUSY, name="busy", id=REPO_IDS[BUSY])
     data["installation"] = {"id": INITECH, "node_id": f"MDIz{INITECH}"}
     body = compact(data)
 

@@ -213,3 +213,19 @@ def test_personal_token_mode_keeps_using_github_token(settings):
 def test_app_mode_is_described_with_the_app_id(app_mode):
     assert clients.app_mode()
     assert clients.mode_description() == f"GitHub App {APP_ID}"
+
+
+def test_an_unreachable_cache_costs_a_token_per_client_not_the_review(
+    token_server, clock, monkeypatch
+):
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(cache, "get", down)
+    monkeypatch.setattr(cache, "set", down)
+
+    first = tokens.installation_token(11, clock=clock)
+    second = tokens.installation_token(11, clock=clock)
+
+    assert first != second
+    assert len(token_server.server.issued) == 2

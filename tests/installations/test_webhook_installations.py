@@ -290,3 +290,27 @@ def test_a_rerun_keeps_the_installation(make_analysis):
     analysis = make_analysis(installation_id=57, status=Analysis.Status.FAILED)
 
     assert services.analysis_rerun(analysis=analysis).installation_id == 57
+
+
+def test_a_renamed_repository_is_known_by_its_id(app_mode, deliver, broker):
+    installation = Installation.objects.create(id=1, account_login="Codertocat")
+    Repository.objects.create(
+        installation=installation, github_id=186853002, full_name="Codertocat/Old-Name"
+    )
+
+    response = deliver(payload_bytes(PR), event="pull_request")
+
+    assert response.status_code == 202
+    assert Analysis.objects.get().repo_full_name == "Codertocat/Hello-World"
+
+
+def test_a_new_repository_under_an_old_name_is_not_the_installed_one(app_mode, deliver, broker):
+    installation = Installation.objects.create(id=1, account_login="Codertocat")
+    Repository.objects.create(
+        installation=installation, github_id=5, full_name="Codertocat/Hello-World"
+    )
+
+    response = deliver(payload_bytes(PR), event="pull_request")
+
+    assert response.json()["status"] == "ignored"
+    broker.assert_not_called()
