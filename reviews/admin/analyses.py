@@ -82,6 +82,8 @@ class AnalysisAdmin(admin.ModelAdmin):
                     "prompt_tokens",
                     "completion_tokens",
                     "cost_column",
+                    "cost_estimate",
+                    "check_run_id",
                     "duration",
                     # The blob of the .github/prism.yml the review followed ("": none).
                     "policy_sha",
@@ -259,6 +261,10 @@ class AnalysisAdmin(admin.ModelAdmin):
             if result.coverage.files_total
             else "",
             "cost": presentation.money(analysis.cost),
+            # What the budgets reserved before the first model call (reviews/budgets.py).
+            "cost_estimate": presentation.money(analysis.cost_estimate)
+            if analysis.cost_estimate is not None
+            else "",
             "tokens": presentation.tokens(analysis.prompt_tokens + analysis.completion_tokens),
             "human_duration": presentation.human_duration(selectors.analysis_duration(analysis)),
             "posting": posting,

@@ -90,7 +90,7 @@ def run(
             files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules, before_model=admit
         )
     except budgets.OverBudget as over:
-        over_budget(analysis, github if post else None, over.refusal)
+        skip_over_budget(analysis, github if post else None, over.refusal)
         return
 
     started = time.perf_counter()
@@ -109,7 +109,9 @@ def run(
         publish.publish_review(analysis.id, github)
 
 
-def over_budget(analysis: Analysis, github: GitHubClient | None, refusal: budgets.Refusal) -> None:
+def skip_over_budget(
+    analysis: Analysis, github: GitHubClient | None, refusal: budgets.Refusal
+) -> None:
     """No model call: the analysis is skipped with the reason, and the pull request says so
     (its comment, a neutral check, an `error` status), never as a clean review."""
     logger.info("review over budget analysis_id=%s: %s", analysis.id, refusal.title)

@@ -70,3 +70,12 @@ def test_without_budgets_the_page_says_so_and_the_home_links_it(staff_client, se
 def test_the_page_needs_a_login(client):
     response = client.get(URL)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_an_analysis_page_shows_the_estimate_beside_the_cost(staff_client, make_analysis):
+    analysis = make_analysis(status=Analysis.Status.SKIPPED, error="Not reviewed: over budget.")
+    Analysis.objects.filter(pk=analysis.pk).update(cost_estimate=Decimal("0.0631"))
+
+    page = staff_client.get(f"/admin/reviews/analysis/{analysis.pk}/change/").content.decode()
+
+    assert "(estimated up to $0.0631 before the first call)" in page
