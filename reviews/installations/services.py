@@ -68,8 +68,9 @@ def installation_record_delivery(
         if InstallationEvent.objects.filter(delivery_id=delivery_id).exists():
             return Outcome("duplicate", f"delivery {delivery_id} was already applied")
         raise
-    if action in ("deleted", "suspend"):
-        tokens.forget(described.id)  # after commit: a concurrent review may still hold one
+    # A token carries the permissions and repositories it was issued with: the next review
+    # gets a new one, with what the installation grants now.
+    tokens.forget(described.id)
     logger.info(
         "installation delivery applied delivery_id=%s event=%s action=%s installation_id=%s",
         delivery_id,

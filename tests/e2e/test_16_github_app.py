@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+import requests
 
 from tests.e2e.conftest import (
     admin_database_url,
@@ -191,6 +192,14 @@ def test_two_organisations_are_reviewed_at_once_each_with_its_own_token(app_stac
         assert comment["user"]["login"] == f"{SLUG}[bot]" and head in comment["body"]
         assert github.statuses(repo, head) == ["pending", "success"]
     assert not github.calls("GET", "/user")  # an installation token cannot read it
+    # The stand-in holds each token to its own organisation, as GitHub does.
+    acme_token = [token for i, token in github.issued if i == ACME][-1]  # the live one
+    crossed = requests.get(
+        f"{github.url}/repos/globex/web/pulls/1",
+        headers={"Authorization": f"Bearer {acme_token}"},
+        timeout=10,
+    )
+    assert crossed.status_code == 404
     assert_no_credential_in_logs(app_stack, app_private_key[0])
 
 

@@ -314,3 +314,24 @@ def test_a_new_repository_under_an_old_name_is_not_the_installed_one(app_mode, d
 
     assert response.json()["status"] == "ignored"
     broker.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "installation.new_permissions_accepted.json",
+        "installation.suspend.json",
+        "installation.deleted.json",
+        "installation_repositories.added.json",
+    ],
+)
+def test_a_cached_token_is_dropped_when_its_installation_changes(app_mode, deliver, name):
+    from django.core.cache import cache
+
+    installation_id = payload(name)["installation"]["id"]
+    key = f"prism:github-app:4242:installation-token:{installation_id}"
+    cache.set(key, {"token": "sealed", "expires_at": 9e9})
+
+    replay(deliver, name)
+
+    assert cache.get(key) is None
