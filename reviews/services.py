@@ -375,8 +375,9 @@ def analysis_record_rerun_request(
     return Recorded(analysis_id=rerun.id, queued=True)
 
 
-def analysis_record_check_run(*, analysis_id: int, check_run_id: int) -> None:
-    """The check run a review created on GitHub, completed when the review ends."""
+def analysis_record_check_run(*, analysis_id: int, check_run_id: int | None) -> None:
+    """The check run a review created on GitHub, completed when the review ends (None: the
+    next publication creates a new one)."""
     Analysis.objects.filter(id=analysis_id).update(check_run_id=check_run_id)
 
 

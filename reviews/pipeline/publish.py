@@ -156,6 +156,8 @@ def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool
     if github is None:
         analysis = Analysis.objects.get(id=analysis_id)
         github = clients.github_client_for(analysis.repo_full_name, analysis.installation_id)
+    # GitHub appends each update's annotations to a run's: a new run, not the same ones twice.
+    services.analysis_record_check_run(analysis_id=analysis_id, check_run_id=None)
     return publish_review(analysis_id, github)
 
 

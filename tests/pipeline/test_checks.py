@@ -377,3 +377,28 @@ def test_a_daily_cap_without_the_models_price_warns_at_startup(settings):
     assert warning.id == "prism.W040" and "anthropic/claude-sonnet-4" in warning.msg
     settings.BUDGET_DAILY_USD = None
     assert check_budget_prices(None) == []
+
+
+def test_a_reposted_review_gets_a_new_check_run_not_its_annotations_twice(
+    http, make_analysis, github
+):
+    analysis = make_analysis(
+        repo_full_name=REPO,
+        pr_number=stubs.NUMBER,
+        head_sha=stubs.HEAD,
+        status=Analysis.Status.COMPLETED,
+        feedback=feedback(finding(HELPERS, 550)),
+        check_run_id=77,
+    )
+    serve_publishing(http)
+    http.post(
+        CHECK_RUNS, status=201, json=openapi_example("check-run-example-of-completed-conclusion")
+    )
+
+    publish.repost_comment(analysis.id, github)
+
+    [created] = sent(http, "POST")
+    assert created["conclusion"] == "success" and len(created["output"]["annotations"]) == 1
+    assert not calls_to(http, "PATCH", f"{CHECK_RUNS}/77")
+    analysis.refresh_from_db()
+    assert analysis.check_run_id == 4
