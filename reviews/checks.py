@@ -33,6 +33,16 @@ def check_github_settings(app_configs, **kwargs) -> list[Warning]:
                 id="prism.W002",
             )
         )
+    cache_backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if settings.GITHUB_APP_ID and "locmem" in cache_backend.lower():
+        problems.append(
+            Warning(
+                "GitHub App mode with a per-process cache: every web and worker process asks "
+                "GitHub for its own installation tokens.",
+                hint="Set CACHE_URL to a shared cache, e.g. redis://redis:6379/1.",
+                id="prism.W004",
+            )
+        )
     if not settings.LLM_API_KEY and "openrouter.ai" in settings.LLM_BASE_URL:
         problems.append(
             Warning(

@@ -64,11 +64,9 @@ def _known_repository(repo_full_name: str, repository_id: int | None) -> Reposit
         by_id = rows.filter(github_id=repository_id).first()
         if by_id is not None:
             return by_id
-    by_name = rows.filter(full_name__iexact=repo_full_name).first()
-    # The same name with another id is another repository (deleted, then created again).
-    if by_name is None or repository_id is None or by_name.github_id is None:
-        return by_name
-    return by_name if by_name.github_id == repository_id else None
+    # By name, whatever its id: a repository deleted and created again under the same name
+    # (a new id) is still the one the installation grants, and keeps the operator's settings.
+    return rows.filter(full_name__iexact=repo_full_name).first()
 
 
 def installation_of(repo_full_name: str) -> int | None:

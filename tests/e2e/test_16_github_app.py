@@ -106,8 +106,7 @@ def install(stack: Stack, installation_id: int, account: str, repos: tuple[str, 
     data["installation"].update(id=installation_id, app_id=APP_ID)
     data["installation"]["account"].update(login=account, type="Organization")
     data["repositories"] = [
-        {"id": installation_id * 1000 + n, "full_name": name, "name": name.split("/")[1]}
-        for n, name in enumerate(repos, start=1)
+        {"id": repository_id(name), "full_name": name, "name": name.split("/")[1]} for name in repos
     ]
     response = stack.deliver(compact(data), event="installation")
     assert response.status_code == 200, response.text
@@ -132,7 +131,14 @@ def opened(repo: str, installation_id: int, head: str) -> bytes:
     as the App's installation receives it."""
     data = json.loads(pull_request_event("opened", repo, 1, head, needle(repo, 1)))
     data["installation"] = {"id": installation_id, "node_id": f"MDIz{installation_id}"}
+    data["repository"]["id"] = repository_id(repo)
     return compact(data)
+
+
+def repository_id(repo: str) -> int:
+    """The repository's GitHub id, as the installation deliveries and the stand-in give it."""
+    installation, repos = (ACME, ACME_REPOS) if repo.startswith("acme/") else (GLOBEX, GLOBEX_REPOS)
+    return installation * 1000 + repos.index(repo) + 1
 
 
 def requests_to(stack: Stack, repo: str) -> list[Any]:
@@ -238,7 +244,7 @@ def test_a_removed_repository_has_its_next_delivery_ignored_with_the_reason(app_
     data["installation"].update(id=GLOBEX, app_id=APP_ID)
     data["installation"]["account"].update(login="globex", type="Organization")
     data["repositories_removed"] = [
-        {"id": GLOBEX * 1000 + 2, "full_name": "globex/site", "name": "site"}
+        {"id": repository_id("globex/site"), "full_name": "globex/site", "name": "site"}
     ]
     app_stack.github.remove_repository(GLOBEX, "globex/site")
 

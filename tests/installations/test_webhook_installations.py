@@ -304,15 +304,18 @@ def test_a_renamed_repository_is_known_by_its_id(app_mode, deliver, broker):
     assert Analysis.objects.get().repo_full_name == "Codertocat/Hello-World"
 
 
-def test_a_new_repository_under_an_old_name_is_not_the_installed_one(app_mode, deliver, broker):
+def test_a_repository_created_again_under_its_old_name_keeps_its_row(app_mode, deliver, broker):
     installation = Installation.objects.create(id=1, account_login="Codertocat")
     Repository.objects.create(
-        installation=installation, github_id=5, full_name="Codertocat/Hello-World"
+        installation=installation, github_id=5, full_name="Codertocat/Hello-World", enabled=False
     )
 
     response = deliver(payload_bytes(PR), event="pull_request")
 
-    assert response.json()["status"] == "ignored"
+    assert response.json() == {
+        "status": "ignored",
+        "reason": "repository Codertocat/Hello-World is disabled",
+    }
     broker.assert_not_called()
 
 
