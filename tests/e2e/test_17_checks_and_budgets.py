@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
@@ -30,7 +31,6 @@ from tests.e2e.fake_github_app import FakeGitHubApp
 from tests.e2e.fake_llm import FakeLLM
 from tests.e2e.helpers import Stack, needle, pull_request_event, sha
 from tests.e2e.processes import Database, Prism, RedisProxy, RedisServer, wait_until
-from tests.e2e.test_16_github_app import compact, install
 from tests.fixtures import payload
 
 pytestmark = pytest.mark.e2e
@@ -93,9 +93,27 @@ def checks_stack(tmp_path_factory: pytest.TempPathFactory, app_private_key):
         cleanup.callback(prism.stop)
         prism.start()
         stack = Stack(github, llm, prism, db, redis_server, keys, log_dir, [])
-        install(stack, INITECH, "initech", (CAPPED, BUSY))
+        install(stack)
         github.install(INITECH, "initech", CAPPED, BUSY)
         yield stack
+
+
+def install(stack: Stack) -> None:
+    """The real `installation.created` delivery: the App on initech's two repositories."""
+    data = payload("installation.created.json")
+    data["installation"].update(id=INITECH, app_id=APP_ID)
+    data["installation"]["account"].update(login="initech", type="Organization")
+    data["repositories"] = [
+        {"id": REPO_IDS[name], "full_name": name, "name": name.split("/")[1]}
+        for name in (CAPPED, BUSY)
+    ]
+    response = stack.deliver(compact(data), event="installation")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "applied"
+
+
+def compact(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def opened(repo: str, head: str) -> bytes:
