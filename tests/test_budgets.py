@@ -294,3 +294,13 @@ def test_standings_mark_50_75_90_and_100_percent(now, capped, spend, settings):
     assert (rows["Prism", "daily"].percent, rows["Prism", "daily"].mark) == (45, 0)
     assert (rows[REPO, "daily"].percent, rows[REPO, "daily"].mark) == (91, 90)
     assert (rows[REPO, "monthly"].percent, rows[REPO, "monthly"].mark) == (79, 75)
+
+
+def test_the_api_detail_shows_the_estimate_and_the_check_run(client, admin_user, make_analysis):
+    analysis = make_analysis(status=Analysis.Status.SKIPPED, check_run_id=4)
+    Analysis.objects.filter(pk=analysis.pk).update(cost_estimate=Decimal("0.063"))
+    client.force_login(admin_user)
+
+    body = client.get(f"/api/analyses/{analysis.pk}/").json()
+
+    assert (body["cost_estimate"], body["check_run_id"]) == ("0.063000", 4)
