@@ -79,3 +79,16 @@ def test_an_analysis_page_shows_the_estimate_beside_the_cost(staff_client, make_
     page = staff_client.get(f"/admin/reviews/analysis/{analysis.pk}/change/").content.decode()
 
     assert "(estimated up to $0.0631 before the first call)" in page
+
+
+def test_a_budgets_link_opens_the_filtered_list(staff_client, make_analysis, settings):
+    settings.BUDGET_DAILY_USD = Decimal("1.00")
+    spent(make_analysis, "octo/widgets", "0.10")
+    page = staff_client.get(URL).content.decode()
+    link = page[page.index("/admin/reviews/analysis/?") :].split('"')[0].replace("&amp;", "&")
+
+    response = staff_client.get(link)
+
+    # A lookup the admin does not allow would answer 302 to "?e=1".
+    assert response.status_code == 200
+    assert "octo/widgets" in response.content.decode()
