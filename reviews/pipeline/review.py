@@ -32,7 +32,7 @@ from reviews.github.resources import PullRequest
 from reviews.llm.client import LLMClient, LLMError, ReviewOutput
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
-from reviews.pipeline import leaks, publish, push
+from reviews.pipeline import leaks, publish, push, spending
 from reviews.pipeline import policy as repo_policy
 from reviews.results import Coverage, Finding, ReviewResult, Skipped, Usage
 
@@ -73,24 +73,13 @@ def run(
     repo_policy.record(analysis, rules, files)
 
     llm = llm or clients.llm_client(rules.model.value)
-
-    def admit(prompt_tokens: int, calls: int) -> None:
-        refusal = budgets.admit(
-            analysis_id=analysis.id,
-            repo=analysis.repo_full_name,
-            model=llm.config.model,
-            prompt_tokens=prompt_tokens,
-            calls=calls,
-        )
-        if refusal is not None:
-            raise budgets.OverBudget(refusal)
-
+    gate = spending.gate(analysis, llm.config.model)  # budgets, before the first model call
     try:
         result = review_files(
-            files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules, before_model=admit
+            files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules, before_model=gate
         )
     except budgets.OverBudget as over:
-        skip_over_budget(analysis, github if post else None, over.refusal)
+        spending.skip_over_budget(analysis, github if post else None, over.refusal)
         return
 
     started = time.perf_counter()
@@ -107,22 +96,6 @@ def run(
     )
     if post:
         publish.publish_review(analysis.id, github)
-
-
-def skip_over_budget(
-    analysis: Analysis, github: GitHubClient | None, refusal: budgets.Refusal
-) -> None:
-    """No model call: the analysis is skipped with the reason, and the pull request says so
-    (its comment, a neutral check, an `error` status), never as a clean review."""
-    logger.info("review over budget analysis_id=%s: %s", analysis.id, refusal.title)
-    if not services.analysis_finish(
-        analysis_id=analysis.id, status=Status.SKIPPED, error=refusal.error
-    ):
-        return
-    if github is not None:
-        publish.report_not_reviewed(
-            analysis, github, refusal.title, summary=refusal.detail, comment=True
-        )
 
 
 def review_files(
