@@ -10,8 +10,10 @@ step of `make run`) creates `var/`, and the Celery app creates the filesystem br
 folders when it is configured (prism/celery.py).
 """
 
+import json
 import os
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -74,6 +76,49 @@ def _private_key(name: str, file_name: str) -> str:
             f"{name} is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)."
         )
     return key + "\n" if key else ""
+
+
+def _dollars(name: str) -> Decimal | None:
+    """An amount of US dollars, or None when unset; refused when negative or not a number."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ImproperlyConfigured(
+            f"{name} must be an amount of dollars, e.g. 5.00; got {raw!r}."
+        ) from exc
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more dollars; got {raw!r}.")
+    return value
+
+
+def _prices(name: str) -> dict[str, dict[str, Decimal]]:
+    """Model -> {"input": $, "output": $} per million tokens, from a JSON object."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw, parse_float=Decimal, parse_int=Decimal)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from exc
+    example = '{"openai/gpt-4o-mini": {"input": 0.15, "output": 0.6}}'
+    if not isinstance(data, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object such as {example}.")
+    prices = {}
+    for model, price in data.items():
+        if not (
+            isinstance(price, dict)
+            and set(price) == {"input", "output"}
+            and all(isinstance(v, Decimal) and v.is_finite() and v >= 0 for v in price.values())
+        ):
+            raise ImproperlyConfigured(
+                f"{name}[{model!r}] must give dollars per million tokens as "
+                '{"input": <number>, "output": <number>}, both 0 or more.'
+            )
+        prices[str(model).strip()] = {"input": price["input"], "output": price["output"]}
+    return prices
 
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -355,6 +400,14 @@ if LLM_ALLOWED_MODELS and (_unlisted := set(LLM_FALLBACK_MODELS) - set(LLM_ALLOW
 LLM_MAX_INFLIGHT = _positive_int("LLM_MAX_INFLIGHT", 32)
 LLM_INFLIGHT_WAIT_SECONDS = _positive_int("LLM_INFLIGHT_WAIT_SECONDS", 120)
 
+# --- Money (README "Budgets") ----------------------------------------------------------
+# Dollars per million tokens, per model: {"openai/gpt-4o-mini": {"input": 0.15, "output": 0.6}}.
+# Prices each review before its first model call (against the budgets) and its cost when
+# the provider reports none.
+LLM_PRICES = _prices("LLM_PRICES")
+# A daily cap on what every repository's reviews together may spend (UTC days); empty: none.
+BUDGET_DAILY_USD = _dollars("BUDGET_DAILY_USD")
+
 # --- Review behaviour -----------------------------------------------------------------
 IGNORE_PATHS = env.list("IGNORE_PATHS", default=[])
 # Read each repository's .github/prism.yml (else .prism.yml) from its default branch; off:
@@ -372,7 +425,12 @@ SWEEP_INTERVAL_SECONDS = _positive_int("SWEEP_INTERVAL_SECONDS", 60)
 PUBLISH_LEASE_SECONDS = _positive_int("PUBLISH_LEASE_SECONDS", 300)
 PUBLISH_WAIT_SECONDS = _positive_int("PUBLISH_WAIT_SECONDS", 30)
 POST_INLINE_COMMENTS = env.bool("POST_INLINE_COMMENTS", default=True)
-POST_COMMIT_STATUS = env.bool("POST_COMMIT_STATUS", default=True)
+# The commit status prism/review: always in personal-token mode; in App mode the check run
+# (below) says the same with annotations, so the status is off unless asked for.
+POST_COMMIT_STATUS = env.bool("POST_COMMIT_STATUS", default=not GITHUB_APP_ID)
+# App mode only (GitHub lets only Apps create check runs): the "Prism review" check run with
+# one annotation per anchored finding and a "Re-run review" button.
+POST_CHECK_RUNS = env.bool("POST_CHECK_RUNS", default=True)
 SEVERITIES = ("low", "medium", "high", "critical")
 INLINE_MIN_SEVERITY = _choice("INLINE_MIN_SEVERITY", "medium", SEVERITIES)
 FAIL_ON_SEVERITY = _choice("FAIL_ON_SEVERITY", "never", ("never", *SEVERITIES))

@@ -102,3 +102,23 @@ def check_static_files_collected(app_configs: Any = None, **kwargs: Any) -> list
             id="prism.E010",
         )
     ]
+
+
+@register()
+def check_budget_prices(app_configs, **kwargs) -> list[Warning]:
+    """A daily cap without the model's price refuses every review: say so at startup."""
+    if settings.BUDGET_DAILY_USD is None:
+        return []
+    models = [settings.LLM_MODEL, *settings.LLM_ALLOWED_MODELS]
+    unpriced = [model for model in dict.fromkeys(models) if model not in settings.LLM_PRICES]
+    if not unpriced:
+        return []
+    return [
+        Warning(
+            f"BUDGET_DAILY_USD is set but LLM_PRICES has no price for {', '.join(unpriced)}: "
+            "every review with that model will be refused (its cost cannot be checked).",
+            hint='Add it to LLM_PRICES, e.g. {"MODEL": {"input": 0.15, "output": 0.6}} '
+            "(dollars per million tokens).",
+            id="prism.W040",
+        )
+    ]

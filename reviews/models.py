@@ -63,6 +63,11 @@ class Analysis(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # What its model calls were estimated to cost before the first one (reviews/budgets.py):
+    # counted against the budgets while it runs, then kept beside `cost` for comparison.
+    cost_estimate = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # Its check run on GitHub (App mode): created when the review starts, completed at the end.
+    check_run_id = models.BigIntegerField("check run id", null=True, blank=True)
 
     # The repository policy the review followed (reviews/policy): the blob SHA of its
     # .github/prism.yml ("" without one), and what it set, for the comment and the admin.

@@ -347,18 +347,76 @@ def analyses_needing_dispatch(*, now: Any = None) -> list[int]:
     )
 
 
-def analysis_rerun(*, analysis: Analysis) -> Analysis:
+def analysis_rerun(*, analysis: Analysis, delivery_id: str | None = None) -> Analysis:
     """A fresh review of the same pull request, recording which analysis it re-runs.
 
-    The one re-run path behind the admin action, the API and `rerun_review`. The caller
-    dispatches the new id after commit (see `tasks.dispatch_review`).
+    The one re-run path behind the admin action, the API, `rerun_review` and the check run's
+    "Re-run review" (with its delivery id). The caller dispatches the new id after commit
+    (see `tasks.dispatch_review`).
     """
     return analysis_create(
         pull_request=analysis.pull_request,
         event=analysis.event,
         action="rerun",
         rerun_of=analysis,
+        delivery_id=delivery_id,
         installation_id=analysis.installation_id,
+    )
+
+
+def analysis_record_rerun_request(
+    *, delivery_id: str, analysis_id: int, repo_full_name: str, check_run_id: int
+) -> Recorded | None:
+    """A re-run asked for on Prism's check run (`check_run` rerequested or requested_action),
+    exactly once per delivery id. None when the check run is not one of Prism's reviews: its
+    `external_id` must name an analysis of that repository that created this very run.
+
+    While a re-run of the same head is queued or running, another request is answered with
+    it: the delivery id is not signed, so a replayed delivery must not buy a review each time.
+    """
+    original = Analysis.objects.filter(
+        id=analysis_id, repo_full_name__iexact=repo_full_name, check_run_id=check_run_id
+    ).first()
+    if original is None:
+        return None
+    existing = Analysis.objects.filter(delivery_id=delivery_id).values_list("id", flat=True)
+    if (known := existing.first()) is not None:
+        return Recorded(analysis_id=known, queued=False)
+    pending = (
+        Analysis.objects.filter(
+            repo_full_name=original.repo_full_name,
+            pr_number=original.pr_number,
+            head_sha=original.head_sha,
+            rerun_of__isnull=False,
+            status__in=(Status.QUEUED, Status.RUNNING),
+        )
+        .values_list("id", flat=True)
+        .first()
+    )
+    if pending is not None:
+        return Recorded(analysis_id=pending, queued=False)
+    try:
+        with transaction.atomic():
+            rerun = analysis_rerun(analysis=original, delivery_id=delivery_id)
+    except IntegrityError:  # a copy of this very delivery recorded it first
+        first = Analysis.objects.filter(delivery_id=delivery_id).values_list("id", flat=True)
+        return Recorded(analysis_id=first.get(), queued=False)
+    return Recorded(analysis_id=rerun.id, queued=True)
+
+
+def analysis_record_check_run(*, analysis_id: int, check_run_id: int | None) -> None:
+    """The check run a review created on GitHub, completed when the review ends (None: the
+    next publication creates a new one)."""
+    Analysis.objects.filter(id=analysis_id).update(check_run_id=check_run_id)
+
+
+def analysis_reserve_cost(*, analysis_id: int, estimate: Decimal) -> bool:
+    """Set what this attempt's model calls are estimated to cost, counted against the budgets
+    while the review runs (reviews/budgets.py). False if it is no longer running."""
+    return bool(
+        Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
+            cost_estimate=estimate
+        )
     )
 
 

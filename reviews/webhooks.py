@@ -69,6 +69,8 @@ def _answer(request: Request) -> Response:
             return Response({"status": "pong"})
         if not decision.review:
             return Response({"status": "ignored", "reason": decision.reason})
+        if decision.rerun is not None:
+            return _record_rerun(delivery_id, decision)
         return _record(delivery_id, event, decision)
 
 
@@ -152,6 +154,38 @@ def _record(delivery_id: str, event: str, decision: events.Decision) -> Response
                 pull_request.repo_full_name,
                 pull_request.number,
             )
+    return Response(
+        {"status": "queued", "analysis_id": recorded.analysis_id},
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+def _record_rerun(delivery_id: str, decision: events.Decision) -> Response:
+    """A re-run asked for on Prism's check run: queued once per delivery id."""
+    request = decision.rerun
+    assert request is not None  # a re-run decision carries its request
+    # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
+    verdict = gate.check(request.repo_full_name, decision.installation_id, decision.repository_id)
+    if not verdict.allowed:
+        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+        return Response({"status": "ignored", "reason": verdict.reason})
+    recorded = services.analysis_record_rerun_request(
+        delivery_id=delivery_id,
+        analysis_id=request.analysis_id,
+        repo_full_name=request.repo_full_name,
+        check_run_id=request.check_run_id,
+    )
+    if recorded is None:
+        return Response({"status": "ignored", "reason": "the check run is not one of Prism's"})
+    if not recorded.queued:
+        return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
+    dispatch.dispatch_on_commit(recorded.analysis_id)
+    logger.info(
+        "re-run queued from a check run delivery_id=%s analysis_id=%s rerun_of=%s",
+        delivery_id,
+        recorded.analysis_id,
+        request.analysis_id,
+    )
     return Response(
         {"status": "queued", "analysis_id": recorded.analysis_id},
         status=status.HTTP_202_ACCEPTED,

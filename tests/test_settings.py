@@ -8,7 +8,8 @@ from tests.fixtures import REPO_ROOT
 
 SETTINGS = (REPO_ROOT / "prism" / "settings.py").read_text(encoding="utf-8")
 NAME_READ = re.compile(
-    r"""(?:env\.\w+|_positive_int|_choice|_credential|_private_key)\(\s*"([A-Z_]+)\""""
+    r"""(?:env\.\w+|_positive_int|_choice|_credential|_private_key|_prices|_dollars)"""
+    r"""\(\s*"([A-Z_]+)\""""
 )
 
 

@@ -15,6 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from reviews import audit, dispatch, presentation, selectors
+from reviews.admin.budgets import budget_rows
 from reviews.admin.common import (
     NONE,
     RAW_OUTPUT_PERMISSION,
@@ -81,6 +82,8 @@ class AnalysisAdmin(admin.ModelAdmin):
                     "prompt_tokens",
                     "completion_tokens",
                     "cost_column",
+                    "cost_estimate",
+                    "check_run_id",
                     "duration",
                     # The blob of the .github/prism.yml the review followed ("": none).
                     "policy_sha",
@@ -260,6 +263,10 @@ class AnalysisAdmin(admin.ModelAdmin):
             "cost": presentation.money(analysis.cost),
             "models_line": presentation.models_line(result.chunks),
             "usage_by_model": presentation.usage_by_model(result.usage),
+            # What the budgets reserved before the first model call (reviews/budgets.py).
+            "cost_estimate": presentation.money(analysis.cost_estimate)
+            if analysis.cost_estimate is not None
+            else "",
             "tokens": presentation.tokens(analysis.prompt_tokens + analysis.completion_tokens),
             "human_duration": presentation.human_duration(selectors.analysis_duration(analysis)),
             "posting": posting,
@@ -345,7 +352,12 @@ class AnalysisAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.repost_view),
             name="reviews_analysis_repost",
         )
-        return [overview, rerun, repost, *super().get_urls()]
+        budgets = path(
+            "budgets/",
+            self.admin_site.admin_view(self.budgets_view),
+            name="reviews_analysis_budgets",
+        )
+        return [overview, budgets, rerun, repost, *super().get_urls()]
 
     def _acted_on(self, request: HttpRequest, object_id: int) -> Analysis:
         if request.method != "POST":
@@ -365,6 +377,18 @@ class AnalysisAdmin(admin.ModelAdmin):
         analysis = self._acted_on(request, object_id)
         self.repost_selected(request, Analysis.objects.filter(pk=analysis.pk))
         return HttpResponseRedirect(reverse("admin:reviews_analysis_change", args=[analysis.pk]))
+
+    def budgets_view(self, request: HttpRequest) -> HttpResponse:
+        """Spend against each money cap (reviews/admin/budgets.py)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Budgets",
+            "rows": budget_rows(),
+        }
+        return TemplateResponse(request, "admin/reviews/analysis/budgets.html", context)
 
     def overview_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):

@@ -79,6 +79,9 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
             "prompt_tokens",
             "completion_tokens",
             "cost",
+            # What the budgets estimated before the first model call (README "Budgets").
+            "cost_estimate",
+            "check_run_id",
             "started_at",
             "duration_seconds",
             "comment_url",

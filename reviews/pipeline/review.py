@@ -8,14 +8,25 @@ decides between a retry and a failure.
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
-from reviews import clients, ledger, logs, policy, redaction, results, selectors, services
+from reviews import (
+    budgets,
+    clients,
+    ledger,
+    logs,
+    policy,
+    pricing,
+    redaction,
+    results,
+    selectors,
+    services,
+)
 from reviews.diffs import chunking, file_filter, incremental, parser
 from reviews.github.client import DiffTooLarge, GitHubClient
 from reviews.github.resources import PullRequest
@@ -23,7 +34,7 @@ from reviews.llm.client import LLMError, ReviewOutput
 from reviews.llm.fallback import Reviewer
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
-from reviews.pipeline import leaks, publish, push
+from reviews.pipeline import leaks, publish, push, spending
 from reviews.pipeline import policy as repo_policy
 from reviews.results import ChunkModel, Coverage, Finding, ReviewResult, Skipped, Usage
 
@@ -48,8 +59,10 @@ def run(
     services.analysis_supersede_older(analysis=analysis)
     with timings("fetch"):
         rules = repo_policy.for_review(analysis, pr, github)
-    if rules is None:
-        return  # the repository's policy skips this pull request: no model call
+    if rules is None:  # the repository's policy skips this pull request: no model call
+        if post:
+            publish.report_skipped_by_policy(analysis.id, github)
+        return
     previous = selectors.last_completed_review(analysis) if push.is_push(analysis) else None
     if previous is not None and rules.on_push.value == "off":
         push.skip_push(analysis, github if post else None, push.off_reason(rules))
@@ -62,7 +75,15 @@ def run(
     repo_policy.record(analysis, rules, files)
 
     llm = llm or clients.llm_client(rules.model.value)
-    result = review_files(files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules)
+    # Budgets, before the first model call: priced at the model asked first.
+    gate = spending.gate(analysis, clients.llm_models(rules.model.value)[0])
+    try:
+        result = review_files(
+            files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules, before_model=gate
+        )
+    except budgets.OverBudget as over:
+        spending.skip_over_budget(analysis, github if post else None, over.refusal)
+        return
 
     started = time.perf_counter()
     summary = ledger.analysis_complete_with_findings(
@@ -70,6 +91,8 @@ def run(
     )
     if summary is None:
         logger.info("review finished after losing its claim analysis_id=%s", analysis.id)
+        if post:
+            publish.report_superseded(analysis.id, github)
         return
     services.analysis_record_timing(
         analysis_id=analysis.id, step="store", seconds=time.perf_counter() - started
@@ -86,12 +109,15 @@ def review_files(
     timings: "Timings",
     plan: incremental.PushPlan | None = None,
     rules: policy.EffectivePolicy | None = None,
+    before_model: Callable[[int, int], None] | None = None,
 ) -> ReviewResult:
     """Everything between the parsed diff and the findings; no database, no GitHub.
 
     With an incremental `plan`, only the hunks its new commits touched are read; findings
     still anchor on the whole diff. `plan` None: a pull request's first review. `rules`: the
-    repository's policy (None: the operator's settings alone).
+    repository's policy (None: the operator's settings alone). `before_model(prompt_tokens,
+    calls)` is told what the chunk plan will send before the first model call, and may stop
+    the review by raising (the budgets do).
     """
     ignore = rules.ignore_paths.value if rules is not None else tuple(settings.IGNORE_PATHS)
     reviewing = files
@@ -105,6 +131,8 @@ def review_files(
         chunks, over_budget = chunking.plan_chunks(
             selected, max_tokens=chunk_budget(pr, widest), max_calls=settings.LLM_MAX_CALLS
         )
+    if before_model is not None:
+        before_model(prompt_tokens(pr, chunks, rules), len(chunks))
     with timings("llm"):
         answers = ask_model(llm, pr, chunks, rules)
     waited = sum(answer.waited for _, answer in answers if isinstance(answer, ReviewOutput))
@@ -187,6 +215,25 @@ def chunk_budget(pr: PullRequest, rules: list[tuple[str, str]] | None = None) ->
     )
     overhead = sum(chunking.estimate_tokens(m["content"]) for m in frame)
     return max(1_000, settings.LLM_MAX_PROMPT_TOKENS - overhead)
+
+
+def prompt_tokens(
+    pr: PullRequest, chunks: list[chunking.Chunk], rules: policy.EffectivePolicy | None = None
+) -> int:
+    """What the chunk plan's calls will send, in estimated tokens: each chunk with the
+    instructions, the pull request's description and its repository's rules around it."""
+    return sum(
+        chunking.estimate_tokens(message["content"])
+        for index, chunk in enumerate(chunks)
+        for message in build_messages(
+            pr_title=pr.title,
+            pr_body=pr.body,
+            chunk_text=chunk.text,
+            part=index + 1,
+            parts=len(chunks),
+            policy=_policy_blocks(rules, list(chunk.paths)),
+        )
+    )
 
 
 def _policy_blocks(rules: policy.EffectivePolicy | None, paths: list[str]) -> list[tuple[str, str]]:
@@ -340,8 +387,16 @@ def _coverage(
 
 def _usage(answers: "list[ReviewOutput | LLMError]") -> Usage:
     """Every answered call's usage: the chunks reviewed, and those that failed after answering
-    (a repair that did not help is billed too)."""
-    return Usage.total((answer.usage for answer in answers), model=settings.LLM_MODEL)
+    (a repair that did not help is billed too). A model whose provider reported no cost is
+    priced from LLM_PRICES, each model at its own price."""
+    return Usage.total(
+        (
+            pricing.priced(part, pricing.price_of(settings.LLM_PRICES, part.model))
+            for answer in answers
+            for part in answer.usage.models
+        ),
+        model=settings.LLM_MODEL,
+    )
 
 
 @dataclass

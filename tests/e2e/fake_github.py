@@ -51,7 +51,14 @@ _ROUTES = [
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments"), "create_comment"),
     ("PATCH", re.compile(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)"), "update_comment"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/statuses/([0-9a-f]{40})"), "create_status"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/check-runs"), "create_check_run"),
+    ("PATCH", re.compile(r"/repos/([^/]+/[^/]+)/check-runs/(\d+)"), "update_check_run"),
 ]
+# Check runs, as GitHub's REST description has them (docs/github-facts.md C6).
+MAX_ANNOTATIONS = 50
+CONCLUSIONS = {"action_required", "cancelled", "failure", "neutral", "success", "skipped",
+               "timed_out"}  # fmt: skip
+ANNOTATION_LEVELS = {"notice", "warning", "failure"}
 
 
 @dataclass
@@ -171,6 +178,9 @@ def parse_files(diff: str) -> list[FileEntry]:
 
 
 class FakeGitHub(LocalServer):
+    # Only a GitHub App may create check runs; a personal token gets GitHub's 403.
+    serves_check_runs = False
+
     def __init__(self, token: str) -> None:
         self.token = token
         self.bot_login = BOT_LOGIN  # who Prism's comments are by
@@ -182,6 +192,7 @@ class FakeGitHub(LocalServer):
         self.review_comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.resolved_threads: set[str] = set()
         self.commits: dict[tuple[str, str], Commit] = {}  # (repo, sha)
+        self.check_runs: dict[int, dict[str, Any]] = {}
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self._ids = itertools.count(10_001)
@@ -310,6 +321,15 @@ class FakeGitHub(LocalServer):
         sha_part = sha or "[0-9a-f]{40}"
         calls = self.calls("POST", rf"/repos/{re.escape(repo)}/statuses/{sha_part}")
         return [c.json()["state"] for c in calls if c.status < 300]
+
+    def runs(self, repo: str, sha: str | None = None) -> list[dict[str, Any]]:
+        """The check runs created on `repo` (on commit `sha`), oldest first, as they stand."""
+        with self.lock:
+            return [
+                json.loads(json.dumps(run))
+                for run in self.check_runs.values()
+                if run["repo"] == repo and (sha is None or run["head_sha"] == sha)
+            ]
 
     def sent_bodies(self, repo: str | None = None) -> list[str]:
         """Every request body Prism sent (to `repo`, or anywhere), as text."""
@@ -550,6 +570,42 @@ class FakeGitHub(LocalServer):
             return _json(422, {"message": "Validation Failed"})
         return _json(201, {"id": next(self._ids), "state": data["state"], "context": "x"})
 
+    def _create_check_run(self, request: Request, repo: str) -> tuple:
+        if not self.serves_check_runs:
+            return _json(403, {"message": "You must authenticate via a GitHub App."})
+        data = request.json()
+        if not data.get("name") or not re.fullmatch(r"[0-9a-f]{40}", data.get("head_sha", "")):
+            return _json(422, {"message": "Invalid request: name and head_sha are required."})
+        run: dict[str, Any] = {
+            "id": next(self._ids),
+            "repo": repo,
+            "name": data["name"],
+            "head_sha": data["head_sha"],
+            "external_id": data.get("external_id", ""),
+            "details_url": data.get("details_url"),
+            "status": "queued",
+            "conclusion": None,
+            "output": {},
+            "annotations": [],
+            "actions": [],
+            "updates": 0,
+        }
+        problem = _apply_check_run(run, data)
+        if problem:
+            return _json(422, {"message": problem})
+        self.check_runs[run["id"]] = run
+        return _json(201, _check_run_json(run))
+
+    def _update_check_run(self, request: Request, repo: str, run_id: str) -> tuple:
+        run = self.check_runs.get(int(run_id))
+        if run is None or run["repo"] != repo:
+            return _json(404, {"message": "Not Found"})
+        problem = _apply_check_run(run, request.json())
+        if problem:
+            return _json(422, {"message": problem})
+        run["updates"] += 1
+        return _json(200, _check_run_json(run))
+
     def _page(self, request: Request, items: list[dict[str, Any]]) -> tuple:
         """One page and a Link header to the next, as GitHub paginates.
 
@@ -643,6 +699,55 @@ def _entry(path: str, status: str, patch: str | None) -> FileEntry:
         deletions=sum(1 for x in body if x.startswith("-")),
         right_ranges=ranges,
     )
+
+
+def _apply_check_run(run: dict[str, Any], data: dict[str, Any]) -> str:
+    """Apply a create or update body to a stored run as GitHub does; the 422 message, or ""."""
+    status, conclusion = data.get("status"), data.get("conclusion")
+    if conclusion is not None and conclusion not in CONCLUSIONS:
+        return f"Invalid request: {conclusion!r} is not a conclusion."
+    if status == "completed" and conclusion is None:
+        return "Invalid request: a completed check run needs a conclusion."
+    output = data.get("output")
+    annotations = (output or {}).get("annotations") or []
+    if output is not None and not (output.get("title") and "summary" in output):
+        return "Invalid request: output needs a title and a summary."
+    if len(annotations) > MAX_ANNOTATIONS:
+        return f"Only {MAX_ANNOTATIONS} annotations are allowed per request."
+    for note in annotations:
+        required = ("path", "start_line", "end_line", "annotation_level", "message")
+        if any(note.get(key) in (None, "") for key in required):
+            return "Invalid request: an annotation misses a required field."
+        if (
+            note["annotation_level"] not in ANNOTATION_LEVELS
+            or note["end_line"] < note["start_line"]
+        ):
+            return "Invalid request: a bad annotation."
+    if len(data.get("actions") or []) > 3:
+        return "Invalid request: at most 3 actions."
+    if conclusion is not None:
+        run.update(status="completed", conclusion=conclusion)
+    elif status:
+        run["status"] = status
+    if output is not None:
+        run["output"] = {k: v for k, v in output.items() if k != "annotations"}
+        run["annotations"].extend(annotations)  # appended, never replaced
+    if data.get("actions"):
+        run["actions"] = data["actions"]
+    return ""
+
+
+def _check_run_json(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": run["id"],
+        "head_sha": run["head_sha"],
+        "name": run["name"],
+        "external_id": run["external_id"],
+        "status": run["status"],
+        "conclusion": run["conclusion"],
+        "details_url": run["details_url"],
+        "output": {**run["output"], "annotations_count": len(run["annotations"])},
+    }
 
 
 def _graphql_author(login: str) -> dict[str, str]:

@@ -45,6 +45,8 @@ class Token:
 
 
 class FakeGitHubApp(FakeGitHub):
+    serves_check_runs = True  # an App's installation token may create them
+
     def __init__(self, *, app_id: int, slug: str, public_key: Any) -> None:
         super().__init__(token="")  # no personal token is ever accepted
         self.app_id, self.slug, self.public_key = app_id, slug, public_key

@@ -75,6 +75,9 @@ def app_stack(tmp_path_factory: pytest.TempPathFactory, app_private_key):
         GITHUB_TOKEN="",  # nothing may fall back to a personal token
         CACHE_URL=cache_url,
         AUTO_ENABLE_NEW_REPOS="true",
+        # The commit status is off by default in App mode (the check run says the same);
+        # this scenario reads the statuses.
+        POST_COMMIT_STATUS="true",
     )
     prism = Prism(env, log_dir)
     with contextlib.ExitStack() as cleanup:
