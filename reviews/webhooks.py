@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviews import dispatch, services
+from reviews.feedback import records as feedback_records
 from reviews.github import events, signatures
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class GitHubWebhookView(APIView):
             return Response({"detail": refusal.detail}, status=refusal.code)
         if decision is None:
             return Response({"status": "pong"})
+        if decision.feedback:
+            return _record_feedback(delivery_id, decision)
         if not decision.review:
             return Response({"status": "ignored", "reason": decision.reason})
         return _record(delivery_id, event, decision)
@@ -106,6 +109,29 @@ def _record(delivery_id: str, event: str, decision: events.Decision) -> Response
     )
     return Response(
         {"status": "queued", "analysis_id": recorded.analysis_id},
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+def _record_feedback(delivery_id: str, decision: events.Decision) -> Response:
+    """A closed pull request: record the delivery once; a worker reads the reactions."""
+    pull_request = decision.pull_request
+    assert pull_request is not None  # a feedback decision always carries its pull request
+    recorded = feedback_records.feedback_record_delivery(
+        delivery_id=delivery_id, pull_request=pull_request, merged=decision.merged
+    )
+    if not recorded.queued:
+        return Response({"status": "duplicate", "feedback_read_id": recorded.read_id})
+    dispatch.dispatch_feedback_on_commit(recorded.read_id)
+    logger.info(
+        "feedback read queued delivery_id=%s feedback_read_id=%s repo=%s pr=%s",
+        delivery_id,
+        recorded.read_id,
+        pull_request.repo_full_name,
+        pull_request.number,
+    )
+    return Response(
+        {"status": "queued", "feedback_read_id": recorded.read_id},
         status=status.HTTP_202_ACCEPTED,
     )
 

@@ -20,6 +20,8 @@ PULL_REQUEST = "pull_request"
 
 # New code to read: opened, new commits pushed, reopened, or a draft made ready.
 REVIEWED_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
+# Closed or merged: never reviewed, but the reactions on Prism's comments are read then.
+FEEDBACK_ACTIONS = frozenset({"closed"})
 
 
 class PayloadError(ValueError):
@@ -32,6 +34,9 @@ class Decision:
     reason: str = ""
     action: str = ""
     pull_request: PullRequest | None = None
+    # A closed pull request: no review, but its feedback is read (reviews/feedback).
+    feedback: bool = False
+    merged: bool = False
 
 
 def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
@@ -70,6 +75,15 @@ def decide(event: str, payload: dict[str, Any]) -> Decision:
     if event != PULL_REQUEST:
         return Decision(review=False, reason=f"event {event or '(none)'!r} is not reviewed")
     action = payload.get("action")
+    if isinstance(action, str) and action in FEEDBACK_ACTIONS:
+        return Decision(
+            review=False,
+            reason="pull request closed: its feedback is read",
+            action=action,
+            pull_request=parse_pull_request(payload),
+            feedback=True,
+            merged=payload["pull_request"].get("merged") is True,
+        )
     # A JSON list or object is not hashable: check the type before the set lookup.
     if not isinstance(action, str) or action not in REVIEWED_ACTIONS:
         return Decision(review=False, reason=f"pull_request action {action!r} is not reviewed")
