@@ -8,7 +8,7 @@ the comment preview through an allowlist sanitizer.
 from django.contrib import admin
 
 # Importing them registers them.
-from reviews.admin import analyses, findings, tokens  # noqa: F401
+from reviews.admin import analyses, feedback, findings, tokens  # noqa: F401
 
 # Branded as Prism; "View site" leads to the overview (Prism has no public site). The app
 # sidebar is off: three models are a click away on the home page, and its 280 px are what
