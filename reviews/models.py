@@ -227,6 +227,12 @@ class Finding(models.Model):
     dismiss_reason = models.TextField(blank=True)
     dismissed_at = models.DateTimeField(null=True, blank=True)
 
+    # People's 👍 and 👎 on its inline comment, read when the pull request closed (bots and
+    # Prism not counted; reviews/feedback). A later close reads them again and replaces them.
+    thumbs_up = models.PositiveIntegerField("👍", default=0)
+    thumbs_down = models.PositiveIntegerField("👎", default=0)
+    reactions_read_at = models.DateTimeField("reactions read at", null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -348,3 +354,48 @@ class InstallationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}.{self.action} installation {self.installation_id}"
+
+
+class FeedbackRead(models.Model):
+    """Reading people's reactions on Prism's inline comments once a pull request closed.
+
+    One row per `pull_request` `closed` delivery (GitHub redelivers with the same delivery
+    id), claimed by a worker like a review (reviews/feedback). Comments it could not read and
+    failures stay on the row, where the admin shows them.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    delivery_id = models.CharField("delivery id", max_length=64, unique=True)
+    repo_full_name = models.CharField("repository", max_length=200)
+    pr_number = models.PositiveIntegerField("PR number")
+    merged = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    comments_read = models.PositiveIntegerField(default=0)
+    comments_missing = models.PositiveIntegerField("comments not read", default=0)
+    error = models.TextField(blank=True)
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # As for analyses (reviews/dispatch.py): None means the broker has no message for it.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["repo_full_name", "pr_number"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repo_full_name}#{self.pr_number} feedback ({self.status})"

@@ -10,6 +10,8 @@ from django.conf import settings
 
 from reviews import dispatch, logs, selectors, services
 from reviews.errors import ServiceError
+from reviews.feedback import reactions
+from reviews.feedback import records as feedback_records
 from reviews.pipeline import failure, review
 from reviews.results import Usage
 
@@ -71,6 +73,43 @@ def _review(self: Any, analysis_id: int) -> None:  # self: the bound Celery task
 def _backoff(retries: int) -> float:
     """30 s, 60 s, 120 s… up to 10 minutes, with jitter so retries don't arrive together."""
     return min(600.0, 30.0 * 2**retries) * random.uniform(0.8, 1.2)
+
+
+@shared_task(
+    bind=True,
+    name=dispatch.FEEDBACK_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=_TIME_LIMIT,
+    soft_time_limit=_SOFT_TIME_LIMIT,
+    max_retries=MAX_RETRIES,
+)
+def read_feedback(self, read_id: int) -> None:
+    """A closed pull request: read the reactions on Prism's inline comments (reviews/feedback)."""
+    if not feedback_records.feedback_claim(read_id=read_id):
+        logger.info("feedback read not claimed feedback_read_id=%s", read_id)
+        return
+    try:
+        reactions.read(read_id)
+    except ServiceError as exc:
+        if exc.permanent or self.request.retries >= self.max_retries:
+            feedback_records.feedback_fail(read_id=read_id, error=str(exc))
+            return
+        countdown = exc.retry_after or _backoff(self.request.retries)
+        feedback_records.feedback_release(
+            read_id=read_id, error=f"Will retry: {exc}", retry_in=countdown
+        )
+        logger.warning("feedback read will retry feedback_read_id=%s in %.0fs", read_id, countdown)
+        raise self.retry(countdown=countdown) from exc
+    except SoftTimeLimitExceeded:
+        feedback_records.feedback_fail(
+            read_id=read_id, error=f"The read took longer than {_SOFT_TIME_LIMIT} seconds."
+        )
+    except Exception as exc:
+        feedback_records.feedback_fail(
+            read_id=read_id, error=f"Internal error: {type(exc).__name__}: {exc}"
+        )
+        raise  # Celery logs the traceback too
 
 
 @shared_task

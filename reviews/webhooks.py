@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviews import dispatch, logs, metrics, services
+from reviews.feedback import records as feedback_records
 from reviews.github import events, signatures
 from reviews.installations import gate
 from reviews.installations import services as installations
@@ -67,6 +68,8 @@ def _answer(request: Request) -> Response:
             return Response({"detail": refusal.detail}, status=refusal.code)
         if decision is None:
             return Response({"status": "pong"})
+        if decision.feedback:
+            return _record_feedback(delivery_id, decision)
         if not decision.review:
             return Response({"status": "ignored", "reason": decision.reason})
         if decision.rerun is not None:
@@ -188,6 +191,34 @@ def _record_rerun(delivery_id: str, decision: events.Decision) -> Response:
     )
     return Response(
         {"status": "queued", "analysis_id": recorded.analysis_id},
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+def _record_feedback(delivery_id: str, decision: events.Decision) -> Response:
+    """A closed pull request: record the delivery once; a worker reads the reactions."""
+    pull_request = decision.pull_request
+    assert pull_request is not None  # a feedback decision always carries its pull request
+    verdict = gate.check(
+        pull_request.repo_full_name, decision.installation_id, decision.repository_id
+    )
+    if not verdict.allowed:  # App mode: the allow-list covers feedback reads too
+        return Response({"status": "ignored", "reason": verdict.reason})
+    recorded = feedback_records.feedback_record_delivery(
+        delivery_id=delivery_id, pull_request=pull_request, merged=decision.merged
+    )
+    if not recorded.queued:
+        return Response({"status": "duplicate", "feedback_read_id": recorded.read_id})
+    dispatch.dispatch_feedback_on_commit(recorded.read_id)
+    logger.info(
+        "feedback read queued delivery_id=%s feedback_read_id=%s repo=%s pr=%s",
+        delivery_id,
+        recorded.read_id,
+        pull_request.repo_full_name,
+        pull_request.number,
+    )
+    return Response(
+        {"status": "queued", "feedback_read_id": recorded.read_id},
         status=status.HTTP_202_ACCEPTED,
     )
 

@@ -169,7 +169,7 @@ def test_deliveries_are_counted_by_event_outcome_and_status(client, broker):
     assert deliver(client, opened).status_code == 202
     assert deliver(client, opened).status_code == 200  # the same head again: a duplicate
     assert deliver(client, b"{}", event="ping").status_code == 200
-    assert deliver(client, payload_bytes("pull_request.closed.json")).status_code == 200
+    assert deliver(client, payload_bytes("pull_request.labeled.json")).status_code == 200
     assert deliver(client, opened, signature="sha256=" + "0" * 64).status_code == 401
     assert deliver(client, b"not json").status_code == 400
 

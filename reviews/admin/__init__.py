@@ -13,10 +13,10 @@ from django.http import HttpRequest
 from reviews import clients
 
 # Importing them registers them.
-from reviews.admin import analyses, findings, installations, tokens  # noqa: F401
+from reviews.admin import analyses, feedback, findings, installations, tokens  # noqa: F401
 
 # Branded as Prism; "View site" leads to the overview (Prism has no public site). The app
-# sidebar is off: three models are a click away on the home page, and its 280 px are what
+# sidebar is off: four models are a click away on the home page, and its 280 px are what
 # the review list and the analysis page need at 1280 px.
 admin.site.site_header = "Prism"
 admin.site.site_title = "Prism"

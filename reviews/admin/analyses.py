@@ -28,7 +28,8 @@ from reviews.admin.common import (
     findings_by_file,
     safe_url,
 )
-from reviews.admin.overview import bar_rows, day_columns, day_query, overview_row
+from reviews.admin.overview import bar_rows, day_columns, day_query, feedback_rows, overview_row
+from reviews.feedback import figures
 from reviews.models import Analysis
 from reviews.pipeline import publish
 
@@ -429,5 +430,44 @@ class AnalysisAdmin(admin.ModelAdmin):
                 link=lambda s: f"{changelist}?{urlencode({'min_severity': s})}",
             ),
             "changelist_url": changelist,
+            **_feedback_context(),
         }
         return TemplateResponse(request, "admin/reviews/analysis/overview.html", context)
+
+
+def _feedback_context() -> dict[str, Any]:
+    """The overview's feedback tables: which kinds of finding people reject."""
+    feedback = figures.finding_feedback(days=30)
+    findings = reverse("admin:reviews_finding_changelist")
+
+    def linker(parameter: str) -> Any:
+        def link(key: str, dismissed: bool = False) -> str:
+            query = {parameter: key, **({"state__exact": "dismissed"} if dismissed else {})}
+            return f"{findings}?{urlencode(query)}"
+
+        return link
+
+    return {
+        "feedback": feedback,
+        "feedback_totals": feedback_rows([feedback.totals])[0],
+        "feedback_tables": [
+            (
+                "category",
+                "By category",
+                feedback_rows(feedback.by_category, link=linker("category__exact")),
+            ),
+            (
+                "severity",
+                "By severity",
+                feedback_rows(feedback.by_severity, link=linker("severity__exact")),
+            ),
+            (
+                "model",
+                "By model",
+                feedback_rows(
+                    feedback.by_model, label=lambda key: key or "(none)", link=linker("model")
+                ),
+            ),
+        ],
+        "feedback_reads_url": reverse("admin:reviews_feedbackread_changelist"),
+    }

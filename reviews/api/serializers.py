@@ -179,7 +179,47 @@ class FindingSerializer(serializers.ModelSerializer):
             "dismissed_by",
             "dismiss_reason",
             "dismissed_at",
+            "thumbs_up",
+            "thumbs_down",
+            "reactions_read_at",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class FeedbackRowSerializer(serializers.Serializer):
+    """Findings of one category, severity or model, and what people made of them."""
+
+    key = serializers.CharField(help_text='The category, severity or model ("" if none).')
+    raised = serializers.IntegerField()
+    dismissed = serializers.IntegerField()
+    dismissal_rate = serializers.FloatField(
+        allow_null=True, help_text="dismissed / raised; null when none was raised"
+    )
+    thumbs_up = serializers.IntegerField(help_text="👍 by people on the inline comments")
+    thumbs_down = serializers.IntegerField(help_text="👎 by people on the inline comments")
+    read = serializers.IntegerField(help_text="findings whose reactions were read (PR closed)")
+
+
+class FeedbackFiguresSerializer(serializers.Serializer):
+    since = serializers.DateField(help_text="The first day counted (UTC).")
+    days = serializers.IntegerField()
+    repo = serializers.CharField(help_text='One repository, or "" for all.')
+    totals = FeedbackRowSerializer()
+    by_category = FeedbackRowSerializer(many=True)
+    by_severity = FeedbackRowSerializer(many=True)
+    by_model = FeedbackRowSerializer(many=True)
+
+
+class FeedbackQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1, max_value=366, default=30, help_text="The last N days (UTC), today included."
+    )
+    repo = serializers.RegexField(
+        r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        max_length=200,
+        required=False,
+        default="",
+        help_text="owner/name: one repository's findings only.",
+    )

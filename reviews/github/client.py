@@ -167,6 +167,16 @@ class GitHubClient(Transport):
         url = self._repo_url(repo, f"pulls/{_id(number)}/comments")
         return (resources.review_comment(item) for page in self._pages(url) for item in page)
 
+    def list_review_comment_reactions(
+        self, repo: str, comment_id: int
+    ) -> Iterator[resources.Reaction]:
+        """https://docs.github.com/rest/reactions/reactions#list-reactions-for-a-pull-request-review-comment
+
+        Every reaction on one inline comment, page after page (docs/github-facts.md R3, R4).
+        """
+        url = self._repo_url(repo, f"pulls/comments/{_id(comment_id)}/reactions")
+        return (resources.reaction(item) for page in self._pages(url) for item in page)
+
     def create_review(
         self,
         repo: str,

@@ -25,6 +25,8 @@ REVIEWED_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_re
 # button (requested_action, with the identifier Prism gave the button).
 RERUN_ACTIONS = frozenset({"rerequested", "requested_action"})
 RERUN_IDENTIFIER = "rerun"
+# Closed or merged: never reviewed, but the reactions on Prism's comments are read then.
+FEEDBACK_ACTIONS = frozenset({"closed"})
 
 
 class PayloadError(ValueError):
@@ -51,6 +53,9 @@ class Decision:
     # the repository's id, which survives a rename.
     installation_id: int | None = None
     repository_id: int | None = None
+    # A closed pull request: no review, but its feedback is read (reviews/feedback).
+    feedback: bool = False
+    merged: bool = False
 
 
 def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
@@ -91,6 +96,17 @@ def decide(event: str, payload: dict[str, Any]) -> Decision:
     if event != PULL_REQUEST:
         return Decision(review=False, reason=f"event {event or '(none)'!r} is not reviewed")
     action = payload.get("action")
+    if isinstance(action, str) and action in FEEDBACK_ACTIONS:
+        return Decision(
+            review=False,
+            reason="pull request closed: its feedback is read",
+            action=action,
+            pull_request=parse_pull_request(payload),
+            feedback=True,
+            merged=payload["pull_request"].get("merged") is True,
+            installation_id=installation_id(payload),
+            repository_id=_optional_id(payload.get("repository"), "repository.id"),
+        )
     # A JSON list or object is not hashable: check the type before the set lookup.
     if not isinstance(action, str) or action not in REVIEWED_ACTIONS:
         return Decision(review=False, reason=f"pull_request action {action!r} is not reviewed")

@@ -53,6 +53,7 @@ _ROUTES = [
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/statuses/([0-9a-f]{40})"), "create_status"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/check-runs"), "create_check_run"),
     ("PATCH", re.compile(r"/repos/([^/]+/[^/]+)/check-runs/(\d+)"), "update_check_run"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/comments/(\d+)/reactions"), "reactions"),
 ]
 # Check runs, as GitHub's REST description has them (docs/github-facts.md C6).
 MAX_ANNOTATIONS = 50
@@ -191,6 +192,7 @@ class FakeGitHub(LocalServer):
         self.comments: dict[int, dict[str, Any]] = {}
         self.review_comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.resolved_threads: set[str] = set()
+        self.reactions: dict[int, list[dict[str, Any]]] = {}  # by review comment id
         self.commits: dict[tuple[str, str], Commit] = {}  # (repo, sha)
         self.check_runs: dict[int, dict[str, Any]] = {}
         self.requests: list[Request] = []
@@ -275,6 +277,32 @@ class FakeGitHub(LocalServer):
         with self.lock:
             stored = self.review_comments.setdefault((repo, number), [])
             stored.append({"id": next(self._ids), **comment})
+
+    def react(self, comment_id: int, content: str, *, login: str, user_type: str = "User") -> None:
+        """Someone reacts to a review comment (`+1`, `-1`, `heart`…); a bot has type "Bot"."""
+        with self.lock:
+            stored = self.reactions.setdefault(comment_id, [])
+            stored.append(
+                {
+                    "id": next(self._ids),
+                    "content": content,
+                    "user": {"login": login, "type": user_type},
+                    "created_at": "2026-01-01T00:00:00Z",
+                }
+            )
+
+    def unreact(self, comment_id: int, content: str, *, login: str) -> None:
+        """Someone takes a reaction back."""
+        with self.lock:
+            self.reactions[comment_id] = [
+                r
+                for r in self.reactions.get(comment_id, [])
+                if (r["content"], r["user"]["login"]) != (content, login)
+            ]
+
+    def close_pull(self, repo: str, number: int) -> None:
+        with self.lock:
+            self.pulls[repo, number].state = "closed"
 
     def fail(
         self,
@@ -605,6 +633,18 @@ class FakeGitHub(LocalServer):
             return _json(422, {"message": problem})
         run["updates"] += 1
         return _json(200, _check_run_json(run))
+
+    def _reactions(self, request: Request, repo: str, comment_id: str) -> tuple:
+        """The reactions on a review comment of `repo`; 404 for a comment it does not have."""
+        known = any(
+            c["id"] == int(comment_id)
+            for (pull_repo, _), comments in self.review_comments.items()
+            if pull_repo == repo
+            for c in comments
+        )
+        if not known:
+            return _json(404, {"message": "Not Found"})
+        return self._page(request, self.reactions.get(int(comment_id), []))
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> tuple:
         """One page and a Link header to the next, as GitHub paginates.

@@ -140,6 +140,15 @@ class Stack:
         title = self.github.pulls[repo, number].title
         return self.deliver(pull_request_event("synchronize", repo, number, head, title))
 
+    def close_pull(
+        self, repo: str, number: int, *, merged: bool = False, delivery_id: str | None = None
+    ) -> requests.Response:
+        """The pull request closed (or merged), and the `closed` delivery that announces it."""
+        self.github.close_pull(repo, number)
+        pull = self.github.pulls[repo, number]
+        body = pull_request_event("closed", repo, number, pull.head_sha, pull.title, merged=merged)
+        return self.deliver(body, delivery_id=delivery_id)
+
     def analyses(self, repo: str) -> list[dict[str, Any]]:
         return self.db.analyses(repo)
 
@@ -188,11 +197,14 @@ def diff_or_fixture(diff: str) -> str:
     return diff if diff.startswith("diff --git") else diff_text(diff)
 
 
-def pull_request_event(action: str, repo: str, number: int, head: str, title: str) -> bytes:
+def pull_request_event(
+    action: str, repo: str, number: int, head: str, title: str, *, merged: bool = False
+) -> bytes:
     """A real `pull_request` payload rewritten to point at the fake pull request."""
-    name = (
-        "pull_request.synchronize.json" if action == "synchronize" else "pull_request.opened.json"
-    )
+    name = {
+        "synchronize": "pull_request.synchronize.json",
+        "closed": "pull_request.closed.json",
+    }.get(action, "pull_request.opened.json")
     data = payload(name)
     owner, repo_name = repo.split("/")
     data["action"] = action
@@ -200,7 +212,8 @@ def pull_request_event(action: str, repo: str, number: int, head: str, title: st
     pull = data["pull_request"]
     pull.update(
         number=number,
-        state="open",
+        state="closed" if action == "closed" else "open",
+        merged=merged,
         draft=False,
         title=title,
         html_url=f"https://github.com/{repo}/pull/{number}",
