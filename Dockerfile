@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # A fixed uid, so files in mounted volumes keep one owner across rebuilds.
 RUN useradd --uid 10001 --user-group --no-create-home --home-dir /app \
         --shell /usr/sbin/nologin prism \
-    && install -d -o prism -g prism /app /app/var
+    && install -d -o prism -g prism /app /app/var /app/var/metrics
 
 WORKDIR /app
 
@@ -39,6 +39,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
+# gunicorn reads ./gunicorn.conf.py (/app) by itself: its hooks keep PROMETHEUS_MULTIPROC_DIR
+# tidy for GET /metrics (README, "Metrics and logs").
 # Worker: celery -A prism worker -l info
 # Beat:   celery -A prism beat -l info --schedule /app/var/celerybeat-schedule
 # Two threads per worker overlap each webhook's database and Redis round trips

@@ -22,6 +22,9 @@ migrate: install
 # process, not `worker --beat`, and on the filesystem broker the worker runs the threads pool
 # (settings): no child process whose death would leave the worker running but idle
 # (prism/celery.py has the measurements; tests/e2e/test_3_worker_killed.py runs these lines).
+# gunicorn and the worker share var/metrics for GET /metrics (prometheus-client's multiprocess
+# mode; gunicorn reads gunicorn.conf.py from here); logs stay text unless LOG_FORMAT=json.
+run: export PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/var/metrics
 run: install
 	$(BIN)/python -m prism.bootstrap $(PORT)
 	$(BIN)/python manage.py migrate --noinput

@@ -99,7 +99,8 @@ def main(port: str = "8000") -> None:
         name
         for name, present in (
             ("GITHUB_WEBHOOK_SECRET", values.get("GITHUB_WEBHOOK_SECRET")),
-            ("GITHUB_TOKEN", values.get("GITHUB_TOKEN")),
+            # A GitHub App (README, "GitHub App mode") needs no personal token.
+            ("GITHUB_TOKEN", values.get("GITHUB_TOKEN") or values.get("GITHUB_APP_ID")),
             ("LLM_API_KEY", values.get("LLM_API_KEY") or values.get("OPENROUTER_API_KEY")),
         )
         if not present

@@ -3,7 +3,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prism.settings")
 
@@ -52,3 +52,38 @@ app.autodiscover_tasks()
 @app.on_after_configure.connect
 def _make_broker_folders(sender: Celery, **kwargs: Any) -> None:
     make_filesystem_broker_folders(sender.conf)
+
+
+@signals.setup_logging.connect
+def _django_logging(**kwargs: Any) -> None:
+    """Django's LOGGING in the worker too, not Celery's own set-up: with any receiver of this
+    signal Celery leaves the root logger alone (worker_hijack_root_logger would otherwise
+    replace its handler), so the worker's lines are scrubbed of credentials, carry the
+    review's fields and follow LOG_FORMAT like the web server's. LOG_LEVEL sets the level;
+    `-l info` on the command line no longer does."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
+
+@signals.celeryd_init.connect
+def _prepare_metrics_folder(**kwargs: Any) -> None:
+    """The worker's main process, before its pool starts: clear what this host's previous
+    worker left in PROMETHEUS_MULTIPROC_DIR and name its processes "worker"."""
+    from django.conf import settings
+
+    from reviews import metrics_files
+
+    metrics_files.prepare(metrics_files.WORKER, settings.PROMETHEUS_MULTIPROC_DIR)
+
+
+@signals.worker_process_shutdown.connect
+def _mark_metrics_process_dead(pid: int | None = None, **kwargs: Any) -> None:
+    """A prefork child stopping: its live gauges (models calls in flight) stop counting."""
+    from django.conf import settings
+
+    from reviews import metrics_files
+
+    metrics_files.mark_dead(pid or os.getpid(), settings.PROMETHEUS_MULTIPROC_DIR)

@@ -10,7 +10,10 @@ step of `make run`) creates `var/`, and the Celery app creates the filesystem br
 folders when it is configured (prism/celery.py).
 """
 
+import json
+import os
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -20,6 +23,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# What the environment itself holds, before .env adds to it (PROMETHEUS_MULTIPROC_DIR below).
+_ENVIRONMENT = frozenset(os.environ)
 # Values already in the environment win over the file.
 ENV_FILE = Path(env.str("PRISM_ENV_FILE", default=str(BASE_DIR / ".env")))
 if ENV_FILE.is_file():
@@ -49,6 +54,71 @@ def _credential(name: str) -> str:
             f"{name} contains whitespace (a trailing newline or space?); set it to the bare value."
         )
     return value
+
+
+def _private_key(name: str, file_name: str) -> str:
+    """A PEM private key given inline (with `\\n` for newlines, as one env line must) or as a
+    file path. Errors name the setting, never the key."""
+    inline = env.str(name, default="").strip()
+    path = env.str(file_name, default="").strip()
+    if inline and path:
+        raise ImproperlyConfigured(f"Set {name} or {file_name}, not both.")
+    if path:
+        try:
+            inline = Path(path).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ImproperlyConfigured(
+                f"{file_name} cannot be read ({type(exc).__name__}): {path}"
+            ) from exc
+    key = inline.replace("\\n", "\n")
+    if key and not (key.startswith("-----BEGIN") and "PRIVATE KEY-----" in key):
+        raise ImproperlyConfigured(
+            f"{name} is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)."
+        )
+    return key + "\n" if key else ""
+
+
+def _dollars(name: str) -> Decimal | None:
+    """An amount of US dollars, or None when unset; refused when negative or not a number."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ImproperlyConfigured(
+            f"{name} must be an amount of dollars, e.g. 5.00; got {raw!r}."
+        ) from exc
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more dollars; got {raw!r}.")
+    return value
+
+
+def _prices(name: str) -> dict[str, dict[str, Decimal]]:
+    """Model -> {"input": $, "output": $} per million tokens, from a JSON object."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw, parse_float=Decimal, parse_int=Decimal)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from exc
+    example = '{"openai/gpt-4o-mini": {"input": 0.15, "output": 0.6}}'
+    if not isinstance(data, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object such as {example}.")
+    prices = {}
+    for model, price in data.items():
+        if not (
+            isinstance(price, dict)
+            and set(price) == {"input", "output"}
+            and all(isinstance(v, Decimal) and v.is_finite() and v >= 0 for v in price.values())
+        ):
+            raise ImproperlyConfigured(
+                f"{name}[{model!r}] must give dollars per million tokens as "
+                '{"input": <number>, "output": <number>}, both 0 or more.'
+            )
+        prices[str(model).strip()] = {"input": price["input"], "output": price["output"]}
+    return prices
 
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -223,24 +293,34 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# text: one readable line per record (`make run`); json: one JSON object per line carrying the
+# review's analysis id, delivery id, repository and PR number (reviews/logs.py).
+LOG_FORMAT = _choice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "reviews.logs.JsonFormatter"},
     },
-    "filters": {"credentials": {"()": "reviews.scrub.CredentialFilter"}},
+    "filters": {
+        "context": {"()": "reviews.logs.ContextFilter"},
+        "credentials": {"()": "reviews.scrub.CredentialFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["credentials"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context", "credentials"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # urllib3 logs full URLs at DEBUG; keep it quiet so nothing sensitive leaks.
         "urllib3": {"level": "WARNING"},
+        # Django's own console handler (DEBUG only) would write its lines a second time, as
+        # plain text and unscrubbed: they reach the handler above through the root logger.
+        "django": {"handlers": [], "level": "INFO"},
     },
 }
 
@@ -248,11 +328,49 @@ LOGGING = {
 # app's referrer, and used for links back to the admin. Empty: no such links are made.
 PRISM_PUBLIC_URL = env.str("PRISM_PUBLIC_URL", default="").rstrip("/")
 
+# --- Metrics --------------------------------------------------------------------------
+# GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off (403).
+METRICS_TOKEN = _credential("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters long.")
+# prometheus-client's multiprocess folder, shared by gunicorn and the Celery workers
+# (reviews/metrics_files.py). prometheus-client and gunicorn's master read the variable
+# themselves before .env is read, so it must be set in the environment itself.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR and "PROMETHEUS_MULTIPROC_DIR" not in _ENVIRONMENT:
+    raise ImproperlyConfigured(
+        "PROMETHEUS_MULTIPROC_DIR is set in .env only: set it in the environment of gunicorn "
+        "and the Celery worker (compose and `make run` do), which read it before .env."
+    )
+if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_absolute():
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR must be an absolute path, got {PROMETHEUS_MULTIPROC_DIR!r}."
+    )
+
 # --- GitHub ---------------------------------------------------------------------------
 GITHUB_WEBHOOK_SECRET = _credential("GITHUB_WEBHOOK_SECRET")
 GITHUB_TOKEN = _credential("GITHUB_TOKEN")
 GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
 GITHUB_TIMEOUT_SECONDS = env.float("GITHUB_TIMEOUT_SECONDS", default=20.0)
+
+# --- GitHub App mode (README "GitHub App mode") ----------------------------------------
+# With GITHUB_APP_ID and a private key set Prism acts as a GitHub App: each review uses its
+# installation's token, and only installed, enabled repositories are reviewed. Unset, it
+# acts with GITHUB_TOKEN as before. The key is read here and never logged or shown.
+GITHUB_APP_ID = env.str("GITHUB_APP_ID", default="").strip()
+if GITHUB_APP_ID and not GITHUB_APP_ID.isdigit():
+    raise ImproperlyConfigured(
+        f"GITHUB_APP_ID must be the App's numeric id, got {GITHUB_APP_ID!r}."
+    )
+GITHUB_APP_PRIVATE_KEY = _private_key("GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_FILE")
+if bool(GITHUB_APP_ID) != bool(GITHUB_APP_PRIVATE_KEY):
+    raise ImproperlyConfigured(
+        "GitHub App mode needs both GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY "
+        "(or GITHUB_APP_PRIVATE_KEY_FILE); set both, or neither for personal-token mode."
+    )
+# A repository added to an installation is reviewed at once (true) or waits for an
+# operator to enable it in the admin (false).
+AUTO_ENABLE_NEW_REPOS = env.bool("AUTO_ENABLE_NEW_REPOS", default=True)
 
 # --- LLM (any OpenAI-compatible chat-completions server) ------------------------------
 LLM_BASE_URL = env.str("LLM_BASE_URL", default="https://openrouter.ai/api/v1").rstrip("/")
@@ -270,6 +388,30 @@ LLM_READ_TIMEOUT_SECONDS = env.float("LLM_READ_TIMEOUT_SECONDS", default=180.0)
 # Models a repository's policy file may choose instead of LLM_MODEL; any other is refused
 # (with the reason in the comment), so a repository cannot run up the operator's bill.
 LLM_ALLOWED_MODELS = [name.strip() for name in env.list("LLM_ALLOWED_MODELS", default=[])]
+# Asked in order for a chunk when the model before stays unavailable (429, 5xx, timeouts)
+# after its retries; a repository's chosen model is followed by these too.
+LLM_FALLBACK_MODELS = [name.strip() for name in env.list("LLM_FALLBACK_MODELS", default=[])]
+if "" in LLM_FALLBACK_MODELS or len(set(LLM_FALLBACK_MODELS)) < len(LLM_FALLBACK_MODELS):
+    raise ImproperlyConfigured("LLM_FALLBACK_MODELS has an empty or repeated model name.")
+if LLM_MODEL in LLM_FALLBACK_MODELS:
+    raise ImproperlyConfigured(f"LLM_FALLBACK_MODELS lists LLM_MODEL ({LLM_MODEL}) itself.")
+if LLM_ALLOWED_MODELS and (_unlisted := set(LLM_FALLBACK_MODELS) - set(LLM_ALLOWED_MODELS)):
+    raise ImproperlyConfigured(
+        "LLM_FALLBACK_MODELS must be in LLM_ALLOWED_MODELS; not listed: "
+        f"{', '.join(sorted(_unlisted))}."
+    )
+# Model calls in flight at once in one worker process, whatever review makes them (a
+# provider's concurrency limit), and how long a call may wait for one of them.
+LLM_MAX_INFLIGHT = _positive_int("LLM_MAX_INFLIGHT", 32)
+LLM_INFLIGHT_WAIT_SECONDS = _positive_int("LLM_INFLIGHT_WAIT_SECONDS", 120)
+
+# --- Money (README "Budgets") ----------------------------------------------------------
+# Dollars per million tokens, per model: {"openai/gpt-4o-mini": {"input": 0.15, "output": 0.6}}.
+# Prices each review before its first model call (against the budgets) and its cost when
+# the provider reports none.
+LLM_PRICES = _prices("LLM_PRICES")
+# A daily cap on what every repository's reviews together may spend (UTC days); empty: none.
+BUDGET_DAILY_USD = _dollars("BUDGET_DAILY_USD")
 
 # --- Review behaviour -----------------------------------------------------------------
 IGNORE_PATHS = env.list("IGNORE_PATHS", default=[])
@@ -288,15 +430,21 @@ SWEEP_INTERVAL_SECONDS = _positive_int("SWEEP_INTERVAL_SECONDS", 60)
 PUBLISH_LEASE_SECONDS = _positive_int("PUBLISH_LEASE_SECONDS", 300)
 PUBLISH_WAIT_SECONDS = _positive_int("PUBLISH_WAIT_SECONDS", 30)
 POST_INLINE_COMMENTS = env.bool("POST_INLINE_COMMENTS", default=True)
-POST_COMMIT_STATUS = env.bool("POST_COMMIT_STATUS", default=True)
+# The commit status prism/review: always in personal-token mode; in App mode the check run
+# (below) says the same with annotations, so the status is off unless asked for.
+POST_COMMIT_STATUS = env.bool("POST_COMMIT_STATUS", default=not GITHUB_APP_ID)
+# App mode only (GitHub lets only Apps create check runs): the "Prism review" check run with
+# one annotation per anchored finding and a "Re-run review" button.
+POST_CHECK_RUNS = env.bool("POST_CHECK_RUNS", default=True)
 SEVERITIES = ("low", "medium", "high", "critical")
 INLINE_MIN_SEVERITY = _choice("INLINE_MIN_SEVERITY", "medium", SEVERITIES)
 FAIL_ON_SEVERITY = _choice("FAIL_ON_SEVERITY", "never", ("never", *SEVERITIES))
 # Commands on pull requests (`@prism review`, README "Talk to Prism"): the name they address
 # (the App's slug once App mode exists), and the manual reviews and questions one pull
 # request may ask for.
-PRISM_BOT_NAME = env.str("PRISM_BOT_NAME", default="prism").strip().lstrip("@")
-if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*(\[bot\])?", PRISM_BOT_NAME):
+# Empty: `prism`, and in App mode the App's slug too (reviews/commands/names.py).
+PRISM_BOT_NAME = env.str("PRISM_BOT_NAME", default="").strip().lstrip("@")
+if PRISM_BOT_NAME and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*(\[bot\])?", PRISM_BOT_NAME):
     raise ImproperlyConfigured(
         f"PRISM_BOT_NAME must be a GitHub login (letters, digits, hyphens); got {PRISM_BOT_NAME!r}."
     )

@@ -24,12 +24,23 @@ def check_github_settings(app_configs, **kwargs) -> list[Warning]:
                 id="prism.W001",
             )
         )
-    if not settings.GITHUB_TOKEN:
+    # A GitHub App needs no personal token: each review uses its installation's.
+    if not settings.GITHUB_TOKEN and not settings.GITHUB_APP_ID:
         problems.append(
             Warning(
                 "GITHUB_TOKEN is not set: reviews cannot read pull requests or post comments.",
                 hint="Create a fine-grained token (see README, 'Connecting a repository').",
                 id="prism.W002",
+            )
+        )
+    cache_backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if settings.GITHUB_APP_ID and "locmem" in cache_backend.lower():
+        problems.append(
+            Warning(
+                "GitHub App mode with a per-process cache: every web and worker process asks "
+                "GitHub for its own installation tokens.",
+                hint="Set CACHE_URL to a shared cache, e.g. redis://redis:6379/1.",
+                id="prism.W004",
             )
         )
     if not settings.LLM_API_KEY and "openrouter.ai" in settings.LLM_BASE_URL:
@@ -89,5 +100,25 @@ def check_static_files_collected(app_configs: Any = None, **kwargs: Any) -> list
             hint="Run `python manage.py collectstatic --noinput` (the Docker image does it "
             "when it is built), or set DEBUG=true for local development.",
             id="prism.E010",
+        )
+    ]
+
+
+@register()
+def check_budget_prices(app_configs, **kwargs) -> list[Warning]:
+    """A daily cap without the model's price refuses every review: say so at startup."""
+    if settings.BUDGET_DAILY_USD is None:
+        return []
+    models = [settings.LLM_MODEL, *settings.LLM_ALLOWED_MODELS]
+    unpriced = [model for model in dict.fromkeys(models) if model not in settings.LLM_PRICES]
+    if not unpriced:
+        return []
+    return [
+        Warning(
+            f"BUDGET_DAILY_USD is set but LLM_PRICES has no price for {', '.join(unpriced)}: "
+            "every review with that model will be refused (its cost cannot be checked).",
+            hint='Add it to LLM_PRICES, e.g. {"MODEL": {"input": 0.15, "output": 0.6}} '
+            "(dollars per million tokens).",
+            id="prism.W040",
         )
     ]

@@ -1,6 +1,7 @@
 """Handing reviews to the broker, and the protocol that finds the ones it lost.
 
-Every path that queues a review (webhook, re-run, command, sweep) goes through here.
+Every path that queues a review (webhook, re-run, command, sweep) goes through here, and so
+does the read of a closed pull request's feedback (reviews/feedback), under the same protocol.
 
 The protocol, on two columns of `Analysis`:
 
@@ -26,6 +27,7 @@ from django.db import transaction
 from prism.celery import app
 from reviews import services
 from reviews.commands import services as command_services
+from reviews.feedback import records as feedback_records
 from reviews.models import Analysis
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ logger = logging.getLogger(__name__)
 # The task's registered name: sending by name keeps this module below the tasks module.
 REVIEW_TASK = "reviews.tasks.review_pull_request"
 COMMAND_TASK = "reviews.tasks.run_command"
+FEEDBACK_TASK = "reviews.tasks.read_feedback"
 
 
 def dispatch_review(analysis_id: int, *, redispatch: bool = False) -> bool:
@@ -78,6 +81,27 @@ def dispatch_command_on_commit(command_id: int) -> None:
     transaction.on_commit(partial(dispatch_command, command_id))
 
 
+def dispatch_feedback(read_id: int, *, redispatch: bool = False) -> bool:
+    """Hand a feedback read to the broker. Never raises, as `dispatch_review`."""
+    try:
+        app.tasks[FEEDBACK_TASK].apply_async((read_id,))
+    except Exception:  # any broker failure; the sweep is the safety net
+        logger.warning(
+            "broker unavailable; feedback read left queued for the sweep feedback_read_id=%s",
+            read_id,
+            exc_info=True,
+        )
+        feedback_records.feedback_mark_dispatched(read_id=read_id, dispatched=False)
+        return False
+    if redispatch:
+        feedback_records.feedback_mark_dispatched(read_id=read_id, dispatched=True)
+    return True
+
+
+def dispatch_feedback_on_commit(read_id: int) -> None:
+    transaction.on_commit(partial(dispatch_feedback, read_id))
+
+
 def queue_rerun(analysis: Analysis) -> Analysis:
     """Queue a fresh review of the same pull request: the admin, the API and the command."""
     with transaction.atomic():
@@ -97,4 +121,8 @@ def sweep() -> int:
     commands = command_services.commands_needing_dispatch()
     for command_id in commands:
         dispatch_command(command_id)
-    return dispatched + len(commands)
+    read_ids = feedback_records.feedback_reads_needing_dispatch()
+    reads = sum(dispatch_feedback(pk, redispatch=True) for pk in read_ids)
+    if read_ids:
+        logger.info("sweep dispatched %s of %s stale feedback reads", reads, len(read_ids))
+    return dispatched + reads + len(commands)

@@ -1,5 +1,6 @@
 """GET /healthz: can this process reach its database and its broker? For load balancers and
-container health checks, so it needs no authentication and reveals nothing else."""
+container health checks, so it needs no authentication and reveals nothing else but which
+mode Prism runs in."""
 
 import logging
 
@@ -8,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from prism.celery import app
+from reviews import clients
 
 logger = logging.getLogger(__name__)
 
@@ -38,4 +40,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     healthy = all(checks.values())
     body = {"status": "ok" if healthy else "unavailable"}
     body.update({name: "ok" if ok else "unreachable" for name, ok in checks.items()})
+    # Which GitHub identity reviews act as: "personal token", or "GitHub App N" (an App's
+    # id is public: it is in every JWT and in the App's page).
+    body["mode"] = clients.mode_description()
     return JsonResponse(body, status=200 if healthy else 503)

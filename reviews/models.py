@@ -67,6 +67,11 @@ class Analysis(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # What its model calls were estimated to cost before the first one (reviews/budgets.py):
+    # counted against the budgets while it runs, then kept beside `cost` for comparison.
+    cost_estimate = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # Its check run on GitHub (App mode): created when the review starts, completed at the end.
+    check_run_id = models.BigIntegerField("check run id", null=True, blank=True)
 
     # The repository policy the review followed (reviews/policy): the blob SHA of its
     # .github/prism.yml ("" without one), and what it set, for the comment and the admin.
@@ -75,6 +80,10 @@ class Analysis(models.Model):
 
     # False for `review_pr --no-post`: no worker ever posts this review to GitHub.
     publish = models.BooleanField("post to GitHub", default=True)
+    # GitHub App mode: the installation whose token reviews it (the delivery's
+    # `installation.id`). Null in personal-token mode. Not a foreign key: the review's record
+    # outlives an uninstalled App.
+    installation_id = models.BigIntegerField("installation id", null=True, blank=True)
 
     attempts = models.PositiveSmallIntegerField(default=0)
     # The dispatch protocol (reviews/dispatch.py): when a message was last handed to the
@@ -222,6 +231,12 @@ class Finding(models.Model):
     dismiss_reason = models.TextField(blank=True)
     dismissed_at = models.DateTimeField(null=True, blank=True)
 
+    # People's 👍 and 👎 on its inline comment, read when the pull request closed (bots and
+    # Prism not counted; reviews/feedback). A later close reads them again and replaces them.
+    thumbs_up = models.PositiveIntegerField("👍", default=0)
+    thumbs_down = models.PositiveIntegerField("👎", default=0)
+    reactions_read_at = models.DateTimeField("reactions read at", null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -259,6 +274,135 @@ class Finding(models.Model):
             anchored=self.anchored,
             anchor_text=self.anchor_text,
         )
+
+
+class Installation(models.Model):
+    """One installation of Prism's GitHub App on a user or organisation account (App mode).
+
+    Kept from the `installation` deliveries and healed by `sync_installations`; its
+    repositories are the allow-list of what Prism reviews.
+    """
+
+    class AccountType(models.TextChoices):
+        ORGANIZATION = "Organization"
+        USER = "User"
+        ENTERPRISE = "Enterprise"
+
+    # GitHub's installation id: the one in every delivery's `installation.id`.
+    id = models.BigIntegerField("installation id", primary_key=True)
+    account_login = models.CharField("account", max_length=100)
+    account_type = models.CharField(max_length=16, choices=AccountType.choices, blank=True)
+    # Suspended on GitHub (by the account or the App's owner): no token, nothing reviewed.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account_login"]
+
+    def __str__(self) -> str:
+        return f"{self.account_login} (installation {self.id})"
+
+    @property
+    def suspended(self) -> bool:
+        return self.suspended_at is not None
+
+
+class Repository(models.Model):
+    """A repository an installation gives Prism access to (App mode): reviewed only while
+    `enabled`, with the model and the money budgets the operator set for it."""
+
+    installation = models.ForeignKey(
+        Installation, on_delete=models.CASCADE, related_name="repositories"
+    )
+    # GitHub's repository id survives a rename; the full name is what deliveries carry.
+    github_id = models.BigIntegerField("GitHub repository id", unique=True, null=True, blank=True)
+    full_name = models.CharField("repository", max_length=200, unique=True)
+    enabled = models.BooleanField(default=True)
+    # Blank: LLM_MODEL (or what the repository's policy file chooses within the operator's
+    # bounds).
+    model = models.CharField("LLM model", max_length=200, blank=True)
+    # US dollars; null: no cap.
+    daily_budget = models.DecimalField(
+        "daily budget (USD)", max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    monthly_budget = models.DecimalField(
+        "monthly budget (USD)", max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["full_name"]
+        verbose_name_plural = "repositories"
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class InstallationEvent(models.Model):
+    """An `installation` or `installation_repositories` delivery, recorded once by its
+    delivery id: GitHub's redelivery reuses the id, and replaying an old `added` after a
+    `removed` must not bring a repository back."""
+
+    delivery_id = models.CharField("delivery id", max_length=64, unique=True)
+    event = models.CharField(max_length=64)
+    action = models.CharField(max_length=64)
+    installation_id = models.BigIntegerField("installation id")
+    # What the delivery changed, for the admin ("added octo/widgets (enabled)").
+    outcome = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event}.{self.action} installation {self.installation_id}"
+
+
+class FeedbackRead(models.Model):
+    """Reading people's reactions on Prism's inline comments once a pull request closed.
+
+    One row per `pull_request` `closed` delivery (GitHub redelivers with the same delivery
+    id), claimed by a worker like a review (reviews/feedback). Comments it could not read and
+    failures stay on the row, where the admin shows them.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    delivery_id = models.CharField("delivery id", max_length=64, unique=True)
+    repo_full_name = models.CharField("repository", max_length=200)
+    pr_number = models.PositiveIntegerField("PR number")
+    merged = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    comments_read = models.PositiveIntegerField(default=0)
+    comments_missing = models.PositiveIntegerField("comments not read", default=0)
+    error = models.TextField(blank=True)
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # As for analyses (reviews/dispatch.py): None means the broker has no message for it.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["repo_full_name", "pr_number"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repo_full_name}#{self.pr_number} feedback ({self.status})"
 
 
 class PullRequestState(models.Model):
@@ -326,6 +470,9 @@ class Command(models.Model):
     comment_url = models.URLField("comment URL", max_length=500, blank=True)
     in_reply_to_id = models.BigIntegerField("in reply to", null=True, blank=True)
     delivery_id = models.CharField("delivery id", max_length=64, blank=True)
+    # GitHub App mode: the installation whose token answers it (the delivery's
+    # `installation.id`), passed on to the reviews it queues. Null in personal-token mode.
+    installation_id = models.BigIntegerField("installation id", null=True, blank=True)
 
     repo_full_name = models.CharField("repository", max_length=200)
     pr_number = models.PositiveIntegerField("PR number")

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from reviews.models import Analysis
-from reviews.results import Coverage, skip_reason
+from reviews.results import ChunkModel, Coverage, Usage, skip_reason
 
 NONE = "\N{EN DASH}"
 Status = Analysis.Status
@@ -114,6 +114,28 @@ POSTED_PARTS = (
     ("review threads", "review threads"),
     ("commit status", "commit status"),
 )
+
+
+def models_line(chunks: tuple[ChunkModel, ...]) -> str:
+    """Which model answered how many chunks, when fallback models answered some ("" when the
+    one model asked answered them all): "a (2 chunks), b (1 chunk, fallback)"."""
+    if not any(chunk.fallback or chunk.model != chunks[0].model for chunk in chunks):
+        return ""
+    counts: dict[tuple[str, bool], int] = {}
+    for chunk in sorted(chunks, key=lambda chunk: chunk.fallback):
+        key = (chunk.model or "unknown", chunk.fallback)
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(
+        f"{model} ({count:,} chunk{'' if count == 1 else 's'}{', fallback' if fallback else ''})"
+        for (model, fallback), count in counts.items()
+    )
+
+
+def usage_by_model(usage: Usage) -> list[tuple[str, str, str, int]]:
+    """(model, tokens, cost, calls) per model, when the calls went to more than one."""
+    return [
+        (part.model, tokens(part.tokens), money(part.cost), part.calls) for part in usage.by_model
+    ]
 
 
 def posting(analysis: Analysis) -> list[Part]:

@@ -8,7 +8,7 @@ Reading stored JSON is lenient, since rows written by older versions must still 
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 CATEGORIES = ("bug", "security", "performance", "style")
@@ -306,51 +306,119 @@ class Coverage:
 
 @dataclass(frozen=True)
 class Usage:
-    """What the model calls of one review cost, summed over chunks, repairs and retries."""
+    """What the model calls of one review cost, summed over chunks, repairs and retries.
+
+    When the calls went to more than one model (fallback models), `by_model` has each
+    model's own sum, and `model` names the one that answered the most calls.
+    """
 
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None  # in dollars, when the provider reports it
     calls: int = 0
+    by_model: tuple["Usage", ...] = ()  # stored under "by_model" only when set
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def models(self) -> tuple["Usage", ...]:
+        """This usage per model, one entry for each model that was called."""
+        if self.by_model:
+            return self.by_model
+        spent = self.calls or self.tokens or self.cost is not None
+        return (replace(self, by_model=()),) if self.model and spent else ()
+
     @classmethod
     def total(cls, usages: Iterable["Usage"], *, model: str = "") -> "Usage":
         """The sum of several calls' usage; the cost stays unknown only if every one is."""
         usages = list(usages)
+        per_model: dict[str, list[Usage]] = {}
+        for usage in usages:
+            for part in usage.models:
+                per_model.setdefault(part.model, []).append(part)
+        by_model = tuple(cls._sum(name, parts) for name, parts in per_model.items())
+        # max() keeps the first of equals: the model asked first, as the calls were made.
+        busiest = max(by_model, key=lambda part: part.calls).model if by_model else ""
+        return cls._sum(
+            busiest or next((u.model for u in usages if u.model), model),
+            usages,
+            by_model if len(by_model) > 1 else (),
+        )
+
+    @classmethod
+    def _sum(cls, model: str, usages: list["Usage"], by_model: tuple["Usage", ...] = ()) -> "Usage":
         costs = [u.cost for u in usages if u.cost is not None]
         return cls(
-            model=next((u.model for u in usages if u.model), model),
+            model=model,
             prompt_tokens=sum(u.prompt_tokens for u in usages),
             completion_tokens=sum(u.completion_tokens for u in usages),
             cost=round(sum(costs), 6) if costs else None,
             calls=sum(u.calls for u in usages),
+            by_model=by_model,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "model": self.model,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost": self.cost,
             "calls": self.calls,
         }
+        if self.by_model:
+            data["by_model"] = [part.to_json() for part in self.by_model]
+        return data
 
     @classmethod
     def from_json(cls, raw: Any) -> "Usage":
         raw = raw if isinstance(raw, Mapping) else {}
         cost = raw.get("cost")
         number = isinstance(cost, int | float) and not isinstance(cost, bool) and cost == cost
+        parts = raw.get("by_model")
         return cls(
             model=_str(raw.get("model")),
             prompt_tokens=_int(raw, "prompt_tokens"),
             completion_tokens=_int(raw, "completion_tokens"),
             cost=float(cost) if number else None,
             calls=_int(raw, "calls"),
+            by_model=tuple(
+                replace(cls.from_json(part), by_model=())
+                for part in (parts if isinstance(parts, list) else [])
+                if isinstance(part, Mapping)
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ChunkModel:
+    """Which model answered one chunk (part) of a review, and whether it was a fallback."""
+
+    part: int  # from 1, as the prompt counts the parts
+    model: str  # as the provider named it in its answer
+    fallback: bool = False  # the model asked first was unavailable
+    tried: tuple[str, ...] = ()  # the models that were unavailable before it, in order
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "part": self.part,
+            "model": self.model,
+            "fallback": self.fallback,
+            "tried": list(self.tried),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "ChunkModel | None":
+        if not isinstance(raw, Mapping):
+            return None
+        tried = raw.get("tried")
+        return cls(
+            part=_int(raw, "part"),
+            model=_str(raw.get("model")),
+            fallback=raw.get("fallback") is True,
+            tried=tuple(_str(name) for name in (tried if isinstance(tried, list) else [])),
         )
 
 
@@ -390,6 +458,7 @@ class ReviewResult:
     coverage: Coverage = field(default_factory=Coverage)
     usage: Usage = field(default_factory=Usage)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per pipeline step
+    chunks: tuple[ChunkModel, ...] = ()  # which model answered each chunk that was answered
     # Not stored: the new-side lines per path the reviewed push changed (PushPlan's), for
     # the findings ledger; None after a full review, where every line was read.
     changed_lines: dict[str, set[int]] | None = field(default=None, compare=False)
@@ -404,6 +473,7 @@ class ReviewResult:
             "coverage": self.coverage.to_json(),
             "usage": self.usage.to_json(),
             "timings": dict(self.timings),
+            "chunks": [chunk.to_json() for chunk in self.chunks],
         }
 
     @classmethod
@@ -411,6 +481,7 @@ class ReviewResult:
         raw = raw if isinstance(raw, Mapping) else {}
         findings = raw.get("findings") if isinstance(raw.get("findings"), list) else []
         timings = raw.get("timings") if isinstance(raw.get("timings"), Mapping) else {}
+        chunks = raw.get("chunks") if isinstance(raw.get("chunks"), list) else []
         return cls(
             summary=_str(raw.get("summary")),
             findings=tuple(f for f in map(Finding.from_json, findings) if f),
@@ -421,6 +492,7 @@ class ReviewResult:
                 for k, v in timings.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
             },
+            chunks=tuple(chunk for chunk in map(ChunkModel.from_json, chunks) if chunk),
         )
 
 

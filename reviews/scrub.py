@@ -14,7 +14,14 @@ from django.conf import settings
 
 REDACTED = "[redacted]"
 # The settings that hold credentials; a short value is a placeholder, not a secret.
-CREDENTIAL_SETTINGS = ("GITHUB_TOKEN", "LLM_API_KEY", "GITHUB_WEBHOOK_SECRET", "SECRET_KEY")
+CREDENTIAL_SETTINGS = (
+    "GITHUB_TOKEN",
+    "GITHUB_APP_PRIVATE_KEY",
+    "LLM_API_KEY",
+    "GITHUB_WEBHOOK_SECRET",
+    "SECRET_KEY",
+    "METRICS_TOKEN",
+)
 _MIN_LENGTH = 6
 
 

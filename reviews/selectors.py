@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import CharField, Count, Max, QuerySet, Sum
-from django.db.models.functions import Cast, Substr
+from django.db.models import CharField, Count, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import Cast, Coalesce, Substr
 from django.utils import timezone
 
-from reviews.models import Analysis, Finding, PullRequestState
+from reviews.models import Analysis, Command, Finding, PullRequestState
 from reviews.results import CATEGORIES, SEVERITIES, ReviewResult, Standing
 
 
@@ -274,3 +274,50 @@ def standing_of(analysis: Analysis) -> Standing | None:
 def pull_request_state(repo: str, number: int) -> PullRequestState | None:
     """What commands set on a pull request (paused or not); None when none ever did."""
     return PullRequestState.objects.filter(repo_full_name=repo, pr_number=number).first()
+
+
+@dataclass(frozen=True)
+class QueueState:
+    queued: int  # waiting for a worker, due or waiting out a retry's countdown
+    running: int
+    oldest_due_seconds: float  # how long the longest-waiting due review has waited; 0 if none
+
+
+def queue_state(*, now: datetime | None = None) -> QueueState:
+    """The queue as /metrics reports it. Three small reads on the (status, created_at) index:
+    queued and running reviews are few, whatever the size of the table.
+
+    A review waits from its creation, or from the end of its retry's countdown when it has
+    one: one waiting out a rate limit's hour is not late.
+    """
+    now = now or timezone.now()
+    queued = Analysis.objects.filter(status=Analysis.Status.QUEUED)
+    due = queued.filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+    since = due.aggregate(since=Min(Coalesce("retry_at", "created_at")))["since"]
+    return QueueState(
+        queued=queued.count(),
+        running=Analysis.objects.filter(status=Analysis.Status.RUNNING).count(),
+        oldest_due_seconds=max(0.0, (now - since).total_seconds()) if since else 0.0,
+    )
+
+
+def analysis_log_fields(*, analysis_id: int) -> dict[str, Any]:
+    """What every log line of this review carries (reviews/logs.py)."""
+    row = (
+        Analysis.objects.filter(id=analysis_id)
+        .values_list("delivery_id", "repo_full_name", "pr_number")
+        .first()
+    )
+    delivery_id, repo, pr = row if row is not None else (None, None, None)
+    return {"analysis_id": analysis_id, "delivery_id": delivery_id, "repo": repo, "pr": pr}
+
+
+def command_log_fields(*, command_id: int) -> dict[str, Any]:
+    """What every log line of this command carries (reviews/logs.py)."""
+    row = (
+        Command.objects.filter(id=command_id)
+        .values_list("delivery_id", "repo_full_name", "pr_number")
+        .first()
+    )
+    delivery_id, repo, pr = row if row is not None else (None, None, None)
+    return {"command_id": command_id, "delivery_id": delivery_id or None, "repo": repo, "pr": pr}

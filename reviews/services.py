@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from reviews import metrics
 from reviews.github.resources import PullRequest
 from reviews.models import Analysis
 from reviews.results import ReviewResult, Usage
@@ -46,6 +47,7 @@ def analysis_create(
     rerun_of: Analysis | None = None,
     publish: bool = True,
     skipped: str = "",
+    installation_id: int | None = None,
 ) -> Analysis:
     """The one way an analysis comes to be: a delivery, a re-run, or an operator's command.
 
@@ -67,6 +69,7 @@ def analysis_create(
         base_sha=pull_request.base_sha,
         rerun_of=rerun_of,
         publish=publish,
+        installation_id=installation_id,
         status=Status.SKIPPED if skipped else Status.QUEUED,
         error=skipped,
         finished_at=now if skipped else None,
@@ -75,7 +78,12 @@ def analysis_create(
 
 
 def analysis_record_delivery(
-    *, delivery_id: str, event: str, action: str, pull_request: PullRequest
+    *,
+    delivery_id: str,
+    event: str,
+    action: str,
+    pull_request: PullRequest,
+    installation_id: int | None = None,
 ) -> Recorded:
     """Store a delivery that asks for a review, exactly once per delivery id.
 
@@ -92,7 +100,11 @@ def analysis_record_delivery(
         try:
             with savepoint():
                 analysis = analysis_create(
-                    pull_request=pull_request, event=event, action=action, delivery_id=delivery_id
+                    pull_request=pull_request,
+                    event=event,
+                    action=action,
+                    delivery_id=delivery_id,
+                    installation_id=installation_id,
                 )
             return Recorded(analysis_id=analysis.id, queued=True)
         except IntegrityError:
@@ -112,6 +124,7 @@ def analysis_record_delivery(
                     event=event,
                     action=action,
                     delivery_id=delivery_id,
+                    installation_id=installation_id,
                     skipped=f"Head {pull_request.head_sha[:12]} is already reviewed by "
                     f"analysis #{active}.",
                 )
@@ -216,6 +229,8 @@ def analysis_claim(*, analysis_id: int) -> Claim:
         lease_expires_at=None,
         finished_at=now,
     )
+    if exhausted:
+        _observe_finished(analysis_id, Status.FAILED)
     return Claim.EXHAUSTED if exhausted else Claim.BUSY
 
 
@@ -261,7 +276,7 @@ def analysis_finish(*, analysis_id: int, status: str, error: str = "", **fields:
     """Record the end of a running review. False if it was no longer running (lost lease)."""
     if status not in FINISHED:
         raise ValueError(f"{status!r} is not a finished status")
-    return bool(
+    finished = bool(
         Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
             status=status,
             error=scrub(error),
@@ -270,6 +285,9 @@ def analysis_finish(*, analysis_id: int, status: str, error: str = "", **fields:
             **fields,
         )
     )
+    if finished:
+        _observe_finished(analysis_id, status)
+    return finished
 
 
 def analysis_fail(
@@ -277,7 +295,7 @@ def analysis_fail(
 ) -> bool:
     """Fail a review that is not finished yet, whatever state it is in, keeping what the
     model calls it made cost."""
-    return bool(
+    failed = bool(
         Analysis.objects.filter(id=analysis_id)
         .exclude(status__in=FINISHED)
         .update(
@@ -288,6 +306,29 @@ def analysis_fail(
             finished_at=timezone.now(),
             **spend(usage),
         )
+    )
+    if failed:
+        _observe_finished(analysis_id, Status.FAILED)
+    return failed
+
+
+def _observe_finished(analysis_id: int, status: str) -> None:
+    """The metrics of a review that just reached its final status: how long it ran (since
+    its last claim) and how long its author waited (since it was created)."""
+    times = (
+        Analysis.objects.filter(id=analysis_id)
+        .values_list("created_at", "started_at", "finished_at")
+        .first()
+    )
+    if times is None:
+        return
+    created, started, finished = times
+    if finished is None:
+        return
+    metrics.observe_review_finished(
+        status=str(status),
+        run_seconds=(finished - started).total_seconds() if started else None,
+        wait_seconds=(finished - created).total_seconds(),
     )
 
 
@@ -307,23 +348,82 @@ def analyses_needing_dispatch(*, now: Any = None) -> list[int]:
     )
 
 
-def analysis_rerun(*, analysis: Analysis) -> Analysis:
+def analysis_rerun(*, analysis: Analysis, delivery_id: str | None = None) -> Analysis:
     """A fresh review of the same pull request, recording which analysis it re-runs.
 
-    The one re-run path behind the admin action, the API and `rerun_review`. The caller
-    dispatches the new id after commit (see `tasks.dispatch_review`).
+    The one re-run path behind the admin action, the API, `rerun_review` and the check run's
+    "Re-run review" (with its delivery id). The caller dispatches the new id after commit
+    (see `tasks.dispatch_review`).
     """
     return analysis_create(
         pull_request=analysis.pull_request,
         event=analysis.event,
         action="rerun",
         rerun_of=analysis,
+        delivery_id=delivery_id,
+        installation_id=analysis.installation_id,
+    )
+
+
+def analysis_record_rerun_request(
+    *, delivery_id: str, analysis_id: int, repo_full_name: str, check_run_id: int
+) -> Recorded | None:
+    """A re-run asked for on Prism's check run (`check_run` rerequested or requested_action),
+    exactly once per delivery id. None when the check run is not one of Prism's reviews: its
+    `external_id` must name an analysis of that repository that created this very run.
+
+    While a re-run of the same head is queued or running, another request is answered with
+    it: the delivery id is not signed, so a replayed delivery must not buy a review each time.
+    """
+    original = Analysis.objects.filter(
+        id=analysis_id, repo_full_name__iexact=repo_full_name, check_run_id=check_run_id
+    ).first()
+    if original is None:
+        return None
+    existing = Analysis.objects.filter(delivery_id=delivery_id).values_list("id", flat=True)
+    if (known := existing.first()) is not None:
+        return Recorded(analysis_id=known, queued=False)
+    pending = (
+        Analysis.objects.filter(
+            repo_full_name=original.repo_full_name,
+            pr_number=original.pr_number,
+            head_sha=original.head_sha,
+            rerun_of__isnull=False,
+            status__in=(Status.QUEUED, Status.RUNNING),
+        )
+        .values_list("id", flat=True)
+        .first()
+    )
+    if pending is not None:
+        return Recorded(analysis_id=pending, queued=False)
+    try:
+        with transaction.atomic():
+            rerun = analysis_rerun(analysis=original, delivery_id=delivery_id)
+    except IntegrityError:  # a copy of this very delivery recorded it first
+        first = Analysis.objects.filter(delivery_id=delivery_id).values_list("id", flat=True)
+        return Recorded(analysis_id=first.get(), queued=False)
+    return Recorded(analysis_id=rerun.id, queued=True)
+
+
+def analysis_record_check_run(*, analysis_id: int, check_run_id: int | None) -> None:
+    """The check run a review created on GitHub, completed when the review ends (None: the
+    next publication creates a new one)."""
+    Analysis.objects.filter(id=analysis_id).update(check_run_id=check_run_id)
+
+
+def analysis_reserve_cost(*, analysis_id: int, estimate: Decimal) -> bool:
+    """Set what this attempt's model calls are estimated to cost, counted against the budgets
+    while the review runs (reviews/budgets.py). False if it is no longer running."""
+    return bool(
+        Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
+            cost_estimate=estimate
+        )
     )
 
 
 def analysis_supersede_older(*, analysis: Analysis) -> int:
     """Supersede earlier reviews of the same pull request at another head; they never post."""
-    return (
+    superseded = (
         Analysis.objects.filter(
             repo_full_name=analysis.repo_full_name,
             pr_number=analysis.pr_number,
@@ -338,6 +438,8 @@ def analysis_supersede_older(*, analysis: Analysis) -> int:
             finished_at=timezone.now(),
         )
     )
+    metrics.observe_reviews_superseded(superseded)
+    return superseded
 
 
 def analysis_complete(*, analysis_id: int, result: ReviewResult) -> bool:

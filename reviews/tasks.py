@@ -2,15 +2,18 @@
 
 import logging
 import random
+from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from reviews import dispatch, services
+from reviews import dispatch, logs, selectors, services
 from reviews.commands import run as commands
 from reviews.commands import services as command_services
 from reviews.errors import ServiceError
+from reviews.feedback import reactions
+from reviews.feedback import records as feedback_records
 from reviews.pipeline import failure, review
 from reviews.results import Usage
 
@@ -34,6 +37,12 @@ MAX_RETRIES = 5
     max_retries=MAX_RETRIES,
 )
 def review_pull_request(self, analysis_id: int) -> None:
+    # Every line logged during the review names it (reviews/logs.py).
+    with logs.bound(**selectors.analysis_log_fields(analysis_id=analysis_id)):
+        _review(self, analysis_id)
+
+
+def _review(self: Any, analysis_id: int) -> None:  # self: the bound Celery task
     claim = services.analysis_claim(analysis_id=analysis_id)
     if claim is services.Claim.EXHAUSTED:
         failure.report_failure(analysis_id)
@@ -68,6 +77,43 @@ def _backoff(retries: int) -> float:
     return min(600.0, 30.0 * 2**retries) * random.uniform(0.8, 1.2)
 
 
+@shared_task(
+    bind=True,
+    name=dispatch.FEEDBACK_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=_TIME_LIMIT,
+    soft_time_limit=_SOFT_TIME_LIMIT,
+    max_retries=MAX_RETRIES,
+)
+def read_feedback(self, read_id: int) -> None:
+    """A closed pull request: read the reactions on Prism's inline comments (reviews/feedback)."""
+    if not feedback_records.feedback_claim(read_id=read_id):
+        logger.info("feedback read not claimed feedback_read_id=%s", read_id)
+        return
+    try:
+        reactions.read(read_id)
+    except ServiceError as exc:
+        if exc.permanent or self.request.retries >= self.max_retries:
+            feedback_records.feedback_fail(read_id=read_id, error=str(exc))
+            return
+        countdown = exc.retry_after or _backoff(self.request.retries)
+        feedback_records.feedback_release(
+            read_id=read_id, error=f"Will retry: {exc}", retry_in=countdown
+        )
+        logger.warning("feedback read will retry feedback_read_id=%s in %.0fs", read_id, countdown)
+        raise self.retry(countdown=countdown) from exc
+    except SoftTimeLimitExceeded:
+        feedback_records.feedback_fail(
+            read_id=read_id, error=f"The read took longer than {_SOFT_TIME_LIMIT} seconds."
+        )
+    except Exception as exc:
+        feedback_records.feedback_fail(
+            read_id=read_id, error=f"Internal error: {type(exc).__name__}: {exc}"
+        )
+        raise  # Celery logs the traceback too
+
+
 @shared_task
 def sweep_stale_analyses() -> int:
     """Dispatch reviews the broker lost or never had, and those held by dead workers."""
@@ -77,6 +123,12 @@ def sweep_stale_analyses() -> int:
 @shared_task(bind=True, name=dispatch.COMMAND_TASK, acks_late=True, max_retries=MAX_RETRIES)
 def run_command(self, command_id: int) -> None:
     """One command from a pull request's comment: claimed once, however often delivered."""
+    # Every line logged while it runs names the command (reviews/logs.py).
+    with logs.bound(**selectors.command_log_fields(command_id=command_id)):
+        _run_command(self, command_id)
+
+
+def _run_command(self: Any, command_id: int) -> None:  # self: the bound Celery task
     if not command_services.command_claim(command_id=command_id):
         logger.info("command not claimed command_id=%s", command_id)
         return

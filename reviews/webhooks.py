@@ -13,10 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviews import dispatch, services
-from reviews.commands import intake
+from reviews import dispatch, logs, metrics, services
+from reviews.commands import intake, names
 from reviews.commands import services as command_services
+from reviews.feedback import records as feedback_records
 from reviews.github import comment_events, events, signatures
+from reviews.installations import gate
+from reviews.installations import services as installations
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +45,26 @@ class GitHubWebhookView(APIView):
     throttle_classes = ()
 
     def post(self, request: Request) -> Response:
+        response = _answer(request)
+        metrics.observe_delivery(
+            event=request.META.get(EVENT_HEADER, ""),
+            outcome=response.data.get("status", "refused"),
+            code=response.status_code,
+        )
+        return response
+
+
+def _answer(request: Request) -> Response:
+    try:
+        body = _verified_body(request)
+        event, delivery_id = _delivery_headers(request)
+    except Refused as refusal:
+        return Response({"detail": refusal.detail}, status=refusal.code)
+    # Every line logged from here on names the delivery (reviews/logs.py).
+    with logs.bound(delivery_id=delivery_id):
         try:
-            body = _verified_body(request)
-            event, delivery_id = _delivery_headers(request)
+            if event in installations.EVENTS:
+                return _installation_event(event, body, request, delivery_id)
             if event in comment_events.EVENTS:
                 return _command(event, body, request, delivery_id)
             decision = _decide(event, body, request, delivery_id)
@@ -52,8 +72,12 @@ class GitHubWebhookView(APIView):
             return Response({"detail": refusal.detail}, status=refusal.code)
         if decision is None:
             return Response({"status": "pong"})
+        if decision.feedback:
+            return _record_feedback(delivery_id, decision)
         if not decision.review:
             return Response({"status": "ignored", "reason": decision.reason})
+        if decision.rerun is not None:
+            return _record_rerun(delivery_id, decision)
         return _record(delivery_id, event, decision)
 
 
@@ -92,30 +116,58 @@ def _decide(event: str, body: bytes, request: Request, delivery_id: str) -> even
         raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
 
 
+def _installation_event(event: str, body: bytes, request: Request, delivery_id: str) -> Response:
+    """The App's installation changed: keep the allow-list's rows (in App mode only)."""
+    if not gate.app_mode():
+        return Response({"status": "ignored", "reason": "Prism is not running as a GitHub App"})
+    try:
+        payload = events.load_payload(body, request.META.get("CONTENT_TYPE", ""))
+        outcome = installations.installation_record_delivery(
+            delivery_id=delivery_id, event=event, payload=payload
+        )
+    except (events.PayloadError, installations.InstallationPayloadError) as exc:
+        logger.info("webhook rejected delivery_id=%s: %s", delivery_id, exc)
+        raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    key = "reason" if outcome.status == "ignored" else "detail"
+    return Response({"status": outcome.status, key: outcome.detail})
+
+
 def _command(event: str, body: bytes, request: Request, delivery_id: str) -> Response:
     """A comment on a pull request: a command is recorded once per comment and queued."""
     try:
         payload = events.load_payload(body, request.META.get("CONTENT_TYPE", ""))
-        decision = intake.decide(event, payload, settings.PRISM_BOT_NAME)
+        decision = intake.decide(event, payload, names.accepted())
     except events.PayloadError as exc:
         logger.info("webhook rejected delivery_id=%s: %s", delivery_id, exc)
         raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
-    if decision.comment is None or decision.command is None:
+    comment, command = decision.comment, decision.command
+    if comment is None or command is None:
         return Response({"status": "ignored", "reason": decision.reason})
-    recorded = command_services.command_record_delivery(
-        delivery_id=delivery_id, comment=decision.comment, command=decision.command
-    )
-    if not recorded.queued:
-        return Response({"status": "duplicate", "command_id": recorded.command_id})
-    dispatch.dispatch_command_on_commit(recorded.command_id)
-    logger.info(
-        "command queued delivery_id=%s command_id=%s repo=%s pr=%s verb=%s",
-        delivery_id,
-        recorded.command_id,
-        decision.comment.repo_full_name,
-        decision.comment.pr_number,
-        decision.command.verb.value,
-    )
+    # GitHub App mode: installations are the allow-list for commands too
+    # (reviews/installations/gate.py); only a command costs this query, not every comment.
+    verdict = gate.check(comment.repo_full_name, comment.installation_id, comment.repository_id)
+    if not verdict.allowed:
+        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+        return Response({"status": "ignored", "reason": verdict.reason})
+    with logs.bound(repo=comment.repo_full_name, pr=comment.pr_number):
+        recorded = command_services.command_record_delivery(
+            delivery_id=delivery_id,
+            comment=comment,
+            command=command,
+            installation_id=verdict.installation_id,
+        )
+        if not recorded.queued:
+            return Response({"status": "duplicate", "command_id": recorded.command_id})
+        with logs.bound(command_id=recorded.command_id):
+            dispatch.dispatch_command_on_commit(recorded.command_id)
+            logger.info(
+                "command queued delivery_id=%s command_id=%s repo=%s pr=%s verb=%s",
+                delivery_id,
+                recorded.command_id,
+                comment.repo_full_name,
+                comment.pr_number,
+                command.verb.value,
+            )
     return Response(
         {"status": "queued", "command_id": recorded.command_id}, status=status.HTTP_202_ACCEPTED
     )
@@ -124,21 +176,94 @@ def _command(event: str, body: bytes, request: Request, delivery_id: str) -> Res
 def _record(delivery_id: str, event: str, decision: events.Decision) -> Response:
     pull_request = decision.pull_request
     assert pull_request is not None  # a decision to review always carries its pull request
-    recorded = services.analysis_record_delivery(
-        delivery_id=delivery_id, event=event, action=decision.action, pull_request=pull_request
+    # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
+    verdict = gate.check(
+        pull_request.repo_full_name, decision.installation_id, decision.repository_id
     )
+    if not verdict.allowed:
+        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+        return Response({"status": "ignored", "reason": verdict.reason})
+    with logs.bound(repo=pull_request.repo_full_name, pr=pull_request.number):
+        recorded = services.analysis_record_delivery(
+            delivery_id=delivery_id,
+            event=event,
+            action=decision.action,
+            pull_request=pull_request,
+            installation_id=verdict.installation_id,
+        )
+        if not recorded.queued:
+            return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
+        with logs.bound(analysis_id=recorded.analysis_id):
+            dispatch.dispatch_on_commit(recorded.analysis_id)
+            logger.info(
+                "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
+                delivery_id,
+                recorded.analysis_id,
+                pull_request.repo_full_name,
+                pull_request.number,
+            )
+    return Response(
+        {"status": "queued", "analysis_id": recorded.analysis_id},
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+def _record_rerun(delivery_id: str, decision: events.Decision) -> Response:
+    """A re-run asked for on Prism's check run: queued once per delivery id."""
+    request = decision.rerun
+    assert request is not None  # a re-run decision carries its request
+    # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
+    verdict = gate.check(request.repo_full_name, decision.installation_id, decision.repository_id)
+    if not verdict.allowed:
+        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+        return Response({"status": "ignored", "reason": verdict.reason})
+    recorded = services.analysis_record_rerun_request(
+        delivery_id=delivery_id,
+        analysis_id=request.analysis_id,
+        repo_full_name=request.repo_full_name,
+        check_run_id=request.check_run_id,
+    )
+    if recorded is None:
+        return Response({"status": "ignored", "reason": "the check run is not one of Prism's"})
     if not recorded.queued:
         return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
     dispatch.dispatch_on_commit(recorded.analysis_id)
     logger.info(
-        "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
+        "re-run queued from a check run delivery_id=%s analysis_id=%s rerun_of=%s",
         delivery_id,
         recorded.analysis_id,
+        request.analysis_id,
+    )
+    return Response(
+        {"status": "queued", "analysis_id": recorded.analysis_id},
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+def _record_feedback(delivery_id: str, decision: events.Decision) -> Response:
+    """A closed pull request: record the delivery once; a worker reads the reactions."""
+    pull_request = decision.pull_request
+    assert pull_request is not None  # a feedback decision always carries its pull request
+    verdict = gate.check(
+        pull_request.repo_full_name, decision.installation_id, decision.repository_id
+    )
+    if not verdict.allowed:  # App mode: the allow-list covers feedback reads too
+        return Response({"status": "ignored", "reason": verdict.reason})
+    recorded = feedback_records.feedback_record_delivery(
+        delivery_id=delivery_id, pull_request=pull_request, merged=decision.merged
+    )
+    if not recorded.queued:
+        return Response({"status": "duplicate", "feedback_read_id": recorded.read_id})
+    dispatch.dispatch_feedback_on_commit(recorded.read_id)
+    logger.info(
+        "feedback read queued delivery_id=%s feedback_read_id=%s repo=%s pr=%s",
+        delivery_id,
+        recorded.read_id,
         pull_request.repo_full_name,
         pull_request.number,
     )
     return Response(
-        {"status": "queued", "analysis_id": recorded.analysis_id},
+        {"status": "queued", "feedback_read_id": recorded.read_id},
         status=status.HTTP_202_ACCEPTED,
     )
 

@@ -34,6 +34,17 @@ def _forget_github_identities(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _open_model_gates():
+    """Each test starts with every model's rate-limit gate open and every call slot free:
+    they are shared by the whole process (reviews/llm/throttle.py)."""
+    from reviews.llm import throttle
+
+    throttle.reset()
+    yield
+    throttle.reset()
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache: repository policies are cached across reviews."""
     from django.core.cache import cache
@@ -94,3 +105,30 @@ def staff_client(client, admin_user):
     """A browser session of a logged-in staff member (a superuser): the admin, the API."""
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture(scope="session")
+def app_private_key():
+    """A real RSA key pair for a test GitHub App, generated for the session: (PEM, public key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return pem, key.public_key()
+
+
+APP_ID = "4242"
+
+
+@pytest.fixture
+def app_mode(settings, app_private_key):
+    """Prism as GitHub App 4242 (with the session's generated key); returns the public key
+    that verifies its JWTs. In this mode only installed, enabled repositories are reviewed."""
+    settings.GITHUB_APP_ID = APP_ID
+    settings.GITHUB_APP_PRIVATE_KEY = app_private_key[0]
+    return app_private_key[1]

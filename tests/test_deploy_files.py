@@ -330,3 +330,18 @@ def test_ci_lints_with_ruff_check_and_format():
     runs = " ".join(step.get("run", "") for step in _workflow()["jobs"]["lint"]["steps"])
     assert "ruff check" in runs
     assert "ruff format --check" in runs
+
+
+def test_web_and_every_worker_share_one_in_memory_metrics_folder():
+    """GET /metrics sums the files every process writes there (README, "Metrics and logs")."""
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    folder = compose["x-prism"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    for name in ("web", "worker"):
+        assert f"metrics:{folder}" in compose["services"][name]["volumes"], name
+    options = compose["volumes"]["metrics"]["driver_opts"]
+    assert options["type"] == "tmpfs"
+    # Owned by the image's user, who must write there.
+    assert "uid=10001" in options["o"]
+    install = _dockerfile_instructions()[_index(_dockerfile_instructions(), "RUN", "useradd")][1]
+    assert folder in install
+    assert (REPO_ROOT / "gunicorn.conf.py").is_file()  # read by gunicorn from /app

@@ -8,7 +8,16 @@ pytestmark = pytest.mark.django_db
 def test_healthz_reports_database_and_broker_without_authentication(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "broker": "ok",
+        "mode": "personal token",
+    }
+
+
+def test_healthz_says_which_github_app_prism_acts_as(client, app_mode):
+    assert client.get("/healthz").json()["mode"] == "GitHub App 4242"
 
 
 def test_healthz_answers_503_when_the_broker_is_unreachable(client):

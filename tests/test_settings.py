@@ -7,7 +7,10 @@ from pathlib import Path
 from tests.fixtures import REPO_ROOT
 
 SETTINGS = (REPO_ROOT / "prism" / "settings.py").read_text(encoding="utf-8")
-NAME_READ = re.compile(r"""(?:env\.\w+|_positive_int|_choice|_credential)\(\s*"([A-Z_]+)\"""")
+NAME_READ = re.compile(
+    r"""(?:env\.\w+|_positive_int|_choice|_credential|_private_key|_prices|_dollars)"""
+    r"""\(\s*"([A-Z_]+)\""""
+)
 
 
 def settings_read_from_the_environment() -> set[str]:
@@ -65,6 +68,33 @@ def test_settings_refuse_a_bad_value_with_a_clear_message():
 def test_settings_start_with_nothing_but_a_secret_key():
     result = run_settings({"SECRET_KEY": "x"})
     assert result.returncode == 0, result.stderr
+
+
+def test_fallback_models_and_the_call_cap_are_validated_loudly():
+    base = {"SECRET_KEY": "x", "LLM_MODEL": "a/one"}
+    allowed = {**base, "LLM_ALLOWED_MODELS": "b/two"}
+    result = run_settings({**allowed, "LLM_FALLBACK_MODELS": "b/two,c/three"})
+    assert "LLM_FALLBACK_MODELS must be in LLM_ALLOWED_MODELS; not listed: c/three." in (
+        result.stderr
+    )
+    result = run_settings({**base, "LLM_FALLBACK_MODELS": "b/two,a/one"})
+    assert "LLM_FALLBACK_MODELS lists LLM_MODEL (a/one) itself." in result.stderr
+    result = run_settings({**base, "LLM_FALLBACK_MODELS": "b/two,,b/two"})
+    assert "LLM_FALLBACK_MODELS has an empty or repeated model name." in result.stderr
+    result = run_settings({**base, "LLM_MAX_INFLIGHT": "0"})
+    assert "LLM_MAX_INFLIGHT must be a positive whole number" in result.stderr
+
+
+def test_valid_fallback_models_are_read_in_order():
+    env = {
+        "SECRET_KEY": "x",
+        "LLM_ALLOWED_MODELS": "c/three,b/two",
+        "LLM_FALLBACK_MODELS": " b/two , c/three",
+        "LLM_MAX_INFLIGHT": "4",
+    }
+    code = "import prism.settings as s; print(s.LLM_FALLBACK_MODELS, s.LLM_MAX_INFLIGHT)"
+    result = run_python("-c", code, env=env)
+    assert result.stdout.strip() == "['b/two', 'c/three'] 4", result.stderr
 
 
 def test_celery_reads_every_celery_setting_under_its_own_name(settings):

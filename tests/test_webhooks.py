@@ -135,7 +135,6 @@ def test_ping_answers_200(deliver, broker):
 @pytest.mark.parametrize(
     ("event", "name", "reason"),
     [
-        ("pull_request", "pull_request.closed.json", "action 'closed'"),
         ("pull_request", "pull_request.labeled.json", "action 'labeled'"),
         ("pull_request", "pull_request.converted_to_draft.json", "action 'converted_to_draft'"),
         ("push", "push.json", "event 'push'"),

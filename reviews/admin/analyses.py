@@ -15,6 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from reviews import audit, dispatch, presentation, selectors
+from reviews.admin.budgets import budget_rows
 from reviews.admin.common import (
     NONE,
     RAW_OUTPUT_PERMISSION,
@@ -27,7 +28,8 @@ from reviews.admin.common import (
     findings_by_file,
     safe_url,
 )
-from reviews.admin.overview import bar_rows, day_columns, day_query, overview_row
+from reviews.admin.overview import bar_rows, day_columns, day_query, feedback_rows, overview_row
+from reviews.feedback import figures
 from reviews.models import Analysis
 from reviews.pipeline import publish
 
@@ -81,6 +83,8 @@ class AnalysisAdmin(admin.ModelAdmin):
                     "prompt_tokens",
                     "completion_tokens",
                     "cost_column",
+                    "cost_estimate",
+                    "check_run_id",
                     "duration",
                     # The blob of the .github/prism.yml the review followed ("": none).
                     "policy_sha",
@@ -258,6 +262,12 @@ class AnalysisAdmin(admin.ModelAdmin):
             if result.coverage.files_total
             else "",
             "cost": presentation.money(analysis.cost),
+            "models_line": presentation.models_line(result.chunks),
+            "usage_by_model": presentation.usage_by_model(result.usage),
+            # What the budgets reserved before the first model call (reviews/budgets.py).
+            "cost_estimate": presentation.money(analysis.cost_estimate)
+            if analysis.cost_estimate is not None
+            else "",
             "tokens": presentation.tokens(analysis.prompt_tokens + analysis.completion_tokens),
             "human_duration": presentation.human_duration(selectors.analysis_duration(analysis)),
             "posting": posting,
@@ -343,7 +353,12 @@ class AnalysisAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.repost_view),
             name="reviews_analysis_repost",
         )
-        return [overview, rerun, repost, *super().get_urls()]
+        budgets = path(
+            "budgets/",
+            self.admin_site.admin_view(self.budgets_view),
+            name="reviews_analysis_budgets",
+        )
+        return [overview, budgets, rerun, repost, *super().get_urls()]
 
     def _acted_on(self, request: HttpRequest, object_id: int) -> Analysis:
         if request.method != "POST":
@@ -363,6 +378,18 @@ class AnalysisAdmin(admin.ModelAdmin):
         analysis = self._acted_on(request, object_id)
         self.repost_selected(request, Analysis.objects.filter(pk=analysis.pk))
         return HttpResponseRedirect(reverse("admin:reviews_analysis_change", args=[analysis.pk]))
+
+    def budgets_view(self, request: HttpRequest) -> HttpResponse:
+        """Spend against each money cap (reviews/admin/budgets.py)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Budgets",
+            "rows": budget_rows(),
+        }
+        return TemplateResponse(request, "admin/reviews/analysis/budgets.html", context)
 
     def overview_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
@@ -403,5 +430,44 @@ class AnalysisAdmin(admin.ModelAdmin):
                 link=lambda s: f"{changelist}?{urlencode({'min_severity': s})}",
             ),
             "changelist_url": changelist,
+            **_feedback_context(),
         }
         return TemplateResponse(request, "admin/reviews/analysis/overview.html", context)
+
+
+def _feedback_context() -> dict[str, Any]:
+    """The overview's feedback tables: which kinds of finding people reject."""
+    feedback = figures.finding_feedback(days=30)
+    findings = reverse("admin:reviews_finding_changelist")
+
+    def linker(parameter: str) -> Any:
+        def link(key: str, dismissed: bool = False) -> str:
+            query = {parameter: key, **({"state__exact": "dismissed"} if dismissed else {})}
+            return f"{findings}?{urlencode(query)}"
+
+        return link
+
+    return {
+        "feedback": feedback,
+        "feedback_totals": feedback_rows([feedback.totals])[0],
+        "feedback_tables": [
+            (
+                "category",
+                "By category",
+                feedback_rows(feedback.by_category, link=linker("category__exact")),
+            ),
+            (
+                "severity",
+                "By severity",
+                feedback_rows(feedback.by_severity, link=linker("severity__exact")),
+            ),
+            (
+                "model",
+                "By model",
+                feedback_rows(
+                    feedback.by_model, label=lambda key: key or "(none)", link=linker("model")
+                ),
+            ),
+        ],
+        "feedback_reads_url": reverse("admin:reviews_feedbackread_changelist"),
+    }

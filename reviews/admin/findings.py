@@ -86,6 +86,9 @@ class FindingAdmin(admin.ModelAdmin):
                     "dismissed_by",
                     "dismiss_reason",
                     "dismissed_at",
+                    "thumbs_up",
+                    "thumbs_down",
+                    "reactions_read_at",
                     "created_at",
                     "updated_at",
                 ]

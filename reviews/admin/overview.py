@@ -42,6 +42,24 @@ def overview_row(row: dict[str, Any], *, label: str = "", link: str = "") -> dic
     }
 
 
+def feedback_rows(rows: Any, *, label: Any = str, link: Any = None) -> list[dict[str, Any]]:
+    """The feedback table's rows (reviews.feedback.figures.FeedbackRow), formatted."""
+    return [
+        {
+            "label": label(row.key),
+            "link": link(row.key) if link else "",
+            "dismissed_link": link(row.key, dismissed=True) if link else "",
+            "raised_text": f"{row.raised:,}",
+            "dismissed_text": f"{row.dismissed:,}",
+            "rate_text": percent(row.dismissal_rate),
+            "up_text": f"{row.thumbs_up:,}",
+            "down_text": f"{row.thumbs_down:,}",
+            "read_text": f"{row.read:,}",
+        }
+        for row in rows
+    ]
+
+
 # --- charts: geometry computed here, drawn as inline SVG by the template --------------------
 BAR_WIDTH = 360  # px of the longest bar
 ROW_HEIGHT = 22

@@ -53,6 +53,7 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
     findings = serializers.SerializerMethodField()
     coverage = serializers.SerializerMethodField()
     usage = serializers.SerializerMethodField()
+    chunks = serializers.SerializerMethodField()
     timings = serializers.SerializerMethodField()
     duration_seconds = serializers.SerializerMethodField()
 
@@ -70,6 +71,7 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
             "findings",
             "coverage",
             "usage",
+            "chunks",
             "timings",
             "error",
             "attempts",
@@ -77,6 +79,9 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
             "prompt_tokens",
             "completion_tokens",
             "cost",
+            # What the budgets estimated before the first model call (README "Budgets").
+            "cost_estimate",
+            "check_run_id",
             "started_at",
             "duration_seconds",
             "comment_url",
@@ -106,6 +111,26 @@ class AnalysisDetailSerializer(AnalysisListSerializer):
     def get_usage(self, analysis: Analysis) -> dict[str, Any]:
         result = _stored(analysis)
         return result.usage.to_json() if result else {}
+
+    @extend_schema_field(
+        {
+            "type": "array",
+            "description": "Which model answered each chunk (part) of the review, and whether "
+            "it was a fallback model (LLM_FALLBACK_MODELS) after the ones in `tried`.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "part": {"type": "integer"},
+                    "model": {"type": "string"},
+                    "fallback": {"type": "boolean"},
+                    "tried": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    )
+    def get_chunks(self, analysis: Analysis) -> list[dict[str, Any]]:
+        result = _stored(analysis)
+        return [chunk.to_json() for chunk in result.chunks] if result else []
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
     def get_timings(self, analysis: Analysis) -> dict[str, float]:
@@ -154,6 +179,9 @@ class FindingSerializer(serializers.ModelSerializer):
             "dismissed_by",
             "dismiss_reason",
             "dismissed_at",
+            "thumbs_up",
+            "thumbs_down",
+            "reactions_read_at",
             "created_at",
             "updated_at",
         ]
@@ -194,3 +222,40 @@ class CommandSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class FeedbackRowSerializer(serializers.Serializer):
+    """Findings of one category, severity or model, and what people made of them."""
+
+    key = serializers.CharField(help_text='The category, severity or model ("" if none).')
+    raised = serializers.IntegerField()
+    dismissed = serializers.IntegerField()
+    dismissal_rate = serializers.FloatField(
+        allow_null=True, help_text="dismissed / raised; null when none was raised"
+    )
+    thumbs_up = serializers.IntegerField(help_text="👍 by people on the inline comments")
+    thumbs_down = serializers.IntegerField(help_text="👎 by people on the inline comments")
+    read = serializers.IntegerField(help_text="findings whose reactions were read (PR closed)")
+
+
+class FeedbackFiguresSerializer(serializers.Serializer):
+    since = serializers.DateField(help_text="The first day counted (UTC).")
+    days = serializers.IntegerField()
+    repo = serializers.CharField(help_text='One repository, or "" for all.')
+    totals = FeedbackRowSerializer()
+    by_category = FeedbackRowSerializer(many=True)
+    by_severity = FeedbackRowSerializer(many=True)
+    by_model = FeedbackRowSerializer(many=True)
+
+
+class FeedbackQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1, max_value=366, default=30, help_text="The last N days (UTC), today included."
+    )
+    repo = serializers.RegexField(
+        r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        max_length=200,
+        required=False,
+        default="",
+        help_text="owner/name: one repository's findings only.",
+    )

@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from reviews import audit, clients, dispatch, policy
 from reviews.api import serializers
 from reviews.api.filters import AnalysisFilter, CommandFilter, FindingFilter
+from reviews.feedback import figures
 from reviews.github.client import GitHubError
 from reviews.models import Analysis, Command, Finding
 from reviews.pipeline import policy as repository_policy
@@ -85,6 +86,27 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = [DjangoFilterBackend]
     filterset_class = FindingFilter
 
+    @extend_schema(
+        parameters=[serializers.FeedbackQuerySerializer],
+        responses={200: serializers.FeedbackFiguresSerializer},
+        description="Which kinds of finding people reject: findings raised (each finding of a "
+        "pull request once, by the day of the review that raised it), dismissed, the dismissal "
+        "rate, and people's 👍 and 👎 on Prism's inline comments (read when the pull request "
+        "closed), by category, severity and model. The admin's overview shows the same figures.",
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+        serializer_class=serializers.FeedbackFiguresSerializer,
+    )
+    def feedback(self, request: Request) -> Response:
+        query = serializers.FeedbackQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        found = figures.finding_feedback(**query.validated_data)
+        return Response(serializers.FeedbackFiguresSerializer(found).data)
+
 
 class CommandViewSet(viewsets.ReadOnlyModelViewSet):
     """Commands written on pull requests (`@prism review`, `pause`, `dismiss`, `ask`…), newest
@@ -120,7 +142,7 @@ class RepositoryPolicyView(APIView):
     def get(self, request: Request, owner: str, repo: str) -> Response:
         full_name = f"{owner}/{repo}"
         try:
-            effective = repository_policy.current(clients.github_client(), full_name)
+            effective = repository_policy.current(clients.github_client_for(full_name), full_name)
         except ValueError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         except GitHubError as exc:

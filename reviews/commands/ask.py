@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from reviews import clients, policy, redaction
+from reviews import budgets, clients, policy, pricing, redaction
 from reviews.comments.sanitize import sanitize_block
 from reviews.diffs import chunking, file_filter
 from reviews.diffs.parser import FileDiff, Hunk
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import PullRequest
-from reviews.llm.client import LLMClient
+from reviews.llm.fallback import Answerer
 from reviews.llm.questions import build_question_messages
 from reviews.models import Finding
 from reviews.pipeline import leaks
@@ -44,10 +44,11 @@ def answer_question(
     finding: Finding | None = None,
     path: str = "",
     line: int | None = None,
-    llm: LLMClient | None = None,
+    llm: Answerer | None = None,
 ) -> Answer:
     """Ask the model `question` about `pr`; `finding` (or `path` and `line`): where it was
-    asked, whose hunks lead the context."""
+    asked, whose hunks lead the context. Raises budgets.OverBudget, before any model call,
+    when the repository's (or Prism's) budget cannot take the question."""
     rules = _rules(github, pr.repo_full_name)
     files, _ = file_filter.select_files(
         fetch_files(github, pr.repo_full_name, pr.number), rules.ignore_paths.value
@@ -61,6 +62,14 @@ def answer_question(
     messages = build_question_messages(
         question=question, pr_title=title, pr_body=body, diff_text=diff_text, finding=about
     )
+    # Budgets (reviews/budgets.py), before the call: priced at the model asked first.
+    refusal = budgets.admit_question(
+        repo=pr.repo_full_name,
+        model=clients.llm_models(rules.model.value)[0],
+        prompt_tokens=sum(chunking.estimate_tokens(str(m.get("content", ""))) for m in messages),
+    )
+    if refusal is not None:
+        raise budgets.OverBudget(refusal)
     llm = llm or clients.llm_client(rules.model.value)
     reply = llm.answer(messages)
     text = redaction.redact(reply.text)[0]
@@ -68,7 +77,19 @@ def answer_question(
     answer = sanitize_block(text, hosts=frozenset({host} if host else ()), limit=ANSWER_CHARS)
     if reply.truncated:
         answer += "\n\n_(The answer was cut off at the model's output limit.)_"
-    return Answer(text=answer.strip() or "_The model gave no answer._", usage=reply.usage)
+    return Answer(text=answer.strip() or "_The model gave no answer._", usage=_priced(reply.usage))
+
+
+def _priced(usage: Usage) -> Usage:
+    """A model whose provider reported no cost is priced from LLM_PRICES, each model at its
+    own price, as a review's calls are (the budgets add questions' costs up)."""
+    return Usage.total(
+        (
+            pricing.priced(part, pricing.price_of(settings.LLM_PRICES, part.model))
+            for part in usage.models
+        ),
+        model=usage.model,
+    )
 
 
 def _rules(github: GitHubClient, repo: str) -> policy.EffectivePolicy:

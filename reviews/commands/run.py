@@ -13,14 +13,14 @@ from typing import Any
 
 from django.conf import settings
 
-from reviews import clients, dispatch, ledger
-from reviews.commands import ask, permissions
+from reviews import budgets, clients, dispatch, ledger
+from reviews.commands import ask, names, permissions
 from reviews.commands import services as command_services
 from reviews.commands.parse import SPOKEN, Verb, dismissal, help_text
 from reviews.comments.sanitize import code_span
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import PullRequest
-from reviews.llm.client import LLMClient
+from reviews.llm.fallback import Answerer
 from reviews.models import Analysis, Command, Finding
 from reviews.pipeline import publish, threads
 
@@ -38,11 +38,11 @@ class Outcome:
 
 
 def run(
-    command_id: int, *, github: GitHubClient | None = None, llm: LLMClient | None = None
+    command_id: int, *, github: GitHubClient | None = None, llm: Answerer | None = None
 ) -> None:
     """Run a claimed (running) command. GitHub and model errors propagate to the task."""
     command = Command.objects.get(id=command_id)
-    github = github or clients.github_client()
+    github = github or clients.github_client_for(command.repo_full_name, command.installation_id)
     if command.author.lower() == github.authenticated_login().lower():
         command_services.command_finish(
             command_id=command.id, status=Status.IGNORED, outcome="Prism's own comment."
@@ -84,7 +84,7 @@ def report_failure(command_id: int, error: str) -> None:
     """Tell the commenter the command failed (best effort: the row already holds the error)."""
     try:
         command = Command.objects.get(id=command_id)
-        github = clients.github_client()
+        github = clients.github_client_for(command.repo_full_name, command.installation_id)
         reply(github, command, f"{_said(command)} failed: {error[:300]}. An operator can see why.")
         react(github, command, "confused")
     except Exception:
@@ -98,36 +98,36 @@ def refused(text: str, summary: str = "") -> Outcome:
 # --- the verbs ---------------------------------------------------------------------------
 
 
-def do_help(command: Command, github: GitHubClient, llm: LLMClient | None) -> Outcome:
+def do_help(command: Command, github: GitHubClient, llm: Answerer | None) -> Outcome:
     return Outcome(
         Status.DONE,
         "Listed the commands.",
-        reply=help_text(settings.PRISM_BOT_NAME, settings.MANUAL_RUNS_PER_PR),
+        reply=help_text(names.shown(), settings.MANUAL_RUNS_PER_PR),
     )
 
 
-def do_unknown(command: Command, github: GitHubClient, llm: LLMClient | None) -> Outcome:
+def do_unknown(command: Command, github: GitHubClient, llm: Answerer | None) -> Outcome:
     word = (command.arguments.split(maxsplit=1) or [""])[0][:50]
-    said = code_span(f"@{settings.PRISM_BOT_NAME} {word}".strip())
+    said = code_span(f"@{names.shown()} {word}".strip())
     why = f"{said} is not a command I know."
     if word.lower() == "ignore":
         why = f"{said} works in the pull request's description, not in a comment."
-    help_list = help_text(settings.PRISM_BOT_NAME, settings.MANUAL_RUNS_PER_PR)
+    help_list = help_text(names.shown(), settings.MANUAL_RUNS_PER_PR)
     return refused(f"{why}\n\n{help_list}", summary=f"Unknown command {word!r}.")
 
 
-def do_review(command: Command, github: GitHubClient, llm: LLMClient | None) -> Outcome:
+def do_review(command: Command, github: GitHubClient, llm: Answerer | None) -> Outcome:
     pr = _open_pull_request(command, github)
     if isinstance(pr, Outcome):
         return pr
     return _queue_review(command, pr) or refused(_capped(command))
 
 
-def do_pause(command: Command, github: GitHubClient, llm: LLMClient | None) -> Outcome:
+def do_pause(command: Command, github: GitHubClient, llm: Answerer | None) -> Outcome:
     repo, number = command.repo_full_name, command.pr_number
     if not command_services.pull_request_pause(repo=repo, number=number, login=command.author):
         return Outcome(Status.DONE, "Already paused.", reply="Already paused.")
-    resume = code_span(f"@{settings.PRISM_BOT_NAME} resume")
+    resume = code_span(f"@{names.shown()} resume")
     return Outcome(
         Status.DONE,
         f"Paused by {command.author}.",
@@ -135,7 +135,7 @@ def do_pause(command: Command, github: GitHubClient, llm: LLMClient | None) -> O
     )
 
 
-def do_resume(command: Command, github: GitHubClient, llm: LLMClient | None) -> Outcome:
+def do_resume(command: Command, github: GitHubClient, llm: Answerer | None) -> Outcome:
     repo, number = command.repo_full_name, command.pr_number
     if not command_services.pull_request_resume(repo=repo, number=number, login=command.author):
         return Outcome(Status.DONE, "Was not paused.", reply="This pull request was not paused.")
@@ -150,11 +150,11 @@ def do_resume(command: Command, github: GitHubClient, llm: LLMClient | None) -> 
     return queued
 
 
-def do_dismiss(command: Command, github: GitHubClient, llm: LLMClient | None) -> Outcome:
+def do_dismiss(command: Command, github: GitHubClient, llm: Answerer | None) -> Outcome:
     asked = dismissal(command.arguments)
     finding = _finding(command, asked.finding)
     if finding is None:
-        usage = code_span(f"@{settings.PRISM_BOT_NAME} dismiss <id> [reason]")
+        usage = code_span(f"@{names.shown()} dismiss <id> [reason]")
         named = f"finding {code_span(asked.finding)}" if asked.finding else "no finding"
         return refused(
             f"There is {named} to dismiss on this pull request. Use {usage} with an id from "
@@ -177,10 +177,10 @@ def do_dismiss(command: Command, github: GitHubClient, llm: LLMClient | None) ->
     return Outcome(Status.DONE, summary, fields={**fields, "error": error})
 
 
-def do_ask(command: Command, github: GitHubClient, llm: LLMClient | None) -> Outcome:
+def do_ask(command: Command, github: GitHubClient, llm: Answerer | None) -> Outcome:
     question = command.arguments.strip()
     if not question:
-        usage = code_span(f"@{settings.PRISM_BOT_NAME} ask <question>")
+        usage = code_span(f"@{names.shown()} ask <question>")
         return refused(f"Ask a question: {usage}.", summary="No question.")
     pr = _open_pull_request(command, github)
     if isinstance(pr, Outcome):
@@ -188,21 +188,25 @@ def do_ask(command: Command, github: GitHubClient, llm: LLMClient | None) -> Out
     if not command_services.command_count_run(command=command):
         return refused(_capped(command))
     finding = _thread_finding(command)
-    answer = ask.answer_question(
-        question=question,
-        pr=pr,
-        github=github,
-        finding=finding,
-        path=command.path,
-        line=command.line,
-        llm=llm,
-    )
+    try:
+        answer = ask.answer_question(
+            question=question,
+            pr=pr,
+            github=github,
+            finding=finding,
+            path=command.path,
+            line=command.line,
+            llm=llm,
+        )
+    except budgets.OverBudget as over:
+        why = over.refusal.title.removeprefix("Not answered: ")
+        return refused(f"{_said(command)} was not answered: {why}.", summary=over.refusal.error)
     command_services.command_record_usage(command_id=command.id, usage=answer.usage)
     fields = {"finding": finding} if finding is not None else {}
     return Outcome(Status.DONE, "Answered.", reply=answer.text, fields=fields)
 
 
-HANDLERS: dict[Verb, Callable[[Command, GitHubClient, LLMClient | None], Outcome]] = {
+HANDLERS: dict[Verb, Callable[[Command, GitHubClient, Answerer | None], Outcome]] = {
     Verb.REVIEW: do_review,
     Verb.FULL_REVIEW: do_review,
     Verb.PAUSE: do_pause,
@@ -304,7 +308,8 @@ def _refresh_review(command: Command, github: GitHubClient) -> str:
     )
     if latest is None:
         return ""
-    if publish.publish_review(latest.id, github):
+    # As a repost: a new check run, since GitHub would append the annotations to the old one.
+    if publish.repost_comment(latest.id, github):
         return f"Analysis #{latest.id} posted again without it."
     return f"Analysis #{latest.id} could not be posted again; see its comment_error."
 
@@ -318,7 +323,7 @@ def _role(github: GitHubClient, repo: str, login: str) -> str:
 
 def _said(command: Command) -> str:
     verb = SPOKEN.get(Verb(command.verb), "") if command.verb != Verb.UNKNOWN else ""
-    return code_span(f"@{settings.PRISM_BOT_NAME} {verb}".strip())
+    return code_span(f"@{names.shown()} {verb}".strip())
 
 
 def react(github: GitHubClient, command: Command, content: str) -> None:

@@ -37,9 +37,14 @@ class Recorded:
 
 
 def command_record_delivery(
-    *, delivery_id: str, comment: PullRequestComment, command: ParsedCommand
+    *,
+    delivery_id: str,
+    comment: PullRequestComment,
+    command: ParsedCommand,
+    installation_id: int | None = None,
 ) -> Recorded:
-    """Store a comment's command once per comment, however often GitHub delivers it."""
+    """Store a comment's command once per comment, however often GitHub delivers it.
+    `installation_id`: the App installation that answers it (None in personal-token mode)."""
     try:
         # One INSERT that commits by itself on the webhook's hot path (a savepoint inside a
         # caller's transaction), as for a pull request's delivery.
@@ -50,6 +55,7 @@ def command_record_delivery(
                 comment_url=comment.html_url,
                 in_reply_to_id=comment.in_reply_to_id,
                 delivery_id=delivery_id,
+                installation_id=installation_id,
                 repo_full_name=comment.repo_full_name,
                 pr_number=comment.pr_number,
                 pr_author=comment.pr_author,
@@ -167,7 +173,10 @@ def command_queue_review(*, command: Command, pull_request: PullRequest) -> Anal
         if row.analysis_id is not None:
             return Analysis.objects.get(id=row.analysis_id)
         analysis = services.analysis_create(
-            pull_request=pull_request, event=Analysis.MANUAL_EVENT, action=command.verb
+            pull_request=pull_request,
+            event=Analysis.MANUAL_EVENT,
+            action=command.verb,
+            installation_id=command.installation_id,
         )
         Command.objects.filter(id=command.id).update(analysis=analysis)
         return analysis

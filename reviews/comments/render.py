@@ -25,6 +25,7 @@ from reviews.redaction import redact
 from reviews.results import (
     CATEGORIES,
     SKIP_REASONS,
+    ChunkModel,
     Coverage,
     Finding,
     ReviewResult,
@@ -130,7 +131,7 @@ def render_review(
         sanitize_block(result.summary, hosts=ctx.hosts, limit=SUMMARY_CHARS),
         _counts_table(findings),
     ]
-    footer = _footer(coverage, result.usage, ctx)
+    footer = _footer(coverage, result.usage, ctx, result.chunks)
 
     def build(shown: int) -> str:
         body = _sections(entries[:shown])
@@ -333,9 +334,11 @@ def _omitted(count: int, ctx: CommentContext) -> str:
     return f"_{_plural(count, 'more finding')} not shown (the least severe); {where}._"
 
 
-def _footer(coverage: Coverage, usage: Usage, ctx: CommentContext) -> str:
+def _footer(
+    coverage: Coverage, usage: Usage, ctx: CommentContext, chunks: tuple[ChunkModel, ...] = ()
+) -> str:
     run = [
-        f"Model {code_span(shorten(usage.model or 'unknown', 100))}",
+        _models(usage, chunks),
         _commit_link(ctx),
         _usage(usage),
         f"Prism analysis {ctx.analysis_id}",
@@ -353,6 +356,21 @@ def _footer(coverage: Coverage, usage: Usage, ctx: CommentContext) -> str:
         lines = f"<sub>{line}</sub><br>\n{lines}"
     skipped = _skipped_list(coverage.skipped)
     return "\n\n".join(part for part in ["---", lines, skipped] if part)
+
+
+def _models(usage: Usage, chunks: tuple[ChunkModel, ...]) -> str:
+    """ "Model `m`", or, when fallback models answered, which model answered how many chunks:
+    "Models `a` (2 chunks), `b` (1 chunk, fallback)"."""
+    if not any(chunk.fallback or chunk.model != chunks[0].model for chunk in chunks):
+        return f"Model {code_span(shorten(usage.model or 'unknown', 100))}"
+    counts = Counter((chunk.model or "unknown", chunk.fallback) for chunk in chunks)
+    named = [
+        f"{code_span(shorten(model, 100))} ({_plural(count, 'chunk')}"
+        + (", fallback)" if fallback else ")")
+        # The models asked first lead; fallbacks after them.
+        for (model, fallback), count in sorted(counts.items(), key=lambda item: item[0][1])
+    ]
+    return f"Models {', '.join(named)}"
 
 
 def _scope_line(scope: Scope, ctx: CommentContext) -> str:

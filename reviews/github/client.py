@@ -25,6 +25,11 @@ MAX_FILES = 3000  # list_files never returns more than this (docs/github-facts.m
 STATUS_DESCRIPTION_CHARS = 140  # GitHub rejects longer commit status descriptions
 REVIEW_EVENT = "COMMENT"  # Prism never approves nor requests changes
 STATUS_STATES = frozenset({"error", "failure", "pending", "success"})
+# Check runs (docs/github-facts.md C6: a GitHub App with checks:write only).
+CHECK_CONCLUSIONS = frozenset({"success", "failure", "neutral"})  # the ones Prism reports
+MAX_ANNOTATIONS = 50  # per request; each update appends (the spec's `output.annotations`)
+CHECK_TITLE_CHARS = 255
+CHECK_TEXT_CHARS = 65535  # output.summary and output.text
 
 # Per base URL and token (hashed): the login of the identity the token acts as.
 _LOGINS: dict[str, str] = {}
@@ -36,11 +41,19 @@ REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rock
 
 
 class GitHubClient(Transport):
+    def __init__(self, *, login: str = "", **kwargs: Any) -> None:
+        """`login`: who the token acts as, when the caller knows it. An App's installation
+        token cannot read GET /user; it acts as the App's bot (reviews/github/app.py)."""
+        super().__init__(**kwargs)
+        self._login = login
+
     def authenticated_login(self) -> str:
         """https://docs.github.com/rest/users/users#get-the-authenticated-user
 
         Who Prism is on GitHub, asked once per token per process: an identity never changes.
         """
+        if self._login:
+            return self._login
         key = hashlib.sha256(f"{self._base_url} {self._token}".encode()).hexdigest()
         if key not in _LOGINS:
             data = json_object(self._request("GET", f"{self._base_url}/user"))
@@ -202,6 +215,16 @@ class GitHubClient(Transport):
         url = self._repo_url(repo, f"pulls/{_id(number)}/comments")
         return (resources.review_comment(item) for page in self._pages(url) for item in page)
 
+    def list_review_comment_reactions(
+        self, repo: str, comment_id: int
+    ) -> Iterator[resources.Reaction]:
+        """https://docs.github.com/rest/reactions/reactions#list-reactions-for-a-pull-request-review-comment
+
+        Every reaction on one inline comment, page after page (docs/github-facts.md R3, R4).
+        """
+        url = self._repo_url(repo, f"pulls/comments/{_id(comment_id)}/reactions")
+        return (resources.reaction(item) for page in self._pages(url) for item in page)
+
     def create_review(
         self,
         repo: str,
@@ -241,6 +264,69 @@ class GitHubClient(Transport):
             payload["target_url"] = target_url
         self._request("POST", self._repo_url(repo, f"statuses/{_sha(sha)}"), json=payload)
 
+    # Check runs (a GitHub App only, docs/github-facts.md C6)
+
+    def create_check_run(
+        self,
+        repo: str,
+        *,
+        name: str,
+        head_sha: str,
+        external_id: str,
+        details_url: str = "",
+        output: dict[str, Any] | None = None,
+        conclusion: str = "",
+        actions: list[dict[str, str]] | None = None,
+    ) -> int:
+        """https://docs.github.com/rest/checks/runs#create-a-check-run
+
+        In progress, or already completed when a `conclusion` is given (a head Prism decided
+        not to review before it started). Returns the check run's id.
+        """
+        payload: dict[str, Any] = {
+            "name": name,
+            "head_sha": _sha(head_sha),
+            "external_id": external_id,
+            "status": "in_progress",
+        }
+        if details_url:
+            payload["details_url"] = details_url
+        if conclusion:
+            payload.update(status="completed", conclusion=_conclusion(conclusion))
+        if output is not None:
+            payload["output"] = _check_output(output)
+        if actions:
+            payload["actions"] = actions
+        data = json_object(self._request("POST", self._repo_url(repo, "check-runs"), json=payload))
+        check_run_id = data.get("id")
+        if isinstance(check_run_id, bool) or not isinstance(check_run_id, int):
+            raise GitHubError("GitHub created a check run without an id", permanent=False)
+        return check_run_id
+
+    def update_check_run(
+        self,
+        repo: str,
+        check_run_id: int,
+        *,
+        conclusion: str = "",
+        output: dict[str, Any] | None = None,
+        actions: list[dict[str, str]] | None = None,
+    ) -> None:
+        """https://docs.github.com/rest/checks/runs#update-a-check-run
+
+        With a `conclusion` the run completes. At most MAX_ANNOTATIONS annotations per call;
+        GitHub appends each call's annotations to those already there.
+        """
+        payload: dict[str, Any] = {}
+        if conclusion:
+            payload.update(status="completed", conclusion=_conclusion(conclusion))
+        if output is not None:
+            payload["output"] = _check_output(output)
+        if actions:
+            payload["actions"] = actions
+        url = self._repo_url(repo, f"check-runs/{_id(check_run_id)}")
+        self._request("PATCH", url, json=payload)
+
     # Review threads, over GraphQL (documents and parsing in reviews/github/graphql.py)
 
     def review_threads(self, repo: str, number: int) -> list[resources.ReviewThread]:
@@ -278,6 +364,31 @@ def _sha(value: str) -> str:
     if not _SHA.fullmatch(value):
         raise ValueError(f"expected a hex commit SHA, not {value!r}")
     return value
+
+
+def _conclusion(value: str) -> str:
+    if value not in CHECK_CONCLUSIONS:
+        raise ValueError(f"conclusion must be one of {sorted(CHECK_CONCLUSIONS)}, not {value!r}")
+    return value
+
+
+def _check_output(output: dict[str, Any]) -> dict[str, Any]:
+    """A check run's output inside GitHub's limits: a title, texts of at most 65,535
+    characters (shortened, never refused: they are the review's summary), 50 annotations."""
+    annotations = output.get("annotations") or []
+    if len(annotations) > MAX_ANNOTATIONS:
+        raise ValueError(f"{len(annotations)} annotations; GitHub takes {MAX_ANNOTATIONS} a call")
+    shaped: dict[str, Any] = {"title": _shorten(str(output["title"]), CHECK_TITLE_CHARS)}
+    shaped["summary"] = _shorten(str(output.get("summary") or ""), CHECK_TEXT_CHARS)
+    if output.get("text"):
+        shaped["text"] = _shorten(str(output["text"]), CHECK_TEXT_CHARS)
+    if annotations:
+        shaped["annotations"] = annotations
+    return shaped
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _body(value: str) -> str:

@@ -10,7 +10,7 @@ comment (`created`) may be a command: an edit or a deletion never runs one again
 from dataclasses import dataclass
 from typing import Any
 
-from reviews.github.events import PayloadError, _field, _text
+from reviews.github.events import PayloadError, _field, _optional_id, _text, installation_id
 
 ISSUE_COMMENT = "issue_comment"
 REVIEW_COMMENT = "pull_request_review_comment"
@@ -33,6 +33,10 @@ class PullRequestComment:
     in_reply_to_id: int | None = None  # a reply in a review thread: the thread's first comment
     path: str = ""  # a review comment's file and line
     line: int | None = None
+    # GitHub App mode: the installation the delivery was sent for, and the repository's id
+    # (which survives a rename): what the allow-list checks (reviews/installations/gate.py).
+    installation_id: int | None = None
+    repository_id: int | None = None
 
     @property
     def in_thread(self) -> bool:
@@ -89,6 +93,8 @@ def read(event: str, payload: dict[str, Any]) -> Reading:
             line=line
             if isinstance(line, int) and not isinstance(line, bool) and 0 < line < 2**31
             else None,
+            installation_id=installation_id(payload),
+            repository_id=_optional_id(repository, "repository.id"),
         )
     )
 

@@ -17,13 +17,29 @@ _COMMIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 PING = "ping"
 PULL_REQUEST = "pull_request"
+CHECK_RUN = "check_run"
 
 # New code to read: opened, new commits pushed, reopened, or a draft made ready.
 REVIEWED_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
+# On Prism's own check run: "Re-run" clicked on GitHub (rerequested), or its "Re-run review"
+# button (requested_action, with the identifier Prism gave the button).
+RERUN_ACTIONS = frozenset({"rerequested", "requested_action"})
+RERUN_IDENTIFIER = "rerun"
+# Closed or merged: never reviewed, but the reactions on Prism's comments are read then.
+FEEDBACK_ACTIONS = frozenset({"closed"})
 
 
 class PayloadError(ValueError):
     """The delivery's body is not a payload we can act on; the message says why."""
+
+
+@dataclass(frozen=True)
+class RerunRequest:
+    """A re-run asked for on a check run: which analysis (its `external_id`) and which run."""
+
+    analysis_id: int
+    repo_full_name: str
+    check_run_id: int
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,14 @@ class Decision:
     reason: str = ""
     action: str = ""
     pull_request: PullRequest | None = None
+    rerun: RerunRequest | None = None
+    # GitHub App mode: the installation the delivery was sent for (`installation.id`), and
+    # the repository's id, which survives a rename.
+    installation_id: int | None = None
+    repository_id: int | None = None
+    # A closed pull request: no review, but its feedback is read (reviews/feedback).
+    feedback: bool = False
+    merged: bool = False
 
 
 def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
@@ -67,9 +91,22 @@ def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
 
 def decide(event: str, payload: dict[str, Any]) -> Decision:
     """Whether a delivery asks for a review, and if not, why not."""
+    if event == CHECK_RUN:
+        return decide_check_run(payload)
     if event != PULL_REQUEST:
         return Decision(review=False, reason=f"event {event or '(none)'!r} is not reviewed")
     action = payload.get("action")
+    if isinstance(action, str) and action in FEEDBACK_ACTIONS:
+        return Decision(
+            review=False,
+            reason="pull request closed: its feedback is read",
+            action=action,
+            pull_request=parse_pull_request(payload),
+            feedback=True,
+            merged=payload["pull_request"].get("merged") is True,
+            installation_id=installation_id(payload),
+            repository_id=_optional_id(payload.get("repository"), "repository.id"),
+        )
     # A JSON list or object is not hashable: check the type before the set lookup.
     if not isinstance(action, str) or action not in REVIEWED_ACTIONS:
         return Decision(review=False, reason=f"pull_request action {action!r} is not reviewed")
@@ -78,7 +115,61 @@ def decide(event: str, payload: dict[str, Any]) -> Decision:
         return Decision(review=False, reason=f"pull request is {pull_request.state}")
     if pull_request.draft:
         return Decision(review=False, reason="pull request is a draft")
-    return Decision(review=True, action=action, pull_request=pull_request)
+    return Decision(
+        review=True,
+        action=action,
+        pull_request=pull_request,
+        installation_id=installation_id(payload),
+        repository_id=_optional_id(payload.get("repository"), "repository.id"),
+    )
+
+
+def installation_id(payload: dict[str, Any]) -> int | None:
+    """The App installation a delivery was sent for; None for a repository's own webhook."""
+    return _optional_id(payload.get("installation"), "installation.id")
+
+
+def _optional_id(container: Any, name: str) -> int | None:
+    value = container.get("id") if isinstance(container, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise PayloadError(f"{name} must be a positive integer")
+    return value
+
+
+def decide_check_run(payload: dict[str, Any]) -> Decision:
+    """A `check_run` delivery asks for a re-run when it is `rerequested`, or the
+    `requested_action` of Prism's button; whose check run it is the caller checks (its
+    `external_id` names an analysis that created that very run).
+
+    https://docs.github.com/webhooks/webhook-events-and-payloads#check_run
+    """
+    action = payload.get("action")
+    if not isinstance(action, str) or action not in RERUN_ACTIONS:
+        return Decision(review=False, reason=f"check_run action {action!r} is not acted on")
+    if action == "requested_action":
+        requested = payload.get("requested_action")
+        identifier = requested.get("identifier") if isinstance(requested, dict) else None
+        if identifier != RERUN_IDENTIFIER:
+            return Decision(review=False, reason=f"requested action {identifier!r} is not Prism's")
+    run = _field(payload, "check_run", dict)
+    check_run_id = _field(run, "id", int, "check_run.")
+    external_id = run.get("external_id")
+    if not isinstance(external_id, str) or not external_id.isdigit() or len(external_id) > 18:
+        return Decision(review=False, reason="the check run is not one of Prism's reviews")
+    repository = _field(payload, "repository", dict)
+    repo = _text(_field(repository, "full_name", str, "repository."), "repository.full_name")
+    request = RerunRequest(
+        analysis_id=int(external_id), repo_full_name=repo[:200], check_run_id=check_run_id
+    )
+    return Decision(
+        review=True,
+        action=action,
+        rerun=request,
+        installation_id=installation_id(payload),
+        repository_id=_optional_id(repository, "repository.id"),
+    )
 
 
 def parse_pull_request(payload: dict[str, Any]) -> PullRequest:

@@ -77,6 +77,16 @@ class ReviewComment:
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """One person's (or bot's) reaction on a comment: `+1`, `-1`, `laugh`, `confused`, `heart`,
+    `hooray`, `rocket` or `eyes`."""
+
+    content: str
+    user: str  # "" for a deleted account
+    user_type: str  # "User", "Bot" or "Organization"; "" when GitHub sent no user
+
+
+@dataclass(frozen=True)
 class ComparedFile:
     """One file of a comparison; `patch` is None when GitHub sent no diff for it."""
 
@@ -209,6 +219,15 @@ def review_comment(data: dict[str, Any]) -> ReviewComment:
         side=data.get("side") or "RIGHT",
         body=data.get("body") or "",
         author=login(data),
+    )
+
+
+def reaction(data: dict[str, Any]) -> Reaction:
+    user = data.get("user") or {}
+    return Reaction(
+        content=str(data.get("content") or ""),
+        user=str(user.get("login") or ""),
+        user_type=str(user.get("type") or ""),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from reviews import metrics
 from reviews.github import graphql
 from reviews.github.errors import GitHubError, error_details, error_message, json_object
 
@@ -37,6 +38,22 @@ RATE_LIMIT_DEFAULT_WAIT = 60.0
 MAX_ERROR_TEXT = 500
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+# Endpoint groups for the metrics: a bounded label, never the repository or the number.
+_ENDPOINTS = (
+    ("reactions", re.compile(r"/repos/[^/]+/[^/]+/.*/reactions(/.*)?")),
+    ("pull_files", re.compile(r"/repos/[^/]+/[^/]+/pulls/\d+/files")),
+    ("review_comments", re.compile(r"/repos/[^/]+/[^/]+/pulls/\d+/comments")),
+    ("reviews", re.compile(r"/repos/[^/]+/[^/]+/pulls/\d+/reviews(/.*)?")),
+    ("pull", re.compile(r"/repos/[^/]+/[^/]+/pulls/\d+")),
+    ("issue_comments", re.compile(r"/repos/[^/]+/[^/]+/issues/(\d+/)?comments(/.*)?")),
+    ("statuses", re.compile(r"/repos/[^/]+/[^/]+/(statuses|commits)/.*")),
+    ("check_runs", re.compile(r"/repos/[^/]+/[^/]+/check-(runs|suites)(/.*)?")),
+    ("compare", re.compile(r"/repos/[^/]+/[^/]+/compare/.*")),
+    ("contents", re.compile(r"/repos/[^/]+/[^/]+/contents(/.*)?")),
+    ("repository", re.compile(r"/repos/[^/]+/[^/]+")),
+    ("user", re.compile(r"/user")),
+    ("app", re.compile(r"/app(/.*)?")),
+)
 
 
 class Transport:
@@ -52,7 +69,10 @@ class Transport:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        refresh_token: Callable[[str], str] | None = None,
     ) -> None:
+        """`refresh_token(stale)`: a new token for when GitHub answers 401 with `stale` (an
+        App's installation token that expired early or was revoked); asked once per request."""
         if not base_url.startswith(("https://", "http://")):
             raise ValueError("base_url must be an http(s) URL, e.g. https://api.github.com")
         if not token:
@@ -64,6 +84,7 @@ class Transport:
         self._max_wait = max_wait
         self._sleep = sleep
         self._clock = clock
+        self._refresh_token = refresh_token
         self._session = session or requests.Session()
         self._session.headers.update(
             {
@@ -73,6 +94,12 @@ class Transport:
                 "User-Agent": USER_AGENT,
             }
         )
+
+    def _use_token(self, token: str) -> None:
+        if not token:
+            raise ValueError("a GitHub token is required")
+        self._token = token
+        self._session.headers["Authorization"] = f"Bearer {token}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"
@@ -118,8 +145,20 @@ class Transport:
     ) -> requests.Response:
         path = url.removeprefix(self._base_url).split("?")[0]
         failures = rate_limited = 0
+        refreshed = False
         while True:
             response = self._attempt(method, url, path, params, json, headers)
+            if (
+                isinstance(response, requests.Response)
+                and response.status_code == 401
+                and self._refresh_token is not None
+                and not refreshed
+            ):
+                # Once: a token that fails again straight after being issued is not stale.
+                refreshed = True
+                logger.info("github answered 401 on %s %s; refreshing the token", method, path)
+                self._use_token(self._refresh_token(self._token))
+                continue
             if isinstance(response, GitHubError):
                 if failures >= TRANSIENT_RETRIES:
                     raise response
@@ -136,6 +175,7 @@ class Transport:
             wait = self._rate_limit_wait(response)
             if wait is None:
                 raise self._error(method, path, response, permanent=True)
+            metrics.observe_rate_limit_wait("token", wait)
             if wait > self._max_wait or rate_limited >= RATE_LIMIT_RETRIES:
                 # Too long to hold a worker: the task retries with this countdown instead.
                 raise self._error(method, path, response, permanent=False, retry_after=wait)
@@ -153,16 +193,26 @@ class Transport:
         headers: dict[str, str] | None,
     ) -> requests.Response | GitHubError:
         """One request: the response, or the transient error worth another try."""
+        started = time.perf_counter()
+        answered = "error"
         try:
             response = self._session.request(
                 method, url, params=params, json=json, headers=headers, timeout=self._timeout
             )
+            answered = str(response.status_code)
         except (requests.ConnectionError, requests.Timeout) as exc:
             error = GitHubError(
                 f"GitHub {method} {path} failed: {type(exc).__name__}", permanent=False
             )
             error.__cause__ = exc
             return error
+        finally:
+            metrics.observe_github_request(
+                endpoint="graphql" if url == self._graphql_url else endpoint_group(path),
+                method=method,
+                status=answered,
+                seconds=time.perf_counter() - started,
+            )
         if response.status_code in TRANSIENT_STATUSES:
             return self._error(method, path, response, permanent=False)
         return response
@@ -217,6 +267,14 @@ def owner_name(repo: str) -> tuple[str, str]:
     if not all(_NAME.fullmatch(part) and part.strip(".") for part in (owner, name)):
         raise ValueError(f"repo must look like 'owner/name', not {repo!r}")
     return owner, name
+
+
+def endpoint_group(path: str) -> str:
+    """The metrics' name for the endpoint of a path below the API's base URL."""
+    for name, pattern in _ENDPOINTS:
+        if pattern.fullmatch(path):
+            return name
+    return "other"
 
 
 def _number(value: str | None) -> float | None:

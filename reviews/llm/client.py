@@ -6,20 +6,29 @@ https://openrouter.ai/docs/api/reference/overview
 https://openrouter.ai/docs/api/reference/errors-and-debugging
 """
 
-import json
 import logging
 import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
+from reviews import metrics
 from reviews.errors import ServiceError
+from reviews.llm import throttle
+from reviews.llm.answers import (
+    Answer,
+    assistant,
+    error_of,
+    json_or_none,
+    permanent_message,
+    retry_after_of,
+    user,
+)
 from reviews.llm.response import FINDINGS_SCHEMA, InvalidOutput, parse_review
 from reviews.redaction import redact
 from reviews.results import Finding, Usage
@@ -32,9 +41,14 @@ APP_TITLE = "Prism"
 
 MAX_ATTEMPTS = 3  # per call, in this process; Celery retries the whole review after that
 TRANSIENT_STATUSES = {408, 429}
+# Answers that ask every caller to slow down, not only this one: they close the model's gate.
+RATE_LIMIT_STATUSES = {429}
 # Servers refuse an unsupported response_format with 400 (OpenAI, vLLM), 422 (some proxies)
 # or, on OpenRouter with require_parameters, 404 "no endpoints ... requested parameters".
 FORMAT_REJECTION_STATUSES = {400, 404, 422}
+# A call waits for its model's gate at most this long in all, however often other callers'
+# rate limits keep it closed; then the review is retried later (or another model asked).
+GATE_BUDGET = 60.0
 FORMAT_REJECTION = re.compile(
     r"response_format|response format|json_schema|json schema|structured output"
     r"|requested parameters",
@@ -54,12 +68,18 @@ class LLMConfig:
     read_timeout: float = 180
     max_wait: float = 10  # longer waits are left to Celery's countdown
     app_url: str = ""  # sent to OpenRouter as HTTP-Referer (app attribution), when set
+    max_inflight: int = 0  # model calls in flight in this process at most (0: no cap)
+    inflight_wait: float = 120  # seconds a call may wait for a free slot
 
 
 class LLMError(ServiceError):
     """A review call that failed; `raw_output` keeps the model's last answer when that answer
     was the problem, and `usage` what the calls answered before the failure cost (a failed
-    review is billed too: the first answer of a failed repair, the chunks that did answer)."""
+    review is billed too: the first answer of a failed repair, the chunks that did answer).
+
+    `unavailable`: the model itself could not answer for now (it kept answering 429 or 5xx,
+    or timing out), so another model may; not set for Prism's own limits, which every
+    model shares, nor for permanent errors."""
 
     def __init__(
         self,
@@ -69,10 +89,12 @@ class LLMError(ServiceError):
         retry_after: float | None = None,
         raw_output: str = "",
         usage: Usage | None = None,
+        unavailable: bool = False,
     ):
         super().__init__(message, permanent=permanent, retry_after=retry_after)
         self.raw_output = raw_output
         self.usage = usage or Usage()
+        self.unavailable = unavailable and not permanent
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,29 @@ class ReviewOutput:
     completion_tokens: int
     cost: float | None
     calls: int
+    # Set by reviews.llm.fallback: the model asked first and the ones that were unavailable
+    # before this answer, and what their calls cost before they failed.
+    requested: str = ""
+    tried: tuple[str, ...] = ()
+    spent: Usage = field(default_factory=Usage)
+    waited: float = 0.0  # seconds spent waiting for a call slot or a rate limit's gate
+
+    @property
+    def fallback(self) -> bool:
+        """Answered by a fallback model: the model asked first was unavailable."""
+        return bool(self.tried)
+
+    @property
+    def usage(self) -> Usage:
+        """Every call made for this answer, per model (a failed model's included)."""
+        own = Usage(
+            model=self.model,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost=self.cost,
+            calls=self.calls,
+        )
+        return Usage.total([self.spent, own], model=self.model)
 
 
 @dataclass(frozen=True)
@@ -100,12 +145,17 @@ class LLMClient:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ):
         if config.response_format not in RESPONSE_FORMATS:
             raise ValueError(f"response_format must be one of {RESPONSE_FORMATS}")
         self.config = config
         self._session = session or requests.Session()
         self._sleep = sleep
+        self._clock = clock
+        # Shared with every other client of this process (one per review): see throttle.py.
+        self._gate = throttle.gate(config.base_url, config.model)
+        self._slots = throttle.slots(config.max_inflight)
         # Stepped down for the client's lifetime when the server refuses it: a review makes
         # many calls and each refused one would cost a round trip.
         self.response_format = config.response_format
@@ -140,7 +190,7 @@ class LLMClient:
             summary, findings = parse_review(answer.text, truncated=answer.truncated)
         except InvalidOutput as exc:
             logger.warning("LLM answer unusable, asking once more: %s", exc)
-            repair = [*messages, _assistant(answer.text), _user(exc.repair_request)]
+            repair = [*messages, assistant(answer.text), user(exc.repair_request)]
             answer = self._complete(repair, tally)
             try:
                 summary, findings = parse_review(answer.text, truncated=answer.truncated)
@@ -156,15 +206,15 @@ class LLMClient:
 
     def _complete(
         self, messages: list[dict], tally: "_Tally", *, structured: bool = True
-    ) -> "_Answer":
+    ) -> Answer:
         while True:
             try:
-                payload = self._post(self._body(messages, structured=structured))
+                payload = self._post(self._body(messages, structured=structured), tally)
             except _FormatRejected as exc:
                 self._step_down(exc)
                 continue
             tally.add(payload)
-            return _Answer.of(payload)
+            return Answer.of(payload)
 
     def _body(self, messages: list[dict], *, structured: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -203,28 +253,117 @@ class LLMClient:
             self.response_format,
         )
 
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, body: dict[str, Any], tally: "_Tally") -> dict[str, Any]:
         attempt = 1
         while True:
             try:
-                return self._post_once(body)
+                return self._post_when_open(body, tally, attempt)
             except _Transient as exc:
-                wait = exc.retry_after
-                if wait is None:
-                    wait = min(self.config.max_wait, 2.0 ** (attempt - 1))
+                wait = self._backoff(exc, attempt)
+                if exc.outcome == "rate_limited":
+                    metrics.observe_rate_limit_wait("llm", wait)
                 if wait > self.config.max_wait or attempt >= MAX_ATTEMPTS:
                     retry_after = wait if wait > self.config.max_wait else exc.retry_after
                     raise LLMError(
                         f"the LLM provider is unavailable: {exc.message}",
                         permanent=False,
                         retry_after=retry_after,
+                        unavailable=True,
                     ) from None
-                logger.warning("LLM provider unavailable, retrying in %.1fs: %s", wait, exc.message)
-                # Jitter spreads out the retries of concurrent review calls.
-                self._sleep(wait * random.uniform(1.0, 1.25))
+                logger.warning(
+                    "LLM provider unavailable, retrying in %.1fs model=%s: %s",
+                    wait,
+                    self.config.model,
+                    exc.message,
+                )
+                if not exc.slow_down:  # a closed gate is waited for before the next call
+                    # Jitter spreads out the retries of concurrent review calls.
+                    self._sleep(wait * random.uniform(1.0, 1.25))
                 attempt += 1
 
+    def _backoff(self, exc: "_Transient", attempt: int) -> float:
+        """How long to wait before the next attempt: what the server said, else exponential."""
+        if exc.retry_after is not None:
+            return exc.retry_after
+        return min(self.config.max_wait, 2.0 ** (attempt - 1))
+
+    def _post_when_open(
+        self, body: dict[str, Any], tally: "_Tally", attempt: int
+    ) -> dict[str, Any]:
+        """One call, once the model's gate is open and a call slot is free."""
+        gated = 0.0
+        while True:
+            remaining = self._gate.remaining(now=self._clock())
+            if remaining > 0:
+                if remaining > self.config.max_wait or gated + remaining > GATE_BUDGET:
+                    raise LLMError(
+                        f"the LLM provider is rate limiting {self.config.model}: "
+                        f"calls wait another {remaining:.0f}s",
+                        permanent=False,
+                        retry_after=remaining,
+                        unavailable=True,
+                    )
+                logger.info(
+                    "LLM rate limited: waiting %.1fs with every call of model=%s",
+                    remaining,
+                    self.config.model,
+                )
+                # Jitter: when the gate opens, its waiters don't all call in the same instant.
+                pause = remaining * random.uniform(1.0, 1.25)
+                self._sleep(pause)
+                gated += pause
+                tally.waited += pause
+                continue
+            if self._slots is None:
+                return self._post_gated(body, attempt)
+            try:
+                with self._slots.hold(
+                    timeout=self.config.inflight_wait, model=self.config.model
+                ) as waited:
+                    tally.waited += waited
+                    if self._gate.remaining(now=self._clock()) > 0:
+                        continue  # a rate limit closed the gate while we waited for the slot
+                    return self._post_gated(body, attempt)
+            except throttle.NoSlot as exc:
+                raise LLMError(
+                    f"every model call slot stayed busy for {exc.waited:.0f}s "
+                    f"(LLM_MAX_INFLIGHT={exc.limit}); the review will be retried",
+                    permanent=False,
+                ) from None
+
+    def _post_gated(self, body: dict[str, Any], attempt: int) -> dict[str, Any]:
+        try:
+            return self._post_once(body)
+        except _Transient as exc:
+            if exc.slow_down:
+                # Every caller of this model waits with us, this review's other chunks and
+                # every other review of the process (throttle.py). Closed before the call
+                # slot is released, so no caller slips a call in between.
+                self._gate.close_for(self._backoff(exc, attempt), now=self._clock())
+            raise
+
     def _post_once(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One request, recorded in the metrics whatever its outcome."""
+        started = time.perf_counter()
+        outcome, usage = "unreachable", dict[str, Any]()
+        try:
+            with metrics.model_call_in_flight(self.config.model):
+                payload = self._exchange(body)
+            outcome, usage = "ok", payload.get("usage") or {}
+            return payload
+        except _Transient as exc:
+            outcome = exc.outcome
+            raise
+        except _FormatRejected:
+            outcome = "format_rejected"
+            raise
+        except LLMError:
+            outcome = "rejected"
+            raise
+        finally:
+            _observe(self.config.model, outcome, time.perf_counter() - started, usage)
+
+    def _exchange(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self._session.post(
                 f"{self.config.base_url.rstrip('/')}/chat/completions",
@@ -233,20 +372,22 @@ class LLMClient:
                 timeout=(self.config.connect_timeout, self.config.read_timeout),
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"could not reach it ({type(exc).__name__})") from None
+            raise _Transient(
+                f"could not reach it ({type(exc).__name__})", outcome="unreachable"
+            ) from None
         except requests.RequestException as exc:
             raise LLMError(
                 f"could not call the LLM provider ({type(exc).__name__})", permanent=True
             ) from None
-        payload = _json_or_none(response)
-        error = _error_of(response, payload)
+        payload = json_or_none(response)
+        error = error_of(response, payload)
         if error is not None:
             status, message = error
-            self._raise_for(status, self._scrub(message), _retry_after(response))
+            self._raise_for(status, self._scrub(message), retry_after_of(response))
         if not payload or not payload.get("choices"):
-            raise _Transient("it answered without choices")
+            raise _Transient("it answered without choices", outcome="bad_answer")
         if (payload["choices"][0] or {}).get("finish_reason") == "error":
-            raise _Transient("the model failed while answering")
+            raise _Transient("the model failed while answering", outcome="bad_answer")
         return payload
 
     def _headers(self) -> dict[str, str]:
@@ -266,8 +407,14 @@ class LLMClient:
         # OpenRouter's in-flight spending budget answers 402 with Retry-After: a wait, not
         # an empty account.
         if status in TRANSIENT_STATUSES or status >= 500 or (status == 402 and retry_after):
-            raise _Transient(f"{status}: {message}", retry_after)
-        raise LLMError(_permanent_message(status, message), permanent=True)
+            # A rate limit, or any answer that says how long to wait (OpenRouter's 402
+            # spending limit, a 503 with Retry-After), is meant for every caller.
+            slow_down = status in RATE_LIMIT_STATUSES or retry_after is not None
+            outcome = "rate_limited" if status in (402, 429) else "server_error"
+            raise _Transient(
+                f"{status}: {message}", retry_after, slow_down=slow_down, outcome=outcome
+            )
+        raise LLMError(permanent_message(status, message), permanent=True)
 
     def _scrub(self, message: str) -> str:
         # Some providers echo the key they refused; nothing from a response reaches an
@@ -278,57 +425,39 @@ class LLMClient:
         return message[:300] or "(no message)"
 
 
-def _permanent_message(status: int, message: str) -> str:
-    if status == 402:
-        return f"the LLM provider says the account has no credit (402): {message}"
-    if status == 401:
-        return f"the LLM provider rejected the API key (401): {message}"
-    if status == 403:
-        return f"the LLM provider refused the request (403): {message}"
-    return f"the LLM provider rejected the request ({status}): {message}"
+def _observe(model: str, outcome: str, seconds: float, usage: dict[str, Any]) -> None:
+    """The metrics of one request: its outcome and time, the tokens and the cost its answer
+    reported (the provider's own `usage.cost`, as OpenRouter sends it)."""
+    metrics.observe_model_call(
+        model=model,
+        outcome=outcome,
+        seconds=seconds,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+    )
+    cost = usage.get("cost")
+    if isinstance(cost, int | float) and not isinstance(cost, bool):
+        metrics.observe_model_cost(model, float(cost))
 
 
-def _json_or_none(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def _error_of(response: requests.Response, payload: dict | None) -> tuple[int, str] | None:
-    """(status, message) when the call failed, including OpenRouter's errors inside a 200."""
-    error = (payload or {}).get("error")
-    message = error.get("message", "") if isinstance(error, dict) else str(error or "")
-    if not response.ok:
-        return response.status_code, message or response.text
-    if not error:
-        return None
-    code = str(error.get("code") if isinstance(error, dict) else None)
-    # A 200 body's error carries the HTTP status it would have had; when it doesn't, the
-    # model failed mid-answer, which OpenRouter reports as 502.
-    return (int(code) if code.isdigit() else 502), message or json.dumps(error)
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 class _Transient(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        slow_down: bool = False,
+        outcome: str = "server_error",
+    ):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.slow_down = slow_down  # close the model's gate for everyone, not only this call
+        self.outcome = outcome  # for the metrics: rate_limited, server_error, unreachable...
 
 
 class _FormatRejected(Exception):
@@ -336,22 +465,6 @@ class _FormatRejected(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True)
-class _Answer:
-    text: str
-    truncated: bool
-
-    @classmethod
-    def of(cls, payload: dict[str, Any]) -> "_Answer":
-        choice = payload["choices"][0] or {}
-        message = choice.get("message") or {}
-        # A structured-output refusal has no content; keep its text for the operator.
-        content = message.get("content") or message.get("refusal") or ""
-        if isinstance(content, list):  # content parts, as some servers send them
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return cls(text=str(content), truncated=choice.get("finish_reason") == "length")
 
 
 @dataclass
@@ -363,6 +476,7 @@ class _Tally:
     completion_tokens: int = 0
     cost: float | None = None
     calls: int = 0
+    waited: float = 0.0
 
     def add(self, payload: dict[str, Any]) -> None:
         usage = payload.get("usage") or {}
@@ -391,12 +505,5 @@ class _Tally:
             completion_tokens=self.completion_tokens,
             cost=self.cost,
             calls=self.calls,
+            waited=round(self.waited, 3),
         )
-
-
-def _assistant(text: str) -> dict[str, str]:
-    return {"role": "assistant", "content": text}
-
-
-def _user(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}

@@ -50,9 +50,11 @@ def fail_review(analysis_id: int, cause: str | BaseException) -> None:
 def report_failure(analysis_id: int) -> None:
     """Tell the pull request a review failed, unless it was never to be posted."""
     try:
-        if not Analysis.objects.get(id=analysis_id).publish:
+        analysis = Analysis.objects.get(id=analysis_id)
+        if not analysis.publish:
             return
-        publish.report_failure(analysis_id, clients.github_client())
+        github = clients.github_client_for(analysis.repo_full_name, analysis.installation_id)
+        publish.report_failure(analysis_id, github)
     except ServiceError as exc:  # reporting is best effort; the row already holds the failure
         logger.warning("could not report failure analysis_id=%s: %s", analysis_id, exc)
     except Exception:

@@ -7,9 +7,8 @@ for with a command, or an operator's re-run, always runs.
 
 import logging
 
-from django.conf import settings
-
 from reviews import selectors, services
+from reviews.commands import names
 from reviews.commands.parse import opted_out
 from reviews.github.client import GitHubClient
 from reviews.github.resources import PullRequest
@@ -48,11 +47,11 @@ def skip_if_turned_off(analysis: Analysis, pr: PullRequest, github: GitHubClient
             if github is not None:
                 publish.report_not_reviewed(analysis, github, f"Not reviewed: paused{by}")
         return True
-    if opted_out(pr.body, settings.PRISM_BOT_NAME):
+    if any(opted_out(pr.body, name) for name in names.accepted()):
         services.analysis_finish(
             analysis_id=analysis.id,
             status=Analysis.Status.SKIPPED,
-            error=f"The description says @{settings.PRISM_BOT_NAME} ignore: "
+            error=f"The description says @{names.shown()} ignore: "
             "no automatic reviews of this pull request.",
         )
         logger.info("review skipped, opted out analysis_id=%s", analysis.id)

@@ -1,4 +1,5 @@
-"""What the pull request shows: one sticky summary comment, inline comments, a commit status.
+"""What the pull request shows: one sticky summary comment, inline comments, a commit status,
+and in App mode a check run (reviews/pipeline/checks.py).
 
 Publishing never changes a review's outcome: a failure to post keeps the analysis
 completed with its findings and records `comment_error`, which `repost_comment` retries.
@@ -13,11 +14,13 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from reviews import clients, ledger, selectors, services
+from reviews.commands import names
+from reviews.comments import check_run as check_texts
 from reviews.comments import render
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.github.resources import Comment
 from reviews.models import Analysis, Finding, StickyComment
-from reviews.pipeline import sticky, threads
+from reviews.pipeline import checks, sticky, threads
 from reviews.results import (
     SEVERITY_RANK,
     ReviewResult,
@@ -61,6 +64,11 @@ def publish_review(analysis_id: int, github: GitHubClient) -> bool:
         )
         target = comment.html_url if comment else None
         _attempt(errors, "commit status", _set_status, analysis, github, state, description, target)
+    if checks.enabled():
+        standing = selectors.standing_of(analysis)
+        url = comment.html_url if comment else ""
+        shown = shown_result(analysis)
+        _attempt(errors, "check run", checks.complete, analysis, github, standing, url, shown)
     services.analysis_record_comment(
         analysis_id=analysis.id, comment=comment, error="; ".join(errors)
     )
@@ -71,16 +79,59 @@ def report_pending(analysis: Analysis, github: GitHubClient) -> None:
     """Tell the pull request a review is under way (best effort: a status is not the review)."""
     if settings.POST_COMMIT_STATUS:
         _attempt([], "pending status", _set_status, analysis, github, "pending", "Reviewing…")
+    if checks.enabled():
+        _attempt([], "check run", checks.start, analysis, github)
 
 
-def report_not_reviewed(analysis: Analysis, github: GitHubClient, description: str) -> None:
-    """A head Prism deliberately did not review (a push with REVIEW_ON_PUSH=off).
+def report_not_reviewed(
+    analysis: Analysis,
+    github: GitHubClient,
+    description: str,
+    *,
+    summary: str = "",
+    comment: bool = False,
+    status: bool = True,
+) -> None:
+    """A head Prism deliberately did not review (a push with REVIEW_ON_PUSH=off, a budget
+    reached, the repository's policy).
 
-    The status is `error`, never `success` nor a `pending` that reads as "still working".
-    The summary comment is left as it is: it names the commit it reviewed.
+    The status is `error` and the check run `neutral`, never `success` nor a `pending` that
+    reads as "still working". The summary comment is left as it is (it names the commit it
+    reviewed) unless `comment`: then it says this head was not reviewed, and why.
     """
-    if settings.POST_COMMIT_STATUS:
+    if status and settings.POST_COMMIT_STATUS:
         _attempt([], "not-reviewed status", _set_status, analysis, github, "error", description)
+    if checks.enabled():
+        _attempt([], "check run", checks.not_reviewed, analysis, github, description, summary)
+    if comment:
+        body = check_texts.render_not_reviewed(
+            title=description,
+            detail=summary,
+            analysis_id=analysis.id,
+            hosts=comment_context(analysis).hosts,
+        )
+        errors: list[str] = []
+        posted = _attempt(errors, "summary comment", sticky.write, analysis, github, body)
+        services.analysis_record_comment(
+            analysis_id=analysis.id, comment=posted, error="; ".join(errors)
+        )
+
+
+def report_superseded(analysis_id: int, github: GitHubClient) -> None:
+    """A review a newer push superseded while it ran: its check run, already in progress,
+    ends neutral instead of spinning forever. (One taken over by another worker is left to
+    that worker, which completes the same run.)"""
+    analysis = Analysis.objects.get(id=analysis_id)
+    if analysis.status == Analysis.Status.SUPERSEDED and analysis.check_run_id and checks.enabled():
+        title = "Not reviewed: a newer push replaced this review"
+        _attempt([], "check run", checks.not_reviewed, analysis, github, title, analysis.error)
+
+
+def report_skipped_by_policy(analysis_id: int, github: GitHubClient) -> None:
+    """The repository's policy skips this pull request: a neutral check says why (the commit
+    status stays as it always was: none)."""
+    analysis = Analysis.objects.get(id=analysis_id)
+    report_not_reviewed(analysis, github, f"Not reviewed: {analysis.error}", status=False)
 
 
 def report_failure(analysis_id: int, github: GitHubClient) -> None:
@@ -92,6 +143,9 @@ def report_failure(analysis_id: int, github: GitHubClient) -> None:
     analysis = Analysis.objects.get(id=analysis_id)
     if settings.POST_COMMIT_STATUS:
         _attempt([], "error status", _set_status, analysis, github, "error", "Review failed")
+    if checks.enabled():
+        title = "Not reviewed: the review failed"
+        _attempt([], "check run", checks.not_reviewed, analysis, github, title, analysis.error)
     shown = StickyComment.objects.filter(
         repo_full_name=analysis.repo_full_name, pr_number=analysis.pr_number
     ).first()
@@ -102,7 +156,12 @@ def report_failure(analysis_id: int, github: GitHubClient) -> None:
 
 def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool:
     """Post a completed review again (after `comment_error`): `manage.py repost_comment`."""
-    return publish_review(analysis_id, github or clients.github_client())
+    if github is None:
+        analysis = Analysis.objects.get(id=analysis_id)
+        github = clients.github_client_for(analysis.repo_full_name, analysis.installation_id)
+    # GitHub appends each update's annotations to a run's: a new run, not the same ones twice.
+    services.analysis_record_check_run(analysis_id=analysis_id, check_run_id=None)
+    return publish_review(analysis_id, github)
 
 
 def comment_context(analysis: Analysis) -> render.CommentContext:
@@ -111,7 +170,7 @@ def comment_context(analysis: Analysis) -> render.CommentContext:
         pull_request=analysis.pull_request,
         policy=analysis.policy,
         finding_ids=finding_ids(analysis),
-        bot_name=settings.PRISM_BOT_NAME,
+        bot_name=names.shown(),
     )
 
 

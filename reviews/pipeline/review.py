@@ -8,23 +8,35 @@ decides between a retry and a failure.
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
-from reviews import clients, ledger, policy, redaction, results, selectors, services
+from reviews import (
+    budgets,
+    clients,
+    ledger,
+    logs,
+    policy,
+    pricing,
+    redaction,
+    results,
+    selectors,
+    services,
+)
 from reviews.diffs import chunking, file_filter, incremental, parser
 from reviews.github.client import DiffTooLarge, GitHubClient
 from reviews.github.resources import PullRequest
-from reviews.llm.client import LLMClient, LLMError, ReviewOutput
+from reviews.llm.client import LLMError, ReviewOutput
+from reviews.llm.fallback import Reviewer
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
-from reviews.pipeline import gate, leaks, publish, push
+from reviews.pipeline import gate, leaks, publish, push, spending
 from reviews.pipeline import policy as repo_policy
-from reviews.results import Coverage, Finding, ReviewResult, Skipped, Usage
+from reviews.results import ChunkModel, Coverage, Finding, ReviewResult, Skipped, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +44,12 @@ Status = Analysis.Status
 
 
 def run(
-    analysis_id: int, *, github: GitHubClient | None = None, llm: LLMClient | None = None
+    analysis_id: int, *, github: GitHubClient | None = None, llm: Reviewer | None = None
 ) -> None:
     """Review a claimed (running) analysis end to end, and publish it unless told not to."""
     analysis = Analysis.objects.get(id=analysis_id)
     post = analysis.publish
-    github = github or clients.github_client()
+    github = github or clients.github_client_for(analysis.repo_full_name, analysis.installation_id)
     timings = Timings()
 
     with timings("fetch"):
@@ -49,8 +61,10 @@ def run(
         return  # paused, or the author opted out: no model call
     with timings("fetch"):
         rules = repo_policy.for_review(analysis, pr, github)
-    if rules is None:
-        return  # the repository's policy skips this pull request: no model call
+    if rules is None:  # the repository's policy skips this pull request: no model call
+        if post:
+            publish.report_skipped_by_policy(analysis.id, github)
+        return
     manual = gate.is_manual(analysis)
     previous = (
         selectors.last_completed_review(analysis) if push.is_push(analysis) or manual else None
@@ -68,7 +82,15 @@ def run(
     repo_policy.record(analysis, rules, files)
 
     llm = llm or clients.llm_client(rules.model.value)
-    result = review_files(files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules)
+    # Budgets, before the first model call: priced at the model asked first.
+    budget = spending.gate(analysis, clients.llm_models(rules.model.value)[0])
+    try:
+        result = review_files(
+            files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules, before_model=budget
+        )
+    except budgets.OverBudget as over:
+        spending.skip_over_budget(analysis, github if post else None, over.refusal)
+        return
 
     started = time.perf_counter()
     summary = ledger.analysis_complete_with_findings(
@@ -76,6 +98,8 @@ def run(
     )
     if summary is None:
         logger.info("review finished after losing its claim analysis_id=%s", analysis.id)
+        if post:
+            publish.report_superseded(analysis.id, github)
         return
     services.analysis_record_timing(
         analysis_id=analysis.id, step="store", seconds=time.perf_counter() - started
@@ -96,16 +120,19 @@ def review_files(
     files: list[parser.FileDiff],
     *,
     pr: PullRequest,
-    llm: LLMClient,
+    llm: Reviewer,
     timings: "Timings",
     plan: incremental.PushPlan | None = None,
     rules: policy.EffectivePolicy | None = None,
+    before_model: Callable[[int, int], None] | None = None,
 ) -> ReviewResult:
     """Everything between the parsed diff and the findings; no database, no GitHub.
 
     With an incremental `plan`, only the hunks its new commits touched are read; findings
     still anchor on the whole diff. `plan` None: a pull request's first review. `rules`: the
-    repository's policy (None: the operator's settings alone).
+    repository's policy (None: the operator's settings alone). `before_model(prompt_tokens,
+    calls)` is told what the chunk plan will send before the first model call, and may stop
+    the review by raising (the budgets do).
     """
     ignore = rules.ignore_paths.value if rules is not None else tuple(settings.IGNORE_PATHS)
     reviewing = files
@@ -119,8 +146,15 @@ def review_files(
         chunks, over_budget = chunking.plan_chunks(
             selected, max_tokens=chunk_budget(pr, widest), max_calls=settings.LLM_MAX_CALLS
         )
+    if before_model is not None:
+        before_model(prompt_tokens(pr, chunks, rules), len(chunks))
     with timings("llm"):
         answers = ask_model(llm, pr, chunks, rules)
+    waited = sum(answer.waited for _, answer in answers if isinstance(answer, ReviewOutput))
+    if waited:
+        # Summed over the chunks' calls, which wait in parallel: for the operator, how much
+        # of the review the shared call cap and rate limits cost (throttle.py).
+        timings.seconds["llm_wait"] = round(waited, 3)
     failed = [(chunk, answer) for chunk, answer in answers if isinstance(answer, LLMError)]
     if failed and len(failed) == len(answers):
         # Nothing was reviewed: the review failed, never a clean one; what it cost is kept.
@@ -151,6 +185,11 @@ def review_files(
         timings=timings.seconds,
         changed_lines=plan.changed_lines if plan is not None and plan.incremental else None,
         new_side=new_side(shown),
+        chunks=tuple(
+            ChunkModel(part=index, model=answer.model, fallback=answer.fallback, tried=answer.tried)
+            for index, (_, answer) in enumerate(answers, start=1)
+            if isinstance(answer, ReviewOutput)
+        ),
     )
 
 
@@ -193,6 +232,25 @@ def chunk_budget(pr: PullRequest, rules: list[tuple[str, str]] | None = None) ->
     return max(1_000, settings.LLM_MAX_PROMPT_TOKENS - overhead)
 
 
+def prompt_tokens(
+    pr: PullRequest, chunks: list[chunking.Chunk], rules: policy.EffectivePolicy | None = None
+) -> int:
+    """What the chunk plan's calls will send, in estimated tokens: each chunk with the
+    instructions, the pull request's description and its repository's rules around it."""
+    return sum(
+        chunking.estimate_tokens(message["content"])
+        for index, chunk in enumerate(chunks)
+        for message in build_messages(
+            pr_title=pr.title,
+            pr_body=pr.body,
+            chunk_text=chunk.text,
+            part=index + 1,
+            parts=len(chunks),
+            policy=_policy_blocks(rules, list(chunk.paths)),
+        )
+    )
+
+
 def _policy_blocks(rules: policy.EffectivePolicy | None, paths: list[str]) -> list[tuple[str, str]]:
     """The repository's instructions for a chunk of these files, as the prompt takes them."""
     if rules is None:
@@ -203,7 +261,7 @@ def _policy_blocks(rules: policy.EffectivePolicy | None, paths: list[str]) -> li
 
 
 def ask_model(
-    llm: LLMClient,
+    llm: Reviewer,
     pr: PullRequest,
     chunks: list[chunking.Chunk],
     rules: policy.EffectivePolicy | None = None,
@@ -237,7 +295,8 @@ def ask_model(
 
     workers = min(settings.LLM_CONCURRENCY, len(chunks))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prism-llm") as pool:
-        answers = list(pool.map(review, enumerate(chunks)))
+        # Each call logs with the review's fields (reviews/logs.py).
+        answers = list(pool.map(logs.carrying_context(review), enumerate(chunks)))
     transient = [a for a in answers if isinstance(a, LLMError) and not a.permanent]
     if transient:
         # The whole review is retried; the chunks that did answer were billed all the same.
@@ -343,19 +402,13 @@ def _coverage(
 
 def _usage(answers: "list[ReviewOutput | LLMError]") -> Usage:
     """Every answered call's usage: the chunks reviewed, and those that failed after answering
-    (a repair that did not help is billed too)."""
+    (a repair that did not help is billed too). A model whose provider reported no cost is
+    priced from LLM_PRICES, each model at its own price."""
     return Usage.total(
         (
-            answer.usage
-            if isinstance(answer, LLMError)
-            else Usage(
-                model=answer.model,
-                prompt_tokens=answer.prompt_tokens,
-                completion_tokens=answer.completion_tokens,
-                cost=answer.cost,
-                calls=answer.calls,
-            )
+            pricing.priced(part, pricing.price_of(settings.LLM_PRICES, part.model))
             for answer in answers
+            for part in answer.usage.models
         ),
         model=settings.LLM_MODEL,
     )

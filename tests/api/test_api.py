@@ -431,6 +431,7 @@ def test_the_openapi_schema_describes_the_api_only(api):
         "/api/analyses/{id}/",
         "/api/analyses/{id}/rerun/",
         "/api/findings/",
+        "/api/findings/feedback/",
         "/api/findings/{id}/",
         "/api/commands/",
         "/api/commands/{id}/",

@@ -23,8 +23,9 @@ from reviews.comments.render import (
     render_inline,
     render_review,
 )
+from reviews.comments.sanitize import code_span
 from reviews.github.resources import PullRequest
-from reviews.results import Coverage, Finding, ReviewResult, Scope, Skipped
+from reviews.results import ChunkModel, Coverage, Finding, ReviewResult, Scope, Skipped
 from tests.comments.test_sanitize import (
     CLOSING_REFERENCE,
     MENTION,
@@ -266,6 +267,36 @@ def test_the_footer_names_the_model_commit_usage_and_analysis():
     assert f"[3f9a2c1]({CTX.pr_url}/commits/{CTX.head_sha})" in out
     assert "12,345 tokens, $0.0123" in out
     assert "Prism analysis 17" in out
+
+
+def test_the_footer_names_each_model_that_answered_and_which_were_fallbacks():
+    chunks = (
+        ChunkModel(1, "openai/gpt-4o-mini"),
+        ChunkModel(2, "anthropic/claude-3.5-haiku", True, ("openai/gpt-4o-mini",)),
+        ChunkModel(3, "openai/gpt-4o-mini"),
+    )
+    out = render_review(replace(result([]), chunks=chunks), CTX)
+
+    assert (
+        "Models `openai/gpt-4o-mini` (2 chunks), `anthropic/claude-3.5-haiku` (1 chunk, "
+        f"fallback) · commit [3f9a2c1]({CTX.pr_url}/commits/{CTX.head_sha})" in out
+    )
+
+
+def test_the_footer_names_a_fallback_that_answered_every_chunk():
+    chunks = tuple(ChunkModel(n, "b/model", True, ("a/model",)) for n in (1, 2))
+    out = render_review(replace(result([]), chunks=chunks), CTX)
+
+    assert "Models `b/model` (2 chunks, fallback) · commit" in out
+
+
+def test_a_model_name_in_the_footer_stays_inside_its_code_span():
+    name = "evil`[x](https://evil.test)`"
+    chunks = (ChunkModel(1, "a/model"), ChunkModel(2, name, True))
+    out = render_review(replace(result([]), chunks=chunks), CTX)
+
+    assert f"{code_span(name)} (1 chunk, fallback)" in out
+    assert code_span(name).startswith("``")  # a longer fence than the name's backticks
 
 
 INCREMENTAL = Scope(

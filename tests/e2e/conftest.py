@@ -22,7 +22,7 @@ import pytest
 
 from prism.bootstrap import PLAIN_HTTP
 from tests.e2e.fake_github import FakeGitHub
-from tests.e2e.fake_llm import FakeLLM
+from tests.e2e.fake_llm import FALLBACK_MODEL, FakeLLM
 from tests.e2e.helpers import TALLY, Secrets, Stack
 from tests.e2e.processes import (
     Database,
@@ -76,6 +76,7 @@ def new_secrets() -> Secrets:
         github_token="ghp_" + "".join(secrets.choice(alphabet) for _ in range(36)),
         webhook_secret="whsec-e2e-" + secrets.token_hex(16),
         llm_key="sk-or-v1-" + secrets.token_hex(32),
+        metrics_token="metrics-" + secrets.token_hex(16),
     )
 
 
@@ -101,6 +102,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     github = FakeGitHub(keys.github_token)
     llm = FakeLLM(keys.llm_key)
     env = prism_env(keys, github, llm, database_url=db.url, broker_url=redis_server.url)
+    # The deployed shape logs JSON; every scenario runs with it (scenario 14 reads the lines).
+    env["LOG_FORMAT"] = "json"
     prism = Prism(env, log_dir)
 
     # Undone in reverse order, including after a failed start.
@@ -169,10 +172,14 @@ def prism_env(
         # A real model takes seconds; the fake answers at once, and a stuck call must not
         # outlast the lease.
         LLM_READ_TIMEOUT_SECONDS="15",
+        # Asked only when the model before stays unavailable (scenario 6 makes it so).
+        LLM_FALLBACK_MODELS=FALLBACK_MODEL,
         GITHUB_TIMEOUT_SECONDS="10",
         PYTHONUNBUFFERED="1",
         # Collected per run, outside the checkout.
         STATIC_ROOT=tempfile.mkdtemp(prefix="prism-e2e-static-"),
+        # Shared by gunicorn and the worker, as in compose and `make run` (GET /metrics).
+        PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(prefix="prism-e2e-metrics-"),
         # gunicorn is reached over plain HTTP here, as `make run` serves it.
         **PLAIN_HTTP,
         **keys.all(),

@@ -54,8 +54,16 @@ _ROUTES = [
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/(issues|pulls)/comments/(\d+)/reactions"), "react"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/collaborators/([^/]+)/permission"), "permission"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/comments/(\d+)/replies"), "reply"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/check-runs"), "create_check_run"),
+    ("PATCH", re.compile(r"/repos/([^/]+/[^/]+)/check-runs/(\d+)"), "update_check_run"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/comments/(\d+)/reactions"), "reactions"),
 ]
 REACTIONS = {"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"}
+# Check runs, as GitHub's REST description has them (docs/github-facts.md C6).
+MAX_ANNOTATIONS = 50
+CONCLUSIONS = {"action_required", "cancelled", "failure", "neutral", "success", "skipped",
+               "timed_out"}  # fmt: skip
+ANNOTATION_LEVELS = {"notice", "warning", "failure"}
 
 
 @dataclass
@@ -175,8 +183,12 @@ def parse_files(diff: str) -> list[FileEntry]:
 
 
 class FakeGitHub(LocalServer):
+    # Only a GitHub App may create check runs; a personal token gets GitHub's 403.
+    serves_check_runs = False
+
     def __init__(self, token: str) -> None:
         self.token = token
+        self.bot_login = BOT_LOGIN  # who Prism's comments are by
         self.lock = threading.Lock()
         self.pulls: dict[tuple[str, int], PullRequest] = {}
         # Each repository's files on its default branch ("main"): its policy file, if any.
@@ -184,11 +196,14 @@ class FakeGitHub(LocalServer):
         self.comments: dict[int, dict[str, Any]] = {}
         self.review_comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.resolved_threads: set[str] = set()
+        # People's reactions on review comments, by comment id (what a feedback read finds).
+        self.reactions: dict[int, list[dict[str, Any]]] = {}
         # (repo, "issues" or "pulls", comment id) -> the reactions Prism added, in order.
-        self.reactions: dict[tuple[str, str, int], list[str]] = {}
+        self.added_reactions: dict[tuple[str, str, int], list[str]] = {}
         # (repo, login) -> the role GitHub reports; anyone else is no collaborator (404).
         self.roles: dict[tuple[str, str], str] = {}
         self.commits: dict[tuple[str, str], Commit] = {}  # (repo, sha)
+        self.check_runs: dict[int, dict[str, Any]] = {}
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self._ids = itertools.count(10_001)
@@ -272,6 +287,32 @@ class FakeGitHub(LocalServer):
             stored = self.review_comments.setdefault((repo, number), [])
             stored.append({"id": next(self._ids), **comment})
 
+    def react(self, comment_id: int, content: str, *, login: str, user_type: str = "User") -> None:
+        """Someone reacts to a review comment (`+1`, `-1`, `heart`…); a bot has type "Bot"."""
+        with self.lock:
+            stored = self.reactions.setdefault(comment_id, [])
+            stored.append(
+                {
+                    "id": next(self._ids),
+                    "content": content,
+                    "user": {"login": login, "type": user_type},
+                    "created_at": "2026-01-01T00:00:00Z",
+                }
+            )
+
+    def unreact(self, comment_id: int, content: str, *, login: str) -> None:
+        """Someone takes a reaction back."""
+        with self.lock:
+            self.reactions[comment_id] = [
+                r
+                for r in self.reactions.get(comment_id, [])
+                if (r["content"], r["user"]["login"]) != (content, login)
+            ]
+
+    def close_pull(self, repo: str, number: int) -> None:
+        with self.lock:
+            self.pulls[repo, number].state = "closed"
+
     def fail(
         self,
         method: str,
@@ -318,6 +359,15 @@ class FakeGitHub(LocalServer):
         calls = self.calls("POST", rf"/repos/{re.escape(repo)}/statuses/{sha_part}")
         return [c.json()["state"] for c in calls if c.status < 300]
 
+    def runs(self, repo: str, sha: str | None = None) -> list[dict[str, Any]]:
+        """The check runs created on `repo` (on commit `sha`), oldest first, as they stand."""
+        with self.lock:
+            return [
+                json.loads(json.dumps(run))
+                for run in self.check_runs.values()
+                if run["repo"] == repo and (sha is None or run["head_sha"] == sha)
+            ]
+
     def sent_bodies(self, repo: str | None = None) -> list[str]:
         """Every request body Prism sent (to `repo`, or anywhere), as text."""
         prefix = f"/repos/{repo}/" if repo else "/"
@@ -334,9 +384,19 @@ class FakeGitHub(LocalServer):
 
     # --- answering --------------------------------------------------------------------------
 
-    def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+    def deny(self, request: Request) -> tuple[int, dict[str, str], bytes] | None:
+        """The answer to a request whose credentials do not allow it; None when they do.
+        (The GitHub App stand-in, fake_github_app.py, checks installation tokens instead.)"""
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return _json(401, {"message": "Bad credentials"})
+        return None
+
+    def answer(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        denied = self.deny(request)
+        return denied if denied is not None else self.route(request)
+
+    def route(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        """The answer to an authorised request: a planned fault, else the endpoint's."""
         with self.lock:
             fault = next((f for f in self.faults if _matches(f, request)), None)
             if fault is not None:
@@ -376,10 +436,7 @@ class FakeGitHub(LocalServer):
                     "comments": {
                         "nodes": [
                             {
-                                "author": {
-                                    "__typename": "User",
-                                    "login": (c.get("user") or {}).get("login", ""),
-                                },
+                                "author": _graphql_author((c.get("user") or {}).get("login", "")),
                                 "body": c.get("body", ""),
                                 "fullDatabaseId": str(c["id"]),
                             }
@@ -437,7 +494,7 @@ class FakeGitHub(LocalServer):
         return chain
 
     def _user(self, request: Request) -> tuple[int, dict, bytes]:
-        return _json(200, {"login": BOT_LOGIN, "id": 1, "type": "User"})
+        return _json(200, {"login": self.bot_login, "id": 1, "type": "User"})
 
     def _repository(self, request: Request, repo: str) -> tuple[int, dict, bytes]:
         return _json(200, {"full_name": repo, "default_branch": "main"})
@@ -500,7 +557,7 @@ class FakeGitHub(LocalServer):
             "number": int(number),
             "body": body,
             "html_url": f"https://github.com/{repo}/pull/{number}#issuecomment-{comment_id}",
-            "user": {"login": BOT_LOGIN},
+            "user": {"login": self.bot_login},
         }
         return _json(201, _public(self.comments[comment_id]))
 
@@ -538,7 +595,7 @@ class FakeGitHub(LocalServer):
                 {
                     "id": next(self._ids),
                     "pull_request_review_id": review_id,
-                    "user": {"login": BOT_LOGIN},
+                    "user": {"login": self.bot_login},
                     **comment,
                 }
             )
@@ -555,7 +612,7 @@ class FakeGitHub(LocalServer):
         content = request.json().get("content")
         if content not in REACTIONS:
             return _json(422, {"message": "Validation Failed"})
-        added = self.reactions.setdefault((repo, kind, int(comment_id)), [])
+        added = self.added_reactions.setdefault((repo, kind, int(comment_id)), [])
         again = content in added
         added.append(content)
         body = {"id": next(self._ids), "content": content, "user": {"login": BOT_LOGIN}}
@@ -588,6 +645,54 @@ class FakeGitHub(LocalServer):
         }
         stored.append(reply)
         return _json(201, reply)
+
+    def _create_check_run(self, request: Request, repo: str) -> tuple:
+        if not self.serves_check_runs:
+            return _json(403, {"message": "You must authenticate via a GitHub App."})
+        data = request.json()
+        if not data.get("name") or not re.fullmatch(r"[0-9a-f]{40}", data.get("head_sha", "")):
+            return _json(422, {"message": "Invalid request: name and head_sha are required."})
+        run: dict[str, Any] = {
+            "id": next(self._ids),
+            "repo": repo,
+            "name": data["name"],
+            "head_sha": data["head_sha"],
+            "external_id": data.get("external_id", ""),
+            "details_url": data.get("details_url"),
+            "status": "queued",
+            "conclusion": None,
+            "output": {},
+            "annotations": [],
+            "actions": [],
+            "updates": 0,
+        }
+        problem = _apply_check_run(run, data)
+        if problem:
+            return _json(422, {"message": problem})
+        self.check_runs[run["id"]] = run
+        return _json(201, _check_run_json(run))
+
+    def _update_check_run(self, request: Request, repo: str, run_id: str) -> tuple:
+        run = self.check_runs.get(int(run_id))
+        if run is None or run["repo"] != repo:
+            return _json(404, {"message": "Not Found"})
+        problem = _apply_check_run(run, request.json())
+        if problem:
+            return _json(422, {"message": problem})
+        run["updates"] += 1
+        return _json(200, _check_run_json(run))
+
+    def _reactions(self, request: Request, repo: str, comment_id: str) -> tuple:
+        """The reactions on a review comment of `repo`; 404 for a comment it does not have."""
+        known = any(
+            c["id"] == int(comment_id)
+            for (pull_repo, _), comments in self.review_comments.items()
+            if pull_repo == repo
+            for c in comments
+        )
+        if not known:
+            return _json(404, {"message": "Not Found"})
+        return self._page(request, self.reactions.get(int(comment_id), []))
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> tuple:
         """One page and a Link header to the next, as GitHub paginates.
@@ -682,6 +787,62 @@ def _entry(path: str, status: str, patch: str | None) -> FileEntry:
         deletions=sum(1 for x in body if x.startswith("-")),
         right_ranges=ranges,
     )
+
+
+def _apply_check_run(run: dict[str, Any], data: dict[str, Any]) -> str:
+    """Apply a create or update body to a stored run as GitHub does; the 422 message, or ""."""
+    status, conclusion = data.get("status"), data.get("conclusion")
+    if conclusion is not None and conclusion not in CONCLUSIONS:
+        return f"Invalid request: {conclusion!r} is not a conclusion."
+    if status == "completed" and conclusion is None:
+        return "Invalid request: a completed check run needs a conclusion."
+    output = data.get("output")
+    annotations = (output or {}).get("annotations") or []
+    if output is not None and not (output.get("title") and "summary" in output):
+        return "Invalid request: output needs a title and a summary."
+    if len(annotations) > MAX_ANNOTATIONS:
+        return f"Only {MAX_ANNOTATIONS} annotations are allowed per request."
+    for note in annotations:
+        required = ("path", "start_line", "end_line", "annotation_level", "message")
+        if any(note.get(key) in (None, "") for key in required):
+            return "Invalid request: an annotation misses a required field."
+        if (
+            note["annotation_level"] not in ANNOTATION_LEVELS
+            or note["end_line"] < note["start_line"]
+        ):
+            return "Invalid request: a bad annotation."
+    if len(data.get("actions") or []) > 3:
+        return "Invalid request: at most 3 actions."
+    if conclusion is not None:
+        run.update(status="completed", conclusion=conclusion)
+    elif status:
+        run["status"] = status
+    if output is not None:
+        run["output"] = {k: v for k, v in output.items() if k != "annotations"}
+        run["annotations"].extend(annotations)  # appended, never replaced
+    if data.get("actions"):
+        run["actions"] = data["actions"]
+    return ""
+
+
+def _check_run_json(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": run["id"],
+        "head_sha": run["head_sha"],
+        "name": run["name"],
+        "external_id": run["external_id"],
+        "status": run["status"],
+        "conclusion": run["conclusion"],
+        "details_url": run["details_url"],
+        "output": {**run["output"], "annotations_count": len(run["annotations"])},
+    }
+
+
+def _graphql_author(login: str) -> dict[str, str]:
+    """GraphQL names an App's bot without REST's "[bot]" suffix, as a Bot."""
+    if login.endswith("[bot]"):
+        return {"__typename": "Bot", "login": login.removesuffix("[bot]")}
+    return {"__typename": "User", "login": login}
 
 
 def _matches(fault: Fault, request: Request) -> bool:

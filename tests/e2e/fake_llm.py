@@ -21,6 +21,8 @@ from tests.e2e.local_server import LocalServer, respond
 
 _FILE = re.compile(r"^FILE (.+) \([^()]*\)$")
 _ADDED = re.compile(r"^ *(\d+) \+ (.*)$")
+# The stack's LLM_FALLBACK_MODELS; LLM_MODEL is Prism's default.
+PRIMARY_MODEL, FALLBACK_MODEL = "openai/gpt-4o-mini", "fake/e2e-fallback"
 NON_JSON = "Sure! I looked at the change and it seems fine to me overall."
 # What Prism's prompt for a question says (reviews/llm/questions.py): answered in prose.
 QUESTION = "asked you a question about it"
@@ -39,6 +41,7 @@ class Plan:
     findings_per_chunk: int = 1  # one finding per added line, up to this many per chunk
     flag: str | None = None  # only on added lines containing this text
     answer: str = "The change validates its input before use."  # to a question (@prism ask)
+    down: tuple[str, ...] = ()  # models that answer 503 every time (a fallback's primary)
 
 
 @dataclass
@@ -96,25 +99,29 @@ class FakeLLM(LocalServer):
                 hold = plan.hold
         if hold:
             self.stopping.wait(hold)
+        model = str(json.loads(call.body).get("model", ""))
+        if plan and model in plan.down:
+            return _json(503, {"error": {"message": f"{model} is overloaded", "code": 503}})
         if failure == "429":
             return _json(429, {"error": {"message": "Rate limit exceeded", "code": 429}}, "1")
         if failure == "500":
             return _json(500, {"error": {"message": "Internal server error", "code": 500}})
         if failure == "nonjson" or (plan and plan.always == "nonjson"):
-            return _json(200, completion(NON_JSON))
+            return _json(200, completion(NON_JSON, model))
         if QUESTION in prompt:
-            return _json(200, completion((plan or Plan()).answer))
+            return _json(200, completion((plan or Plan()).answer, model))
         findings = list(_findings(prompt, plan or Plan()))
         summary = "The change looks reasonable; one line deserves a second look."
         if plan and plan.echo:
             summary = f"Summary as requested: {plan.echo}"
-        return _json(200, completion(json.dumps({"summary": summary, "findings": findings})))
+        answer = json.dumps({"summary": summary, "findings": findings})
+        return _json(200, completion(answer, model))
 
 
-def completion(content: str) -> dict[str, Any]:
+def completion(content: str, model: str = "") -> dict[str, Any]:
     return {
         "id": "gen-e2e",
-        "model": "fake/e2e-model",
+        "model": model or "fake/e2e-model",  # the model asked, as OpenRouter names it
         "choices": [
             {
                 "index": 0,

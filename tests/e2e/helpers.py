@@ -28,12 +28,14 @@ class Secrets:
     github_token: str
     webhook_secret: str
     llm_key: str
+    metrics_token: str
 
     def all(self) -> dict[str, str]:
         return {
             "GITHUB_TOKEN": self.github_token,
             "GITHUB_WEBHOOK_SECRET": self.webhook_secret,
             "LLM_API_KEY": self.llm_key,
+            "METRICS_TOKEN": self.metrics_token,
         }
 
 
@@ -141,6 +143,15 @@ class Stack:
         self.github.force_push(repo, number, head_sha=head, diff=diff_or_fixture(diff))
         title = self.github.pulls[repo, number].title
         return self.deliver(pull_request_event("synchronize", repo, number, head, title))
+
+    def close_pull(
+        self, repo: str, number: int, *, merged: bool = False, delivery_id: str | None = None
+    ) -> requests.Response:
+        """The pull request closed (or merged), and the `closed` delivery that announces it."""
+        self.github.close_pull(repo, number)
+        pull = self.github.pulls[repo, number]
+        body = pull_request_event("closed", repo, number, pull.head_sha, pull.title, merged=merged)
+        return self.deliver(body, delivery_id=delivery_id)
 
     def analyses(self, repo: str) -> list[dict[str, Any]]:
         return self.db.analyses(repo)
@@ -252,11 +263,14 @@ def diff_or_fixture(diff: str) -> str:
     return diff if diff.startswith("diff --git") else diff_text(diff)
 
 
-def pull_request_event(action: str, repo: str, number: int, head: str, title: str) -> bytes:
+def pull_request_event(
+    action: str, repo: str, number: int, head: str, title: str, *, merged: bool = False
+) -> bytes:
     """A real `pull_request` payload rewritten to point at the fake pull request."""
-    name = (
-        "pull_request.synchronize.json" if action == "synchronize" else "pull_request.opened.json"
-    )
+    name = {
+        "synchronize": "pull_request.synchronize.json",
+        "closed": "pull_request.closed.json",
+    }.get(action, "pull_request.opened.json")
     data = payload(name)
     owner, repo_name = repo.split("/")
     data["action"] = action
@@ -264,7 +278,8 @@ def pull_request_event(action: str, repo: str, number: int, head: str, title: st
     pull = data["pull_request"]
     pull.update(
         number=number,
-        state="open",
+        state="closed" if action == "closed" else "open",
+        merged=merged,
         draft=False,
         title=title,
         html_url=f"https://github.com/{repo}/pull/{number}",

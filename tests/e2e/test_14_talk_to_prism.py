@@ -87,7 +87,7 @@ def test_commands_on_a_pull_request(stack):
     assert len(manual) == 1 and manual[0]["status"] == "completed", manual
     assert (manual[0]["action"], manual[0]["head_sha"]) == ("review", first)
     assert command["analysis_id"] == manual[0]["id"]
-    assert github.reactions[REPO, "issues", comment_id] == ["eyes", "rocket"]
+    assert github.added_reactions[REPO, "issues", comment_id] == ["eyes", "rocket"]
 
     # 2. A stranger's review: refused with the reason, and the model is not asked.
     calls_before = len(llm.calls_for(title))
@@ -97,7 +97,7 @@ def test_commands_on_a_pull_request(stack):
     assert response.status_code == 202
     refused = stack.wait_for_commands(REPO, 2)[-1]
     assert refused["status"] == "refused"
-    assert github.reactions[REPO, "issues", stranger_comment] == ["eyes", "confused"]
+    assert github.added_reactions[REPO, "issues", stranger_comment] == ["eyes", "confused"]
     assert github.calls("GET", rf"/repos/{re.escape(REPO)}/collaborators/mallory/permission")
     said = [c["body"] for c in github.issue_comments(REPO, NUMBER) if "was not run" in c["body"]]
     assert said == ["`@prism review` was not run: `review` is for people with write access."]
@@ -147,7 +147,7 @@ def test_commands_on_a_pull_request(stack):
     assert (finding["state"], finding["dismissed_by"]) == ("dismissed", "carol")
     assert finding["dismiss_reason"] == "the amount is validated upstream"
     assert f"PRRT_{root['id']}" in github.resolved_threads
-    assert github.reactions[REPO, "pulls", reply_id] == ["eyes", "rocket"]
+    assert github.added_reactions[REPO, "pulls", reply_id] == ["eyes", "rocket"]
     # The summary comment is posted again without it.
     [summary] = [c for c in github.issue_comments(REPO, NUMBER) if "prism:review" in c["body"]]
     assert "1 dismissed" in summary["body"], summary["body"]

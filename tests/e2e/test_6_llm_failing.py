@@ -1,10 +1,12 @@
 """Scenario 6: the LLM fails; transient failures are retried, and an unusable model is a
 failed review, never a clean one."""
 
+import json
+
 import pytest
 
 from reviews.comments.sanitize import MARKER
-from tests.e2e.fake_llm import NON_JSON
+from tests.e2e.fake_llm import FALLBACK_MODEL, NON_JSON, PRIMARY_MODEL
 from tests.e2e.helpers import needle, sha
 from tests.e2e.processes import wait_until
 
@@ -22,6 +24,24 @@ def test_a_rate_limit_and_a_server_error_are_retried_until_the_review_completes(
     assert row["feedback"]["findings"]
     assert len(stack.llm.calls_for(needle(repo, 1))) == 3
     assert len(stack.github.comment_posts(repo, 1)) == 1
+
+
+def test_a_model_that_stays_overloaded_hands_the_review_to_the_fallback_model(stack):
+    repo = "e2e-llm/fallback"
+    stack.llm.plan(needle(repo, 1), down=(PRIMARY_MODEL,))
+    stack.open_pull(repo, 1, diff="01-plain-modification")
+
+    [row] = stack.wait_for_reviews(repo, 1)
+
+    assert row["status"] == "completed", row["error"]
+    assert row["feedback"]["chunks"] == [
+        {"part": 1, "model": FALLBACK_MODEL, "fallback": True, "tried": [PRIMARY_MODEL]}
+    ]
+    asked = [json.loads(call.body)["model"] for call in stack.llm.calls_for(needle(repo, 1))]
+    assert asked == [PRIMARY_MODEL] * 3 + [FALLBACK_MODEL]  # its retries, then the fallback
+    [comment] = stack.github.issue_comments(repo, 1)
+    assert f"Models `{FALLBACK_MODEL}` (1 chunk, fallback)" in comment["body"]
+    assert "Unchecked value" in comment["body"]  # the fallback's finding
 
 
 def test_an_answer_that_is_not_json_once_is_repaired_and_the_review_completes(stack):

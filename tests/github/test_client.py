@@ -68,6 +68,7 @@ LINE_NOT_IN_DIFF = {  # docs/github-facts.md C4
     ],
     "documentation_url": "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request",
 }
+REACTIONS = "reactions.list-for-pull-request-review-comment.200.default.json"
 NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
 BAD_CREDENTIALS = {
     "message": "Bad credentials",
@@ -174,6 +175,13 @@ CALLS = [
         f"/repos/{REPO}/pulls/{NUMBER}/comments?per_page=100",
         lambda c: list(c.list_review_comments(REPO, NUMBER)),
         {"json": github_response("pulls.list-review-comments.200.default.json")},
+    ),
+    Call(
+        "list_review_comment_reactions",
+        "GET",
+        f"/repos/{REPO}/pulls/comments/42/reactions?per_page=100",
+        lambda c: list(c.list_review_comment_reactions(REPO, 42)),
+        {"json": github_response(REACTIONS)},
     ),
     Call(
         "create_review",

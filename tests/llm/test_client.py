@@ -11,6 +11,7 @@ from reviews.llm.client import LLMClient, LLMConfig, LLMError
 from reviews.llm.response import FINDINGS_SCHEMA, parse_review
 from reviews.results import Finding
 from tests.factories import answer_finding
+from tests.llm.fake_clock import FakeClock
 
 LLM_URL = "https://llm.test/api/v1"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
@@ -57,7 +58,9 @@ def client_for(sleeps, base_url=LLM_URL, **overrides) -> LLMClient:
             **overrides,
         }
     )
-    return LLMClient(config, sleep=sleeps.append)
+    clock = FakeClock()
+    clock.sleeps = sleeps
+    return LLMClient(config, sleep=clock.sleep, clock=clock)
 
 
 def completion(content, *, model=MODEL, prompt=100, completion=20, cost=None, finish="stop"):

@@ -336,7 +336,8 @@ def test_a_retried_review_adds_each_attempts_spend(http, analysis, settings):
     serve_publishing(http)
     # First attempt: one chunk answers, the other is rate limited: the review is retried.
     http.post(CHAT, json=stubs.chat_completion([], cost=0.001))
-    http.post(CHAT, status=429, headers={"Retry-After": "5"}, json={"error": {"message": "x"}})
+    # A short wait: the 429 closes the model's gate, and the second attempt waits for it too.
+    http.post(CHAT, status=429, headers={"Retry-After": "1"}, json={"error": {"message": "x"}})
     with (
         mock.patch.object(review_pull_request, "retry", side_effect=Retry()),
         pytest.raises(Retry),

@@ -199,7 +199,7 @@ def test_a_path_rule_reaches_only_the_chunks_of_its_files():
     )
     pr = PullRequest(REPO, 7, "t", "", "octo", "a" * 40, "b" * 40)
     llm = Recorder()
-    review.ask_model(llm, pr, chunks, rules)  # type: ignore[arg-type]
+    review.ask_model(llm, pr, chunks, rules)
     flask, sql = sorted(llm.prompts, key=lambda prompt: "Check the indexes." in prompt)
     assert "House." in flask and "Check the indexes." not in flask
     assert "House." in sql and "## For files matching *.sql\nCheck the indexes." in sql

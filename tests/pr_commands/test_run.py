@@ -1,11 +1,14 @@
 """Commands in the worker: acknowledged, checked, carried out once, answered; GitHub and the
 model stood in for at the HTTP level, every request checked against GitHub's description."""
 
+import io
 import json
+import logging
 
 import pytest
 from django.utils import timezone
 
+from reviews import logs
 from reviews.models import Analysis, Command, Finding, PullRequestState
 from reviews.tasks import run_command
 from tests import stubs
@@ -18,6 +21,7 @@ from tests.pr_commands.conftest import (
     serve_role,
 )
 from tests.stubs import CHAT, COMMENTS_API, HEAD, NUMBER, REPO, calls_to, sent_json
+from tests.test_logs import parsed
 
 pytestmark = pytest.mark.django_db
 
@@ -512,3 +516,23 @@ def test_a_comment_by_a_deleted_account_is_refused_without_asking_github(http, r
 
     assert Command.objects.get(id=command.id).status == "refused"
     assert not [c for c in http.calls if "/collaborators/" in (c.request.url or "")]
+
+
+def test_every_line_a_command_logs_carries_its_context(http, record_command, broker):
+    command = record_command("@prism review")
+    serve(http, command)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    handler.addFilter(logs.ContextFilter())
+    logging.getLogger().addHandler(handler)
+    try:
+        run_command.run(command.id)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    lines = parsed(stream)
+    assert any(line["message"].startswith("command finished") for line in lines)
+    for line in lines:
+        assert (line["command_id"], line["delivery_id"]) == (command.id, command.delivery_id)
+        assert (line["repo"], line["pr"]) == (REPO, NUMBER)

@@ -3,10 +3,11 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from reviews import clients, dispatch, services
+from reviews import clients, dispatch, logs, selectors, services
 from reviews.comments import render
 from reviews.errors import ServiceError
 from reviews.github.client import GitHubClient, GitHubError
+from reviews.installations import gate
 from reviews.models import Analysis
 from reviews.pipeline import failure, publish, review
 
@@ -51,7 +52,8 @@ class Command(BaseCommand):
     def handle(self, *args, pull_request: str, sync: bool, no_post: bool, **options):
         repo, number = parse_reference(pull_request)
         try:
-            github = clients.github_client()
+            installation_id = gate.installation_of(repo) if clients.app_mode() else None
+            github = clients.github_client(installation_id)
             pr = github.get_pull_request(repo, number)
         except (ValueError, GitHubError) as exc:
             raise CommandError(f"Could not read {repo}#{number}: {exc}") from exc
@@ -59,7 +61,11 @@ class Command(BaseCommand):
             raise CommandError(f"{repo}#{number} is {pr.state}; only open pull requests.")
         with transaction.atomic():
             analysis = services.analysis_create(
-                pull_request=pr, event="manual", action="review_pr", publish=not no_post
+                pull_request=pr,
+                event="manual",
+                action="review_pr",
+                publish=not no_post,
+                installation_id=installation_id,
             )
             if not (sync or no_post):
                 dispatch.dispatch_on_commit(analysis.id)
@@ -74,7 +80,8 @@ class Command(BaseCommand):
             raise CommandError(f"Analysis {analysis.id} is already being reviewed.")
         self.stderr.write(f"Reviewing {analysis.repo_full_name}#{analysis.pr_number}…")
         try:
-            review.run(analysis.id, github=github)
+            with logs.bound(**selectors.analysis_log_fields(analysis_id=analysis.id)):
+                review.run(analysis.id, github=github)
         except ServiceError as exc:
             failure.fail_review(analysis.id, exc)
             raise CommandError(f"Analysis {analysis.id} failed: {exc}") from exc
