@@ -3,8 +3,12 @@
 The clients themselves know nothing of Django; this module is where settings meet them.
 """
 
+from functools import cache
+
+import redis
 from django.conf import settings
 
+from reviews.github import pacing
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.llm.client import LLMClient, LLMConfig
 
@@ -19,6 +23,23 @@ def github_client() -> GitHubClient:
         base_url=settings.GITHUB_API_URL,
         token=settings.GITHUB_TOKEN,
         timeout=settings.GITHUB_TIMEOUT_SECONDS,
+        pacer=github_pacer(),
+    )
+
+
+@cache
+def github_pacer() -> pacing.Pacer:
+    """One per process: its windows live in Redis when there is one, else in this process."""
+    url = settings.GITHUB_PACING_REDIS_URL
+    return pacing.Pacer(
+        pacing.Limits(
+            per_minute=settings.GITHUB_WRITES_PER_MINUTE,
+            per_hour=settings.GITHUB_WRITES_PER_HOUR,
+            interval=settings.GITHUB_WRITE_INTERVAL_SECONDS,
+        ),
+        redis=redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        if url
+        else None,
     )
 
 

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 # The task's registered name: sending by name keeps this module below the tasks module.
 REVIEW_TASK = "reviews.tasks.review_pull_request"
+PUBLISH_TASK = "reviews.tasks.publish_review"
 
 
 def dispatch_review(analysis_id: int, *, redispatch: bool = False) -> bool:
@@ -55,6 +56,24 @@ def dispatch_review(analysis_id: int, *, redispatch: bool = False) -> bool:
     return True
 
 
+def dispatch_publish(analysis_id: int, *, countdown: float) -> bool:
+    """Post a completed review once GitHub's rate limit allows (reviews/pipeline/deferred.py).
+
+    Never raises: the row's `publish_due_at` is the record, and the sweep dispatches an
+    overdue one again.
+    """
+    try:
+        app.tasks[PUBLISH_TASK].apply_async((analysis_id,), countdown=max(countdown, 0.0))
+    except Exception:
+        logger.warning(
+            "broker unavailable; posting left for the sweep analysis_id=%s",
+            analysis_id,
+            exc_info=True,
+        )
+        return False
+    return True
+
+
 def dispatch_on_commit(analysis_id: int) -> None:
     """Dispatch once the current transaction commits, so the worker finds the row."""
     transaction.on_commit(partial(dispatch_review, analysis_id))
@@ -74,4 +93,8 @@ def sweep() -> int:
     dispatched = sum(dispatch_review(pk, redispatch=True) for pk in analysis_ids)
     if analysis_ids:
         logger.info("sweep dispatched %s of %s stale analyses", dispatched, len(analysis_ids))
-    return dispatched
+    overdue = services.analyses_needing_publish()
+    posted = sum(dispatch_publish(pk, countdown=0) for pk in overdue)
+    if overdue:
+        logger.info("sweep dispatched %s of %s overdue postings", posted, len(overdue))
+    return dispatched + posted

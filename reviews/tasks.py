@@ -9,7 +9,7 @@ from django.conf import settings
 
 from reviews import dispatch, services
 from reviews.errors import ServiceError
-from reviews.pipeline import failure, review
+from reviews.pipeline import deferred, failure, review
 from reviews.results import Usage
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,12 @@ def review_pull_request(self, analysis_id: int) -> None:
 def _backoff(retries: int) -> float:
     """30 s, 60 s, 120 s… up to 10 minutes, with jitter so retries don't arrive together."""
     return min(600.0, 30.0 * 2**retries) * random.uniform(0.8, 1.2)
+
+
+@shared_task(name=dispatch.PUBLISH_TASK, acks_late=True, reject_on_worker_lost=True)
+def publish_review(analysis_id: int) -> None:
+    """Post a completed review whose posting waited for GitHub's rate limit."""
+    deferred.publish_due(analysis_id)
 
 
 @shared_task

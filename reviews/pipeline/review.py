@@ -22,7 +22,7 @@ from reviews.github.resources import PullRequest
 from reviews.llm.client import LLMClient, LLMError, ReviewOutput
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
-from reviews.pipeline import leaks, publish, push
+from reviews.pipeline import deferred, leaks, publish, push
 from reviews.pipeline import policy as repo_policy
 from reviews.results import Coverage, Finding, ReviewResult, Skipped, Usage
 
@@ -74,7 +74,7 @@ def run(
         analysis_id=analysis.id, step="store", seconds=time.perf_counter() - started
     )
     if post:
-        publish.publish_review(analysis.id, github)
+        deferred.publish_or_defer(analysis.id, github)
 
 
 def review_files(
