@@ -84,15 +84,19 @@ class Pacer:
         self._local = _LocalWindows()
         self._primary: dict[str, tuple[int, float]] = {}
 
-    def reserve(self, who: str, *, max_wait: float) -> Slot:
-        """Take the identity's next write slot if it comes within `max_wait` seconds."""
+    def reserve(self, who: str, *, max_wait: float, keep_free: int = 0) -> Slot:
+        """Take the identity's next write slot if it comes within `max_wait` seconds.
+
+        `keep_free`: slots of the minute that must stay free after this one; a write that
+        matters less (a pending status) leaves the rest of a busy minute to those that do.
+        """
         now = self._clock()
         if self._shared is not None:
             try:
-                return self._shared.reserve(who, now, max_wait, self.limits)
+                return self._shared.reserve(who, now, max_wait, self.limits, keep_free)
             except Exception:  # Redis down: pace this process alone rather than not at all
                 logger.warning("pacing falls back to this process: Redis failed", exc_info=True)
-        return self._local.reserve(who, now, max_wait, self.limits)
+        return self._local.reserve(who, now, max_wait, self.limits, keep_free)
 
     def pause(self, who: str, seconds: float) -> None:
         """Hold every write of the identity for `seconds` (GitHub's retry-after), everywhere."""
@@ -138,7 +142,9 @@ class _LocalWindows:
         self._lock = threading.Lock()
         self._windows: dict[str, _Window] = {}
 
-    def reserve(self, who: str, now: float, max_wait: float, limits: Limits) -> Slot:
+    def reserve(
+        self, who: str, now: float, max_wait: float, limits: Limits, keep_free: int = 0
+    ) -> Slot:
         with self._lock:
             window = self._windows.setdefault(who, _Window())
             for times, span in ((window.minute, MINUTE), (window.hour, HOUR)):
@@ -146,7 +152,7 @@ class _LocalWindows:
                     times.popleft()
             at = max(now, window.paused, window.last + limits.interval)
             for times, limit, span in (
-                (window.minute, limits.per_minute, MINUTE),
+                (window.minute, max(limits.per_minute - keep_free, 1), MINUTE),
                 (window.hour, limits.per_hour, HOUR),
             ):
                 if len(times) >= limit:
@@ -219,13 +225,15 @@ class _RedisWindows:
         # One hash tag: the three keys of an identity live on one Redis Cluster slot.
         return [f"{self._prefix}:{{{who}}}:{part}" for part in ("minute", "hour", "state")]
 
-    def reserve(self, who: str, now: float, max_wait: float, limits: Limits) -> Slot:
+    def reserve(
+        self, who: str, now: float, max_wait: float, limits: Limits, keep_free: int = 0
+    ) -> Slot:
         granted, wait = self._reserve(
             keys=self._keys(who),
             args=[
                 repr(now),
                 repr(max_wait),
-                limits.per_minute,
+                max(limits.per_minute - keep_free, 1),
                 repr(MINUTE),
                 limits.per_hour,
                 repr(HOUR),

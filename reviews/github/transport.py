@@ -44,8 +44,13 @@ RATE_LIMIT_DEFAULT_WAIT = 60.0
 MAX_ERROR_TEXT = 500
 # Requests that create content (docs/github-facts.md L3); a GraphQL POST only as a mutation.
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-# How long a best-effort write (a pending status) may wait for its slot: not worth more.
+# How long a write waits in place for its slot: longer, the work is rescheduled, so a burst's
+# writes queue in the broker, not in worker threads that could be reviewing meanwhile.
+WRITE_SLOT_WAIT = 3.0
+# A best-effort write (a pending status) waits at most this, and leaves half of a busy minute
+# to the writes that show results.
 BEST_EFFORT_WAIT = 2.0
+BEST_EFFORT_KEEP_FREE = 0.5
 SECONDARY_LIMIT_TEXT = "secondary rate limit"
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
@@ -186,9 +191,9 @@ class Transport:
         RateLimited when that is further away than is worth holding a thread for."""
         if self._pacer is None:
             return
-        limit = min(self._max_wait, BEST_EFFORT_WAIT) if best_effort else self._max_wait
+        limit = min(self._max_wait, BEST_EFFORT_WAIT if best_effort else WRITE_SLOT_WAIT)
         wait = self._pacer.primary_wait(self._identity, write=write)
-        if wait > limit:
+        if wait > self._max_wait:
             raise RateLimited(
                 f"GitHub {method} {path} held: the token's primary rate limit is nearly spent "
                 f"until its reset in {wait:.0f} s",
@@ -199,7 +204,8 @@ class Transport:
             self._sleep(wait)
         if not write:
             return
-        slot = self._pacer.reserve(self._identity, max_wait=limit)
+        keep_free = int(self._pacer.limits.per_minute * BEST_EFFORT_KEEP_FREE) if best_effort else 0
+        slot = self._pacer.reserve(self._identity, max_wait=limit, keep_free=keep_free)
         if not slot.granted:
             raise RateLimited(
                 f"GitHub {method} {path} held: this token's writes are paced under GitHub's "

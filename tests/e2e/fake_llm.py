@@ -58,6 +58,7 @@ class FakeLLM(LocalServer):
         self.plans: dict[str, Plan] = {}
         self.calls: list[Call] = []
         self.stopping = threading.Event()
+        self.latency = 0.0  # seconds every answer takes (a slow model), on top of any hold
         self._listen(_handler(self))
 
     def stop(self) -> None:
@@ -91,8 +92,8 @@ class FakeLLM(LocalServer):
                 plan.holds_left -= 1
                 plan.held += 1
                 hold = plan.hold
-        if hold:
-            self.stopping.wait(hold)
+        if hold or self.latency:
+            self.stopping.wait(hold + self.latency)
         if failure == "429":
             return _json(429, {"error": {"message": "Rate limit exceeded", "code": 429}}, "1")
         if failure == "500":

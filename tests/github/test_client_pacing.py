@@ -97,11 +97,21 @@ def test_writes_over_the_minute_limit_are_handed_back_unsent(api, make_client, c
 
 def test_a_write_whose_slot_is_near_waits_for_it(api, make_client, clock):
     api.post(COMMENTS, status=201, json=COMMENT)
-    client = make_client(pacer(clock, interval=4))
+    client = make_client(pacer(clock, interval=2.5))
     comment(client)
     comment(client)
-    assert clock.sleeps == [4.0]
+    assert clock.sleeps == [2.5]
     assert len(api.calls) == 2
+
+
+def test_a_write_whose_slot_is_seconds_away_is_rescheduled_not_slept_for(api, make_client, clock):
+    api.post(COMMENTS, status=201, json=COMMENT)
+    client = make_client(pacer(clock, interval=5))
+    comment(client)
+    with pytest.raises(RateLimited) as raised:
+        comment(client)
+    assert raised.value.retry_after == pytest.approx(5)
+    assert clock.sleeps == [] and len(api.calls) == 1
 
 
 def test_two_clients_of_one_token_share_its_slots_and_other_tokens_do_not(api, make_client, clock):
@@ -174,13 +184,25 @@ def test_a_short_secondary_wait_is_slept_in_place_then_the_write_goes(api, make_
 
 def test_a_best_effort_status_is_not_waited_for(api, make_client, clock):
     api.post(STATUSES, status=201, json={})
-    client = make_client(pacer(clock, interval=5))
+    client = make_client(pacer(clock, interval=2.5))
     client.create_commit_status(REPO, SHA, state="pending", description="…", best_effort=True)
     with pytest.raises(RateLimited):
         client.create_commit_status(REPO, SHA, state="pending", description="…", best_effort=True)
     client.create_commit_status(REPO, SHA, state="success", description="ok")
-    assert clock.sleeps == [5.0]
+    assert clock.sleeps == [2.5]
     assert len(api.calls) == 2
+
+
+def test_a_best_effort_status_leaves_half_of_a_busy_minute_to_results(api, make_client, clock):
+    api.post(STATUSES, status=201, json={})
+    client = make_client(pacer(clock, per_minute=4, per_hour=500, interval=0))
+    client.create_commit_status(REPO, SHA, state="pending", description="…", best_effort=True)
+    client.create_commit_status(REPO, SHA, state="success", description="ok")
+    with pytest.raises(RateLimited):  # 2 of 4 taken: the rest is kept for results
+        client.create_commit_status(REPO, SHA, state="pending", description="…", best_effort=True)
+    client.create_commit_status(REPO, SHA, state="success", description="ok")
+    client.create_commit_status(REPO, SHA, state="success", description="ok")
+    assert len(api.calls) == 4
 
 
 def test_reads_wait_for_the_reset_when_the_primary_limit_runs_low(api, make_client, clock):

@@ -119,6 +119,14 @@ def test_writes_are_spread_by_the_interval(make_pacers, clock):
     assert waits == pytest.approx([0.0, 0.75, 1.5, 2.25])
 
 
+def test_a_slot_may_be_taken_only_if_enough_of_the_minute_stays_free(make_pacers, clock):
+    first, second = make_pacers(per_minute=4, per_hour=500, interval=0)
+    assert first.reserve(WHO, max_wait=0, keep_free=2).granted
+    assert second.reserve(WHO, max_wait=0, keep_free=2).granted
+    assert not first.reserve(WHO, max_wait=0, keep_free=2).granted
+    assert second.reserve(WHO, max_wait=0).granted  # a write that matters takes what is kept
+
+
 def test_identities_are_paced_apart(make_pacers, clock):
     first, second = make_pacers(per_minute=1, per_hour=100, interval=0)
     other = pacing.identity("https://api.github.test", "ghs_installation_2")
