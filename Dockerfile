@@ -39,7 +39,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
-# Worker: celery -A prism worker -l info
+# Worker: celery -A prism worker -l info   (the threads pool, WORKER_CONCURRENCY=32 reviews
+#         at once: a review waits on the model and GitHub; prism/celery.py has the evidence)
 # Beat:   celery -A prism beat -l info --schedule /app/var/celerybeat-schedule
 # Two threads per worker overlap each webhook's database and Redis round trips
 # (benchmarks/webhook_ingest.py measured this shape fastest on two cores).

@@ -1,7 +1,7 @@
 """A burst of pull requests through the whole stack: how fast they are reviewed and posted.
 
     .venv/bin/python benchmarks/review_throughput.py [--pulls 200] [--latency 5] [--runs 3]
-        [--post-wait 150] [--worker-args "--pool prefork --concurrency 8"]
+        [--post-wait 150] [--worker-args "--concurrency 8"] [--pool prefork]
 
 Starts Prism as docker-compose.yml runs it (gunicorn, the Celery worker with its default
 pool and concurrency, beat) on a scratch PostgreSQL database (BENCH_DATABASE, default
@@ -122,6 +122,7 @@ def one_run(args: argparse.Namespace) -> Run:
         LLM_READ_TIMEOUT_SECONDS="60",
         LOG_LEVEL="WARNING",
     )
+    env["WORKER_POOL"] = args.pool  # Celery lets the setting win over `worker --pool`
     worker_args = None
     if args.worker_args:
         worker_args = [str(BIN / "celery"), "-A", "prism", "worker", "-l", "info"]
@@ -258,13 +259,13 @@ def main() -> None:
     parser.add_argument(
         "--post-wait", type=float, default=150, help="watch posting this long after reviewing"
     )
-    parser.add_argument(
-        "--worker-args", default="", help='another worker shape: "--pool prefork -c 8"'
-    )
+    parser.add_argument("--pool", default="threads", choices=["threads", "prefork"])
+    parser.add_argument("--worker-args", default="", help='another worker shape: "-c 8"')
     args = parser.parse_args()
     print(
         f"{args.pulls} pull requests at once, model {args.latency:.0f} s per call, worker "
-        f"{args.worker_args or 'as docker-compose.yml runs it'}, {os.cpu_count()} cores"
+        f"{args.pool} {args.worker_args or 'as docker-compose.yml runs it'}, "
+        f"{os.cpu_count()} cores"
     )
     runs = []
     for index in range(1, args.runs + 1):

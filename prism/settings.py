@@ -320,7 +320,14 @@ else:
     }
 # Reviews wait on the model and GitHub, so the worker runs them on threads: many in flight in
 # one process (prism/celery.py has the measurements). SQLite serialises its writers: fewer.
-CELERY_WORKER_POOL = "threads"
+# A setting, because Celery lets a configured pool win over `worker --pool prefork`.
+WORKER_POOL = _choice("WORKER_POOL", "threads", ("threads", "prefork"))
+if WORKER_POOL == "prefork" and CELERY_BROKER_URL.startswith("filesystem://"):
+    raise ImproperlyConfigured(
+        "WORKER_POOL=prefork needs CELERY_BROKER_URL=redis://…: on the filesystem broker a "
+        "killed prefork child can stop the worker for good (prism/celery.py)."
+    )
+CELERY_WORKER_POOL = WORKER_POOL
 WORKER_CONCURRENCY = _positive_int(
     "WORKER_CONCURRENCY",
     2 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 32,

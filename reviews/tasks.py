@@ -15,7 +15,8 @@ from reviews.results import Usage
 logger = logging.getLogger(__name__)
 
 # The hard limit stays inside the lease, so an expired lease always means a dead worker.
-# (Prefork only: the threads pool of the embedded default enforces no limit; prism/celery.py.)
+# (A prefork pool only: the threads pool, the default, enforces no limit and the lease is the
+# guard; prism/celery.py.)
 _TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.9)
 _SOFT_TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.8)
 # Transient GitHub or LLM failures (rate limits, 5xx) retried with backoff before failing.
