@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 # The task's registered name: sending by name keeps this module below the tasks module.
 REVIEW_TASK = "reviews.tasks.review_pull_request"
 FEEDBACK_TASK = "reviews.tasks.read_feedback"
+PUBLISH_TASK = "reviews.tasks.publish_review"
 
 
 def dispatch_review(analysis_id: int, *, redispatch: bool = False) -> bool:
@@ -55,6 +56,24 @@ def dispatch_review(analysis_id: int, *, redispatch: bool = False) -> bool:
         return False
     if redispatch:
         services.analysis_mark_dispatched(analysis_id=analysis_id, dispatched=True)
+    return True
+
+
+def dispatch_publish(analysis_id: int, *, countdown: float) -> bool:
+    """Post a completed review once GitHub's rate limit allows (reviews/pipeline/deferred.py).
+
+    Never raises: the row's `publish_due_at` is the record, and the sweep dispatches an
+    overdue one again.
+    """
+    try:
+        app.tasks[PUBLISH_TASK].apply_async((analysis_id,), countdown=max(countdown, 0.0))
+    except Exception:
+        logger.warning(
+            "broker unavailable; posting left for the sweep analysis_id=%s",
+            analysis_id,
+            exc_info=True,
+        )
+        return False
     return True
 
 
@@ -102,4 +121,8 @@ def sweep() -> int:
     reads = sum(dispatch_feedback(pk, redispatch=True) for pk in read_ids)
     if read_ids:
         logger.info("sweep dispatched %s of %s stale feedback reads", reads, len(read_ids))
-    return dispatched + reads
+    overdue = services.analyses_needing_publish()
+    posted = sum(dispatch_publish(pk, countdown=0) for pk in overdue)
+    if overdue:
+        logger.info("sweep dispatched %s of %s overdue postings", posted, len(overdue))
+    return dispatched + reads + posted

@@ -87,6 +87,9 @@ class Analysis(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     retry_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # A completed review whose posting waits for GitHub's rate limit (pipeline/deferred.py):
+    # when its next attempt is due, or the lease of the attempt under way. Null: none waits.
+    publish_due_at = models.DateTimeField("posting due at", null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -472,3 +472,49 @@ def analysis_record_comment(*, analysis_id: int, comment: Any, error: str) -> No
     if comment is not None:
         fields.update(comment_url=comment.html_url, comment_posted_at=timezone.now())
     Analysis.objects.filter(id=analysis_id).update(**fields)
+
+
+# Posting that waits for GitHub's rate limit (reviews/pipeline/deferred.py). A completed
+# review's `publish_due_at` is when its next posting attempt is due; an attempt under way
+# holds it as a lease (PUBLISH_LEASE_SECONDS ahead), so only one posts at a time.
+PUBLISH_EARLY_SECONDS = 2.0  # a broker may deliver a countdown message a little early
+PUBLISH_GRACE_SECONDS = 60.0  # due this long ago with nothing running it: its message was lost
+
+
+def analysis_defer_publish(*, analysis_id: int, retry_in: float, reason: str) -> None:
+    """Posting stopped at GitHub's limit: due again in `retry_in` seconds, and the operator
+    sees why the pull request does not show the review yet."""
+    due = timezone.now() + timedelta(seconds=retry_in)
+    Analysis.objects.filter(id=analysis_id, status=Status.COMPLETED).update(
+        publish_due_at=due,
+        comment_error=scrub(
+            f"Waiting for GitHub's rate limit; posting again at {due:%H:%M:%S} UTC ({reason})"
+        ),
+    )
+
+
+def analysis_claim_publish(*, analysis_id: int) -> bool:
+    """Take a due posting attempt for this process; False if none is due or another holds it."""
+    now = timezone.now()
+    return bool(
+        Analysis.objects.filter(
+            id=analysis_id,
+            status=Status.COMPLETED,
+            publish_due_at__lte=now + timedelta(seconds=PUBLISH_EARLY_SECONDS),
+        ).update(publish_due_at=now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS))
+    )
+
+
+def analysis_publish_done(*, analysis_id: int) -> None:
+    Analysis.objects.filter(id=analysis_id).update(publish_due_at=None)
+
+
+def analyses_needing_publish(*, now: Any = None) -> list[int]:
+    """Completed reviews whose posting is overdue: its message was lost, or its poster died."""
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=PUBLISH_GRACE_SECONDS)
+    return list(
+        Analysis.objects.filter(status=Status.COMPLETED, publish_due_at__lt=overdue)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )

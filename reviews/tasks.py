@@ -12,13 +12,14 @@ from reviews import dispatch, logs, selectors, services
 from reviews.errors import ServiceError
 from reviews.feedback import reactions
 from reviews.feedback import records as feedback_records
-from reviews.pipeline import failure, review
+from reviews.pipeline import deferred, failure, review
 from reviews.results import Usage
 
 logger = logging.getLogger(__name__)
 
 # The hard limit stays inside the lease, so an expired lease always means a dead worker.
-# (Prefork only: the threads pool of the embedded default enforces no limit; prism/celery.py.)
+# (A prefork pool only: the threads pool, the default, enforces no limit and the lease is the
+# guard; prism/celery.py.)
 _TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.9)
 _SOFT_TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.8)
 # Transient GitHub or LLM failures (rate limits, 5xx) retried with backoff before failing.
@@ -110,6 +111,12 @@ def read_feedback(self, read_id: int) -> None:
             read_id=read_id, error=f"Internal error: {type(exc).__name__}: {exc}"
         )
         raise  # Celery logs the traceback too
+
+
+@shared_task(name=dispatch.PUBLISH_TASK, acks_late=True, reject_on_worker_lost=True)
+def publish_review(analysis_id: int) -> None:
+    """Post a completed review whose posting waited for GitHub's rate limit."""
+    deferred.publish_due(analysis_id)
 
 
 @shared_task
