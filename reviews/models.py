@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import Q
 
 from reviews.github.resources import PullRequest
+from reviews.leases import LeaseQuerySet
 from reviews.results import Finding as ResultFinding
 from reviews.results import ReviewResult
 
@@ -94,6 +95,8 @@ class Analysis(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LeaseQuerySet.as_manager()  # claimed by workers (reviews/leases.py)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -392,6 +395,8 @@ class FeedbackRead(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LeaseQuerySet.as_manager()  # claimed by workers (reviews/leases.py)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,21 +5,20 @@ racing on one review (a redelivered task, a sweep, a second worker) never both w
 """
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reviews import metrics
 from reviews.github.resources import PullRequest
+from reviews.leases import Claim, savepoint
 from reviews.models import Analysis
 from reviews.results import ReviewResult, Usage
 from reviews.scrub import scrub, scrub_json
@@ -98,7 +97,7 @@ def analysis_record_delivery(
     # usable after a duplicate key.
     for _ in range(3):  # each pass loses at most one race; a third is not expected
         try:
-            with _savepoint():
+            with savepoint():
                 analysis = analysis_create(
                     pull_request=pull_request,
                     event=event,
@@ -118,7 +117,7 @@ def analysis_record_delivery(
         if active is None:
             continue  # the review holding the head failed meanwhile: this one may run
         try:
-            with _savepoint():
+            with savepoint():
                 analysis_create(
                     pull_request=pull_request,
                     event=event,
@@ -132,10 +131,6 @@ def analysis_record_delivery(
             pass  # a copy of this very delivery recorded it first
         return Recorded(analysis_id=active, queued=False)
     raise IntegrityError(f"could not record delivery {delivery_id}")
-
-
-def _savepoint() -> Any:
-    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 def _active_review_of_head(*, event: str, pull_request: PullRequest) -> int | None:
@@ -158,79 +153,30 @@ def analysis_requeue_failed(*, analysis_id: int) -> bool:
     or if another review of its head is already queued, running or completed."""
     try:
         with transaction.atomic():
-            return _requeue_failed(analysis_id)
-    except IntegrityError:
+            return Analysis.objects.requeue_failed(analysis_id, raw_output="")
+    except IntegrityError:  # one_automatic_review_per_head
         return False
 
 
-def _requeue_failed(analysis_id: int) -> bool:
-    return bool(
-        Analysis.objects.filter(id=analysis_id, status=Status.FAILED).update(
-            status=Status.QUEUED,
-            error="",
-            raw_output="",
-            attempts=0,
-            lease_expires_at=None,
-            started_at=None,
-            finished_at=None,
-            dispatched_at=timezone.now(),
-            retry_at=None,
-        )
-    )
-
-
 def analysis_mark_dispatched(*, analysis_id: int, dispatched: bool) -> None:
-    Analysis.objects.filter(id=analysis_id).exclude(status__in=FINISHED).update(
-        dispatched_at=timezone.now() if dispatched else None
-    )
-
-
-class Claim(Enum):
-    CLAIMED = "claimed"
-    BUSY = "busy"  # another worker holds a live lease, or the review is finished
-    EXHAUSTED = "exhausted"  # its workers kept dying; now failed
+    Analysis.objects.mark_dispatched(analysis_id, dispatched=dispatched)
 
 
 def analysis_claim(*, analysis_id: int) -> Claim:
-    """Take a review for this worker: queued, or running under a lease that expired.
-
-    A lease that expired means the worker holding it died (or hung past its time limit).
-    Such a review is taken again at most REVIEW_MAX_ATTEMPTS times in all, so a pull
-    request that kills its worker cannot be redelivered forever.
-    """
-    now = timezone.now()
-    lease = now + timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
-    claimable = Q(status=Status.QUEUED) | Q(
-        status=Status.RUNNING,
-        lease_expires_at__lt=now,
-        attempts__lt=settings.REVIEW_MAX_ATTEMPTS,
-    )
-    claimed = (
-        Analysis.objects.filter(claimable, id=analysis_id).update(
-            status=Status.RUNNING,
-            lease_expires_at=lease,
-            started_at=now,
-            attempts=F("attempts") + 1,
-        )
-        == 1
-    )
-    if claimed:
-        return Claim.CLAIMED
-    exhausted = Analysis.objects.filter(
-        id=analysis_id, status=Status.RUNNING, lease_expires_at__lt=now
-    ).update(
-        status=Status.FAILED,
-        error=(
+    """Take a review for this worker (reviews/leases.py). One whose workers kept dying is
+    failed after REVIEW_MAX_ATTEMPTS, so a pull request that kills its worker cannot be
+    redelivered forever."""
+    claim = Analysis.objects.claim(
+        analysis_id,
+        exhausted_error=(
             f"The review was interrupted {settings.REVIEW_MAX_ATTEMPTS} times "
             "(its worker stopped or was killed mid-review); giving up. "
             "Re-run it once the cause is fixed."
         ),
-        lease_expires_at=None,
-        finished_at=now,
     )
-    if exhausted:
+    if claim is Claim.EXHAUSTED:
         _observe_finished(analysis_id, Status.FAILED)
-    return Claim.EXHAUSTED if exhausted else Claim.BUSY
+    return claim
 
 
 def spend(usage: Usage | None) -> dict[str, Any]:
@@ -255,35 +201,16 @@ def spend(usage: Usage | None) -> dict[str, Any]:
 def analysis_release(
     *, analysis_id: int, error: str, retry_in: float = 0, usage: Usage | None = None
 ) -> None:
-    """Hand a claimed review back to the queue before a retry, keeping why it stopped.
-
-    The retry's due time is recorded, so the sweep does not dispatch it again before then
-    (a rate limit can ask for an hour).
-    """
-    now = timezone.now()
-    Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
-        status=Status.QUEUED,
-        lease_expires_at=None,
-        error=scrub(error),
-        dispatched_at=now,
-        retry_at=now + timedelta(seconds=retry_in),
-        **spend(usage),
-    )
+    """Hand a claimed review back to the queue before a retry, keeping why it stopped and
+    what its model calls cost."""
+    Analysis.objects.release(analysis_id, error=error, retry_in=retry_in, **spend(usage))
 
 
 def analysis_finish(*, analysis_id: int, status: str, error: str = "", **fields: Any) -> bool:
     """Record the end of a running review. False if it was no longer running (lost lease)."""
     if status not in FINISHED:
         raise ValueError(f"{status!r} is not a finished status")
-    finished = bool(
-        Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
-            status=status,
-            error=scrub(error),
-            lease_expires_at=None,
-            finished_at=timezone.now(),
-            **fields,
-        )
-    )
+    finished = Analysis.objects.finish(analysis_id, status=status, error=error, **fields)
     if finished:
         _observe_finished(analysis_id, status)
     return finished
@@ -294,17 +221,8 @@ def analysis_fail(
 ) -> bool:
     """Fail a review that is not finished yet, whatever state it is in, keeping what the
     model calls it made cost."""
-    failed = bool(
-        Analysis.objects.filter(id=analysis_id)
-        .exclude(status__in=FINISHED)
-        .update(
-            status=Status.FAILED,
-            error=scrub(error),
-            raw_output=scrub(raw_output),
-            lease_expires_at=None,
-            finished_at=timezone.now(),
-            **spend(usage),
-        )
+    failed = Analysis.objects.fail(
+        analysis_id, error=error, raw_output=scrub(raw_output), **spend(usage)
     )
     if failed:
         _observe_finished(analysis_id, Status.FAILED)
@@ -333,18 +251,7 @@ def _observe_finished(analysis_id: int, status: str) -> None:
 
 def analyses_needing_dispatch(*, now: Any = None) -> list[int]:
     """Reviews the broker may not have: never accepted, lost, or held by a dead worker."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
-    # No message at all, or none due within the last lease: a review the sweep just re-sent
-    # is left alone for a lease, so no worker gets a pile of copies.
-    not_recently = Q(dispatched_at__isnull=True) | (
-        Q(dispatched_at__lt=stale) & (Q(retry_at__isnull=True) | Q(retry_at__lt=stale))
-    )
-    pending = Q(status=Status.QUEUED) & not_recently
-    abandoned = Q(status=Status.RUNNING, lease_expires_at__lt=now) & not_recently
-    return list(
-        Analysis.objects.filter(pending | abandoned).order_by("id").values_list("id", flat=True)
-    )
+    return Analysis.objects.needing_dispatch(now=now)
 
 
 def analysis_rerun(*, analysis: Analysis, delivery_id: str | None = None) -> Analysis:
