@@ -41,7 +41,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 
 # gunicorn reads ./gunicorn.conf.py (/app) by itself: its hooks keep PROMETHEUS_MULTIPROC_DIR
 # tidy for GET /metrics (README, "Metrics and logs").
-# Worker: celery -A prism worker -l info
+# Worker: celery -A prism worker -l info   (the threads pool, WORKER_CONCURRENCY=32 reviews
+#         at once: a review waits on the model and GitHub; prism/celery.py has the evidence)
 # Beat:   celery -A prism beat -l info --schedule /app/var/celerybeat-schedule
 # Two threads per worker overlap each webhook's database and Redis round trips
 # (benchmarks/webhook_ingest.py measured this shape fastest on two cores).

@@ -19,9 +19,10 @@ migrate: install
 
 # Web server, worker and beat on the embedded defaults (SQLite, filesystem broker) unless
 # DATABASE_URL / CELERY_BROKER_URL say otherwise. Ctrl-C stops all of them. Beat is its own
-# process, not `worker --beat`, and on the filesystem broker the worker runs the threads pool
-# (settings): no child process whose death would leave the worker running but idle
-# (prism/celery.py has the measurements; tests/e2e/test_3_worker_killed.py runs these lines).
+# process, not `worker --beat`, and the worker runs the threads pool, WORKER_CONCURRENCY
+# reviews at once (settings: 2 on SQLite, 32 on PostgreSQL): no child process whose death
+# would leave the worker running but idle (prism/celery.py has the measurements;
+# tests/e2e/test_3_worker_killed.py runs these lines).
 # gunicorn and the worker share var/metrics for GET /metrics (prometheus-client's multiprocess
 # mode; gunicorn reads gunicorn.conf.py from here); logs stay text unless LOG_FORMAT=json.
 run: export PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/var/metrics
@@ -30,7 +31,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/celery -A prism worker --loglevel info --concurrency 2 & \
+	$(BIN)/celery -A prism worker --loglevel info & \
 	$(BIN)/celery -A prism beat --loglevel info & \
 	$(BIN)/gunicorn prism.wsgi:application --bind 0.0.0.0:$(PORT) --workers 2 --access-logfile -
 

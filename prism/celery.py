@@ -46,6 +46,20 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 #   solo recovers the same way but runs one task at a time (sweeps wait behind reviews).
 # Threads enforce no time limit: a review stuck past its lease can be taken over, and the
 # conditional update in services.analysis_complete lets only one of the two publish.
+#
+# Since issue 16 every worker runs the threads pool (WORKER_POOL, WORKER_CONCURRENCY: 32 on
+# PostgreSQL, 2 on SQLite), because a review is I/O-bound. Measured 2026-12-01 with
+# benchmarks/review_throughput.py (200 small pull requests at once, a model answering each
+# call in 5 s, PostgreSQL + Redis, a 2-core machine shared with other work):
+# - threads, 32: all 200 reviewed in 51.5 s (median of 3: 47.5-51.6), 20-32 in flight,
+#   worker peak RSS 114 MB, 18 s of CPU.
+# - prefork, 8 processes: 246.6 s, 829 MB (every child is a whole Prism), 4-6 in flight
+#   (each child also waits on GitHub while posting).
+# - prefork, 2 (the compose default before): 40 pull requests in 147.3 s (200: about
+#   12 minutes), 281 MB.
+# A worker killed with three reviews in flight: each completed once on the next worker
+# (tests/e2e/test_3_worker_killed.py). gevent was not tried: it needs monkey-patching and
+# psycopg 3 would block its hub.
 app.autodiscover_tasks()
 
 

@@ -352,6 +352,12 @@ GITHUB_WEBHOOK_SECRET = _credential("GITHUB_WEBHOOK_SECRET")
 GITHUB_TOKEN = _credential("GITHUB_TOKEN")
 GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
 GITHUB_TIMEOUT_SECONDS = env.float("GITHUB_TIMEOUT_SECONDS", default=20.0)
+# Content-creating requests per token (docs/github-facts.md L3, L4; reviews/github/pacing.py).
+GITHUB_WRITES_PER_MINUTE = _positive_int("GITHUB_WRITES_PER_MINUTE", 80)
+GITHUB_WRITES_PER_HOUR = _positive_int("GITHUB_WRITES_PER_HOUR", 500)
+GITHUB_WRITE_INTERVAL_SECONDS = env.float("GITHUB_WRITE_INTERVAL_SECONDS", default=0.75)
+if GITHUB_WRITE_INTERVAL_SECONDS < 0:
+    raise ImproperlyConfigured("GITHUB_WRITE_INTERVAL_SECONDS must be 0 or more seconds.")
 
 # --- GitHub App mode (README "GitHub App mode") ----------------------------------------
 # With GITHUB_APP_ID and a private key set Prism acts as a GitHub App: each review uses its
@@ -464,9 +470,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
-    # Threads, not prefork: on this transport a SIGKILLed prefork child can wedge the whole
-    # worker for good (the evidence is in prism/celery.py).
-    CELERY_WORKER_POOL = "threads"
+    # Threads (as everywhere, below), never prefork: on this transport a SIGKILLed prefork
+    # child can wedge the whole worker for good (the evidence is in prism/celery.py).
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A reserved but unacknowledged task returns to the queue after this long if its
@@ -475,6 +480,31 @@ else:
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
     }
+# Reviews wait on the model and GitHub, so the worker runs them on threads: many in flight in
+# one process (prism/celery.py has the measurements). SQLite serialises its writers: fewer.
+# A setting, because Celery lets a configured pool win over `worker --pool prefork`.
+WORKER_POOL = _choice("WORKER_POOL", "threads", ("threads", "prefork"))
+if WORKER_POOL == "prefork" and CELERY_BROKER_URL.startswith("filesystem://"):
+    raise ImproperlyConfigured(
+        "WORKER_POOL=prefork needs CELERY_BROKER_URL=redis://…: on the filesystem broker a "
+        "killed prefork child can stop the worker for good (prism/celery.py)."
+    )
+CELERY_WORKER_POOL = WORKER_POOL
+WORKER_CONCURRENCY = _positive_int(
+    "WORKER_CONCURRENCY",
+    2 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 32,
+)
+CELERY_WORKER_CONCURRENCY = WORKER_CONCURRENCY
+# The write windows of every GitHub token, shared by all processes: the cache's Redis, else
+# the broker's; neither (the embedded defaults): each process paces its own writes.
+GITHUB_PACING_REDIS_URL = next(
+    (
+        url
+        for url in (env.str("CACHE_URL", default=""), CELERY_BROKER_URL)
+        if url.startswith(("redis://", "rediss://"))
+    ),
+    "",
+)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -6,10 +6,12 @@ installation's own token: two organisations reviewed at once share no client, se
 token.
 """
 
-from functools import partial
+from functools import cache, partial
 
+import redis
 from django.conf import settings
 
+from reviews.github import pacing
 from reviews.github.client import GitHubClient, GitHubError
 from reviews.installations import gate, tokens
 from reviews.llm.client import LLMClient, LLMConfig
@@ -53,6 +55,9 @@ def github_client(installation_id: int | None = None) -> GitHubClient:
             timeout=settings.GITHUB_TIMEOUT_SECONDS,
             refresh_token=partial(tokens.refresh, installation_id),
             login=tokens.bot_login(),
+            # GitHub counts an App's writes per installation, whatever token it holds now.
+            pacer=github_pacer(),
+            identity=pacing.identity(settings.GITHUB_API_URL, f"installation {installation_id}"),
         )
     if not settings.GITHUB_TOKEN:
         raise GitHubError(
@@ -63,6 +68,23 @@ def github_client(installation_id: int | None = None) -> GitHubClient:
         base_url=settings.GITHUB_API_URL,
         token=settings.GITHUB_TOKEN,
         timeout=settings.GITHUB_TIMEOUT_SECONDS,
+        pacer=github_pacer(),
+    )
+
+
+@cache
+def github_pacer() -> pacing.Pacer:
+    """One per process: its windows live in Redis when there is one, else in this process."""
+    url = settings.GITHUB_PACING_REDIS_URL
+    return pacing.Pacer(
+        pacing.Limits(
+            per_minute=settings.GITHUB_WRITES_PER_MINUTE,
+            per_hour=settings.GITHUB_WRITES_PER_HOUR,
+            interval=settings.GITHUB_WRITE_INTERVAL_SECONDS,
+        ),
+        redis=redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        if url
+        else None,
     )
 
 

@@ -2,6 +2,7 @@ from django.db import models
 from django.db.models import Q
 
 from reviews.github.resources import PullRequest
+from reviews.leases import LeaseQuerySet
 from reviews.results import Finding as ResultFinding
 from reviews.results import ReviewResult
 
@@ -91,10 +92,15 @@ class Analysis(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     retry_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # A completed review whose posting waits for GitHub's rate limit (pipeline/deferred.py):
+    # when its next attempt is due, or the lease of the attempt under way. Null: none waits.
+    publish_due_at = models.DateTimeField("posting due at", null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LeaseQuerySet.as_manager()  # claimed by workers (reviews/leases.py)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -393,6 +399,8 @@ class FeedbackRead(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LeaseQuerySet.as_manager()  # claimed by workers (reviews/leases.py)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,21 +5,20 @@ racing on one review (a redelivered task, a sweep, a second worker) never both w
 """
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reviews import metrics
 from reviews.github.resources import PullRequest
+from reviews.leases import Claim, savepoint
 from reviews.models import Analysis
 from reviews.results import ReviewResult, Usage
 from reviews.scrub import scrub, scrub_json
@@ -134,11 +133,6 @@ def analysis_record_delivery(
     raise IntegrityError(f"could not record delivery {delivery_id}")
 
 
-def savepoint() -> Any:
-    """A savepoint inside a transaction; outside one, nothing (the statement commits alone)."""
-    return transaction.atomic() if connection.in_atomic_block else nullcontext()
-
-
 def _active_review_of_head(*, event: str, pull_request: PullRequest) -> int | None:
     return (
         Analysis.objects.filter(
@@ -159,79 +153,30 @@ def analysis_requeue_failed(*, analysis_id: int) -> bool:
     or if another review of its head is already queued, running or completed."""
     try:
         with transaction.atomic():
-            return _requeue_failed(analysis_id)
-    except IntegrityError:
+            return Analysis.objects.requeue_failed(analysis_id, raw_output="")
+    except IntegrityError:  # one_automatic_review_per_head
         return False
 
 
-def _requeue_failed(analysis_id: int) -> bool:
-    return bool(
-        Analysis.objects.filter(id=analysis_id, status=Status.FAILED).update(
-            status=Status.QUEUED,
-            error="",
-            raw_output="",
-            attempts=0,
-            lease_expires_at=None,
-            started_at=None,
-            finished_at=None,
-            dispatched_at=timezone.now(),
-            retry_at=None,
-        )
-    )
-
-
 def analysis_mark_dispatched(*, analysis_id: int, dispatched: bool) -> None:
-    Analysis.objects.filter(id=analysis_id).exclude(status__in=FINISHED).update(
-        dispatched_at=timezone.now() if dispatched else None
-    )
-
-
-class Claim(Enum):
-    CLAIMED = "claimed"
-    BUSY = "busy"  # another worker holds a live lease, or the review is finished
-    EXHAUSTED = "exhausted"  # its workers kept dying; now failed
+    Analysis.objects.mark_dispatched(analysis_id, dispatched=dispatched)
 
 
 def analysis_claim(*, analysis_id: int) -> Claim:
-    """Take a review for this worker: queued, or running under a lease that expired.
-
-    A lease that expired means the worker holding it died (or hung past its time limit).
-    Such a review is taken again at most REVIEW_MAX_ATTEMPTS times in all, so a pull
-    request that kills its worker cannot be redelivered forever.
-    """
-    now = timezone.now()
-    lease = now + timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
-    claimable = Q(status=Status.QUEUED) | Q(
-        status=Status.RUNNING,
-        lease_expires_at__lt=now,
-        attempts__lt=settings.REVIEW_MAX_ATTEMPTS,
-    )
-    claimed = (
-        Analysis.objects.filter(claimable, id=analysis_id).update(
-            status=Status.RUNNING,
-            lease_expires_at=lease,
-            started_at=now,
-            attempts=F("attempts") + 1,
-        )
-        == 1
-    )
-    if claimed:
-        return Claim.CLAIMED
-    exhausted = Analysis.objects.filter(
-        id=analysis_id, status=Status.RUNNING, lease_expires_at__lt=now
-    ).update(
-        status=Status.FAILED,
-        error=(
+    """Take a review for this worker (reviews/leases.py). One whose workers kept dying is
+    failed after REVIEW_MAX_ATTEMPTS, so a pull request that kills its worker cannot be
+    redelivered forever."""
+    claim = Analysis.objects.claim(
+        analysis_id,
+        exhausted_error=(
             f"The review was interrupted {settings.REVIEW_MAX_ATTEMPTS} times "
             "(its worker stopped or was killed mid-review); giving up. "
             "Re-run it once the cause is fixed."
         ),
-        lease_expires_at=None,
-        finished_at=now,
     )
-    if exhausted:
+    if claim is Claim.EXHAUSTED:
         _observe_finished(analysis_id, Status.FAILED)
-    return Claim.EXHAUSTED if exhausted else Claim.BUSY
+    return claim
 
 
 def spend(usage: Usage | None) -> dict[str, Any]:
@@ -256,35 +201,16 @@ def spend(usage: Usage | None) -> dict[str, Any]:
 def analysis_release(
     *, analysis_id: int, error: str, retry_in: float = 0, usage: Usage | None = None
 ) -> None:
-    """Hand a claimed review back to the queue before a retry, keeping why it stopped.
-
-    The retry's due time is recorded, so the sweep does not dispatch it again before then
-    (a rate limit can ask for an hour).
-    """
-    now = timezone.now()
-    Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
-        status=Status.QUEUED,
-        lease_expires_at=None,
-        error=scrub(error),
-        dispatched_at=now,
-        retry_at=now + timedelta(seconds=retry_in),
-        **spend(usage),
-    )
+    """Hand a claimed review back to the queue before a retry, keeping why it stopped and
+    what its model calls cost."""
+    Analysis.objects.release(analysis_id, error=error, retry_in=retry_in, **spend(usage))
 
 
 def analysis_finish(*, analysis_id: int, status: str, error: str = "", **fields: Any) -> bool:
     """Record the end of a running review. False if it was no longer running (lost lease)."""
     if status not in FINISHED:
         raise ValueError(f"{status!r} is not a finished status")
-    finished = bool(
-        Analysis.objects.filter(id=analysis_id, status=Status.RUNNING).update(
-            status=status,
-            error=scrub(error),
-            lease_expires_at=None,
-            finished_at=timezone.now(),
-            **fields,
-        )
-    )
+    finished = Analysis.objects.finish(analysis_id, status=status, error=error, **fields)
     if finished:
         _observe_finished(analysis_id, status)
     return finished
@@ -295,17 +221,8 @@ def analysis_fail(
 ) -> bool:
     """Fail a review that is not finished yet, whatever state it is in, keeping what the
     model calls it made cost."""
-    failed = bool(
-        Analysis.objects.filter(id=analysis_id)
-        .exclude(status__in=FINISHED)
-        .update(
-            status=Status.FAILED,
-            error=scrub(error),
-            raw_output=scrub(raw_output),
-            lease_expires_at=None,
-            finished_at=timezone.now(),
-            **spend(usage),
-        )
+    failed = Analysis.objects.fail(
+        analysis_id, error=error, raw_output=scrub(raw_output), **spend(usage)
     )
     if failed:
         _observe_finished(analysis_id, Status.FAILED)
@@ -334,18 +251,7 @@ def _observe_finished(analysis_id: int, status: str) -> None:
 
 def analyses_needing_dispatch(*, now: Any = None) -> list[int]:
     """Reviews the broker may not have: never accepted, lost, or held by a dead worker."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.REVIEW_LEASE_SECONDS)
-    # No message at all, or none due within the last lease: a review the sweep just re-sent
-    # is left alone for a lease, so no worker gets a pile of copies.
-    not_recently = Q(dispatched_at__isnull=True) | (
-        Q(dispatched_at__lt=stale) & (Q(retry_at__isnull=True) | Q(retry_at__lt=stale))
-    )
-    pending = Q(status=Status.QUEUED) & not_recently
-    abandoned = Q(status=Status.RUNNING, lease_expires_at__lt=now) & not_recently
-    return list(
-        Analysis.objects.filter(pending | abandoned).order_by("id").values_list("id", flat=True)
-    )
+    return Analysis.objects.needing_dispatch(now=now)
 
 
 def analysis_rerun(*, analysis: Analysis, delivery_id: str | None = None) -> Analysis:
@@ -473,3 +379,49 @@ def analysis_record_comment(*, analysis_id: int, comment: Any, error: str) -> No
     if comment is not None:
         fields.update(comment_url=comment.html_url, comment_posted_at=timezone.now())
     Analysis.objects.filter(id=analysis_id).update(**fields)
+
+
+# Posting that waits for GitHub's rate limit (reviews/pipeline/deferred.py). A completed
+# review's `publish_due_at` is when its next posting attempt is due; an attempt under way
+# holds it as a lease (PUBLISH_LEASE_SECONDS ahead), so only one posts at a time.
+PUBLISH_EARLY_SECONDS = 2.0  # a broker may deliver a countdown message a little early
+PUBLISH_GRACE_SECONDS = 60.0  # due this long ago with nothing running it: its message was lost
+
+
+def analysis_defer_publish(*, analysis_id: int, retry_in: float, reason: str) -> None:
+    """Posting stopped at GitHub's limit: due again in `retry_in` seconds, and the operator
+    sees why the pull request does not show the review yet."""
+    due = timezone.now() + timedelta(seconds=retry_in)
+    Analysis.objects.filter(id=analysis_id, status=Status.COMPLETED).update(
+        publish_due_at=due,
+        comment_error=scrub(
+            f"Waiting for GitHub's rate limit; posting again at {due:%H:%M:%S} UTC ({reason})"
+        ),
+    )
+
+
+def analysis_claim_publish(*, analysis_id: int) -> bool:
+    """Take a due posting attempt for this process; False if none is due or another holds it."""
+    now = timezone.now()
+    return bool(
+        Analysis.objects.filter(
+            id=analysis_id,
+            status=Status.COMPLETED,
+            publish_due_at__lte=now + timedelta(seconds=PUBLISH_EARLY_SECONDS),
+        ).update(publish_due_at=now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS))
+    )
+
+
+def analysis_publish_done(*, analysis_id: int) -> None:
+    Analysis.objects.filter(id=analysis_id).update(publish_due_at=None)
+
+
+def analyses_needing_publish(*, now: Any = None) -> list[int]:
+    """Completed reviews whose posting is overdue: its message was lost, or its poster died."""
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=PUBLISH_GRACE_SECONDS)
+    return list(
+        Analysis.objects.filter(status=Status.COMPLETED, publish_due_at__lt=overdue)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )

@@ -2,6 +2,7 @@
 
 import logging
 import random
+from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
@@ -14,28 +15,31 @@ from reviews.commands import services as command_services
 from reviews.errors import ServiceError
 from reviews.feedback import reactions
 from reviews.feedback import records as feedback_records
-from reviews.pipeline import failure, review
+from reviews.pipeline import deferred, failure, review
 from reviews.results import Usage
 
 logger = logging.getLogger(__name__)
 
 # The hard limit stays inside the lease, so an expired lease always means a dead worker.
-# (Prefork only: the threads pool of the embedded default enforces no limit; prism/celery.py.)
+# (A prefork pool only: the threads pool, the default, enforces no limit and the lease is the
+# guard; prism/celery.py.)
 _TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.9)
 _SOFT_TIME_LIMIT = int(settings.REVIEW_LEASE_SECONDS * 0.8)
 # Transient GitHub or LLM failures (rate limits, 5xx) retried with backoff before failing.
 MAX_RETRIES = 5
+# A task that runs a claimed row (reviews/leases.py): its message is acknowledged only once
+# it ends, so a worker that dies mid-way leaves it to another.
+_CLAIMED_ROW_TASK: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "time_limit": _TIME_LIMIT,
+    "soft_time_limit": _SOFT_TIME_LIMIT,
+    "max_retries": MAX_RETRIES,
+}
 
 
-@shared_task(
-    bind=True,
-    name=dispatch.REVIEW_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    time_limit=_TIME_LIMIT,
-    soft_time_limit=_SOFT_TIME_LIMIT,
-    max_retries=MAX_RETRIES,
-)
+@shared_task(name=dispatch.REVIEW_TASK, **_CLAIMED_ROW_TASK)
 def review_pull_request(self, analysis_id: int) -> None:
     # Every line logged during the review names it (reviews/logs.py).
     with logs.bound(**selectors.analysis_log_fields(analysis_id=analysis_id)):
@@ -49,26 +53,53 @@ def _review(self: Any, analysis_id: int) -> None:  # self: the bound Celery task
     if claim is not services.Claim.CLAIMED:
         logger.info("review not claimed analysis_id=%s claim=%s", analysis_id, claim.value)
         return
+    _run_claimed(
+        self,
+        analysis_id,
+        review.run,
+        release=_release_review,
+        fail=failure.fail_review,
+        noun="review",
+        log_key="analysis_id",
+    )
+
+
+def _release_review(analysis_id: int, exc: ServiceError, retry_in: float) -> None:
+    usage = getattr(exc, "usage", None)  # what the attempt's model calls cost
+    services.analysis_release(
+        analysis_id=analysis_id,
+        error=f"Will retry: {exc}",
+        retry_in=retry_in,
+        usage=usage if isinstance(usage, Usage) else None,
+    )
+
+
+def _run_claimed(
+    task: Any,  # the bound Celery task
+    pk: int,
+    work: Callable[[int], None],
+    *,
+    release: Callable[[int, ServiceError, float], None],
+    fail: Callable[[int, str | BaseException], None],
+    noun: str,
+    log_key: str,
+) -> None:
+    """The retry policy of a claimed row: a permanent error, or a transient one out of
+    retries, fails it; another transient one releases it and retries with backoff."""
     try:
-        review.run(analysis_id)
+        work(pk)
     except ServiceError as exc:
-        if exc.permanent or self.request.retries >= self.max_retries:
-            failure.fail_review(analysis_id, exc)
+        if exc.permanent or task.request.retries >= task.max_retries:
+            fail(pk, exc)
             return
-        countdown = exc.retry_after or _backoff(self.request.retries)
-        usage = getattr(exc, "usage", None)
-        services.analysis_release(
-            analysis_id=analysis_id,
-            error=f"Will retry: {exc}",
-            retry_in=countdown,
-            usage=usage if isinstance(usage, Usage) else None,
-        )
-        logger.warning("review will retry analysis_id=%s in %.0fs: %s", analysis_id, countdown, exc)
-        raise self.retry(countdown=countdown) from exc
+        countdown = exc.retry_after or _backoff(task.request.retries)
+        release(pk, exc, countdown)
+        logger.warning("%s will retry %s=%s in %.0fs: %s", noun, log_key, pk, countdown, exc)
+        raise task.retry(countdown=countdown) from exc
     except SoftTimeLimitExceeded:
-        failure.fail_review(analysis_id, f"The review took longer than {_SOFT_TIME_LIMIT} seconds.")
+        fail(pk, f"The {noun} took longer than {_SOFT_TIME_LIMIT} seconds.")
     except Exception as exc:
-        failure.fail_review(analysis_id, exc)
+        fail(pk, exc)
         raise  # Celery logs the traceback too
 
 
@@ -77,41 +108,37 @@ def _backoff(retries: int) -> float:
     return min(600.0, 30.0 * 2**retries) * random.uniform(0.8, 1.2)
 
 
-@shared_task(
-    bind=True,
-    name=dispatch.FEEDBACK_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    time_limit=_TIME_LIMIT,
-    soft_time_limit=_SOFT_TIME_LIMIT,
-    max_retries=MAX_RETRIES,
-)
+@shared_task(name=dispatch.FEEDBACK_TASK, **_CLAIMED_ROW_TASK)
 def read_feedback(self, read_id: int) -> None:
     """A closed pull request: read the reactions on Prism's inline comments (reviews/feedback)."""
     if not feedback_records.feedback_claim(read_id=read_id):
         logger.info("feedback read not claimed feedback_read_id=%s", read_id)
         return
-    try:
-        reactions.read(read_id)
-    except ServiceError as exc:
-        if exc.permanent or self.request.retries >= self.max_retries:
-            feedback_records.feedback_fail(read_id=read_id, error=str(exc))
-            return
-        countdown = exc.retry_after or _backoff(self.request.retries)
-        feedback_records.feedback_release(
-            read_id=read_id, error=f"Will retry: {exc}", retry_in=countdown
-        )
-        logger.warning("feedback read will retry feedback_read_id=%s in %.0fs", read_id, countdown)
-        raise self.retry(countdown=countdown) from exc
-    except SoftTimeLimitExceeded:
-        feedback_records.feedback_fail(
-            read_id=read_id, error=f"The read took longer than {_SOFT_TIME_LIMIT} seconds."
-        )
-    except Exception as exc:
-        feedback_records.feedback_fail(
-            read_id=read_id, error=f"Internal error: {type(exc).__name__}: {exc}"
-        )
-        raise  # Celery logs the traceback too
+    _run_claimed(
+        self,
+        read_id,
+        reactions.read,
+        release=_release_read,
+        fail=_fail_read,
+        noun="read",
+        log_key="feedback_read_id",
+    )
+
+
+def _release_read(read_id: int, exc: ServiceError, retry_in: float) -> None:
+    error = f"Will retry: {exc}"
+    feedback_records.feedback_release(read_id=read_id, error=error, retry_in=retry_in)
+
+
+def _fail_read(read_id: int, cause: str | BaseException) -> None:
+    error = cause if isinstance(cause, str) else failure.describe(cause)[0]
+    feedback_records.feedback_fail(read_id=read_id, error=error)
+
+
+@shared_task(name=dispatch.PUBLISH_TASK, acks_late=True, reject_on_worker_lost=True)
+def publish_review(analysis_id: int) -> None:
+    """Post a completed review whose posting waited for GitHub's rate limit."""
+    deferred.publish_due(analysis_id)
 
 
 @shared_task

@@ -45,6 +45,16 @@ def _open_model_gates():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_github_pacer():
+    """Each test paces GitHub writes in windows of its own (the pacer is one per process)."""
+    from reviews import clients
+
+    clients.github_pacer.cache_clear()
+    yield
+    clients.github_pacer.cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache: repository policies are cached across reviews."""
     from django.core.cache import cache

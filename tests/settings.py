@@ -25,6 +25,12 @@ from prism.settings import *  # noqa: E402, F403
 # A setting, not the environment: the e2e suite's Prism inherits this process's environment.
 REPO_POLICY = False
 
+# Each test paces GitHub writes in its own process-local windows (tests/conftest.py makes a
+# fresh pacer per test), with no spacing to sleep through; tests/github/test_pacing.py sets
+# its own limits, clock and Redis.
+GITHUB_PACING_REDIS_URL = ""
+GITHUB_WRITE_INTERVAL_SECONDS = 0.0
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Pages rendered in tests link static files that `collectstatic` never hashed here: the
 # manifest storage would refuse them, so tests use the plain storage.

@@ -52,6 +52,18 @@ def test_settings_refuse_to_start_without_a_secret_key_when_debug_is_off():
     assert "SECRET_KEY is not set" in result.stderr
 
 
+def test_the_worker_runs_reviews_on_threads_and_prefork_only_on_redis():
+    probe = "import prism.settings as p; print(p.CELERY_WORKER_POOL, p.CELERY_WORKER_CONCURRENCY)"
+    sqlite = run_python("-c", probe, env={"SECRET_KEY": "x"})
+    assert sqlite.stdout.split() == ["threads", "2"], sqlite.stderr
+    postgres = {"SECRET_KEY": "x", "DATABASE_URL": "postgres://u@db:5432/prism"}
+    assert run_python("-c", probe, env=postgres).stdout.split() == ["threads", "32"]
+    prefork = run_settings({"SECRET_KEY": "x", "WORKER_POOL": "prefork"})
+    assert "WORKER_POOL=prefork needs CELERY_BROKER_URL=redis://" in prefork.stderr
+    redis_prefork = {**postgres, "WORKER_POOL": "prefork", "CELERY_BROKER_URL": "redis://r/0"}
+    assert run_python("-c", probe, env=redis_prefork).stdout.split() == ["prefork", "32"]
+
+
 def test_settings_refuse_a_bad_value_with_a_clear_message():
     result = run_settings({"SECRET_KEY": "x", "LLM_CONCURRENCY": "0"})
     assert "LLM_CONCURRENCY must be a positive whole number" in result.stderr

@@ -18,6 +18,7 @@ from reviews import redaction, services
 from reviews.commands.parse import Command as ParsedCommand
 from reviews.github.comment_events import PullRequestComment
 from reviews.github.resources import PullRequest
+from reviews.leases import savepoint
 from reviews.models import Analysis, Command, PullRequestState
 from reviews.results import Usage
 from reviews.scrub import scrub
@@ -48,7 +49,7 @@ def command_record_delivery(
     try:
         # One INSERT that commits by itself on the webhook's hot path (a savepoint inside a
         # caller's transaction), as for a pull request's delivery.
-        with services.savepoint():
+        with savepoint():
             row = Command.objects.create(
                 source=comment.event,
                 comment_id=comment.comment_id,

@@ -14,11 +14,11 @@ from typing import Any
 from reviews.github import graphql, resources
 
 # Callers import DiffTooLarge and GitHubError from here.
-from reviews.github.errors import DiffTooLarge, GitHubError, json_object
+from reviews.github.errors import DiffTooLarge, GitHubError, RateLimited, json_object
 from reviews.github.resources import MAX_COMMENT_CHARS
 from reviews.github.transport import Transport, owner_name
 
-__all__ = ["DiffTooLarge", "GitHubClient", "GitHubError"]
+__all__ = ["DiffTooLarge", "GitHubClient", "GitHubError", "RateLimited"]
 
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"
 MAX_FILES = 3000  # list_files never returns more than this (docs/github-facts.md R3)
@@ -253,8 +253,13 @@ class GitHubClient(Transport):
         description: str,
         context: str = "prism/review",
         target_url: str | None = None,
+        best_effort: bool = False,
     ) -> None:
-        """https://docs.github.com/rest/commits/statuses#create-a-commit-status"""
+        """https://docs.github.com/rest/commits/statuses#create-a-commit-status
+
+        `best_effort`: posted only if this token's next write slot is near (a pending status
+        is not worth delaying a review for); else RateLimited.
+        """
         if state not in STATUS_STATES:
             raise ValueError(f"state must be one of {sorted(STATUS_STATES)}, not {state!r}")
         if len(description) > STATUS_DESCRIPTION_CHARS:
@@ -262,7 +267,12 @@ class GitHubClient(Transport):
         payload = {"state": state, "description": description, "context": context}
         if target_url is not None:
             payload["target_url"] = target_url
-        self._request("POST", self._repo_url(repo, f"statuses/{_sha(sha)}"), json=payload)
+        self._request(
+            "POST",
+            self._repo_url(repo, f"statuses/{_sha(sha)}"),
+            json=payload,
+            best_effort=best_effort,
+        )
 
     # Check runs (a GitHub App only, docs/github-facts.md C6)
 

@@ -25,6 +25,18 @@ class GitHubError(ServiceError):
         self.status = status
 
 
+class RateLimited(GitHubError):
+    """GitHub's limits for this identity leave no room now: try again after `retry_after`.
+
+    Raised for a 403/429 rate limit whose wait is too long to hold a worker, and before
+    sending at all when the identity's writes are paced or its primary budget is spent
+    (reviews/github/pacing.py). Never permanent: the work is rescheduled, not failed.
+    """
+
+    def __init__(self, message: str, *, retry_after: float, status: int | None = None) -> None:
+        super().__init__(message, status=status, permanent=False, retry_after=retry_after)
+
+
 class DiffTooLarge(GitHubError):
     """GitHub refuses the diff media type for > 300 files or > 20,000 lines.
 

@@ -62,6 +62,16 @@ MAX_ERROR_TEXT = 500
 _OPERATION = re.compile(r"\b(?:query|mutation)\s+(\w+)")
 
 
+# The first word of a document, past comments: its operation type.
+_OPERATION_TYPE = re.compile(r"\s*(?:#[^\n]*\n\s*)*(\w+)")
+
+
+def is_mutation(document: str) -> bool:
+    """A mutation creates content, and is paced like a REST write (docs/github-facts.md L3)."""
+    match = _OPERATION_TYPE.match(document)
+    return match is not None and match.group(1) == "mutation"
+
+
 def endpoint(base_url: str) -> str:
     """https://docs.github.com/graphql/guides/forming-calls-with-graphql#the-graphql-endpoint
 

@@ -1,5 +1,6 @@
 """How Prism talks to GitHub: one Session, timeouts, retries with jittered backoff, rate-limit
-waits, pagination by Link headers, and errors that say whether retrying can help.
+waits, pacing of writes, pagination by Link headers, and errors that say whether retrying can
+help.
 
 No Django imports: the caller passes base URL, token and timeouts from settings. The rules
 it follows are in docs/github-facts.md (R1-R4, L1-L4). The calls themselves are in client.py.
@@ -17,8 +18,14 @@ from typing import Any
 import requests
 
 from reviews import metrics
-from reviews.github import graphql
-from reviews.github.errors import GitHubError, error_details, error_message, json_object
+from reviews.github import graphql, pacing
+from reviews.github.errors import (
+    GitHubError,
+    RateLimited,
+    error_details,
+    error_message,
+    json_object,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +43,16 @@ RATE_LIMIT_RETRIES = 2
 # "wait at least one minute" when GitHub says nothing (docs/github-facts.md L2)
 RATE_LIMIT_DEFAULT_WAIT = 60.0
 MAX_ERROR_TEXT = 500
+# Requests that create content (docs/github-facts.md L3); a GraphQL POST only as a mutation.
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+# How long a write waits in place for its slot: longer, the work is rescheduled, so a burst's
+# writes queue in the broker, not in worker threads that could be reviewing meanwhile.
+WRITE_SLOT_WAIT = 3.0
+# A best-effort write (a pending status) waits at most this, and leaves half of a busy minute
+# to the writes that show results.
+BEST_EFFORT_WAIT = 2.0
+BEST_EFFORT_KEEP_FREE = 0.5
+SECONDARY_LIMIT_TEXT = "secondary rate limit"
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 # Endpoint groups for the metrics: a bounded label, never the repository or the number.
@@ -70,9 +87,15 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         refresh_token: Callable[[str], str] | None = None,
+        pacer: pacing.Pacer | None = None,
+        identity: str = "",
     ) -> None:
         """`refresh_token(stale)`: a new token for when GitHub answers 401 with `stale` (an
-        App's installation token that expired early or was revoked); asked once per request."""
+        App's installation token that expired early or was revoked); asked once per request.
+        `max_wait`: the longest a rate limit or a write's slot is waited for in place;
+        longer, RateLimited says when to try again. `pacer`: shared pacing of this identity's
+        requests (None: none, as in most unit tests). `identity`: whose writes GitHub counts
+        (an App installation, whose tokens change hourly); else the token itself."""
         if not base_url.startswith(("https://", "http://")):
             raise ValueError("base_url must be an http(s) URL, e.g. https://api.github.com")
         if not token:
@@ -86,6 +109,9 @@ class Transport:
         self._clock = clock
         self._refresh_token = refresh_token
         self._session = session or requests.Session()
+        self._pacer = pacer
+        self._identity = identity or pacing.identity(base_url, token)
+        self._identity_kind = "installation" if identity else "token"  # a metrics label
         self._session.headers.update(
             {
                 "Authorization": f"Bearer {token}",
@@ -103,6 +129,11 @@ class Transport:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"
+
+    @property
+    def identity(self) -> str:
+        """Who GitHub counts this client's requests against (a hash of URL and token)."""
+        return self._identity
 
     def _graphql(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         """https://docs.github.com/graphql/guides/forming-calls-with-graphql#communicating-with-graphql"""
@@ -142,11 +173,15 @@ class Transport:
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        best_effort: bool = False,
     ) -> requests.Response:
+        """`best_effort`: a write not worth waiting for; RateLimited unless a slot is near."""
         path = url.removeprefix(self._base_url).split("?")[0]
+        write = self._is_write(method, url, json)
         failures = rate_limited = 0
         refreshed = False
         while True:
+            self._pace(method, path, write=write, best_effort=best_effort)
             response = self._attempt(method, url, path, params, json, headers)
             if (
                 isinstance(response, requests.Response)
@@ -170,18 +205,74 @@ class Transport:
                 continue
             # GraphQL answers its rate limit with a 200 (see graphql.RATE_LIMIT_TYPES).
             limited = url == self._graphql_url and graphql.rate_limited(json_object(response))
+            self._observe(response)
             if response.ok and not limited:
                 return response
             wait = self._rate_limit_wait(response)
             if wait is None:
                 raise self._error(method, path, response, permanent=True)
-            metrics.observe_rate_limit_wait("token", wait)
+            metrics.observe_rate_limit_wait(self._identity_kind, wait)
+            if self._pacer is not None and self._secondary(response):
+                # Every process holds this identity's writes until GitHub's wait is over.
+                self._pacer.pause(self._identity, wait)
             if wait > self._max_wait or rate_limited >= RATE_LIMIT_RETRIES:
                 # Too long to hold a worker: the task retries with this countdown instead.
                 raise self._error(method, path, response, permanent=False, retry_after=wait)
             rate_limited += 1
             logger.warning("github rate limited on %s %s, waiting %.0fs", method, path, wait)
             self._sleep(wait)
+
+    def _is_write(self, method: str, url: str, json: dict[str, Any] | None) -> bool:
+        if method not in WRITE_METHODS:
+            return False
+        if url == self._graphql_url:
+            return graphql.is_mutation(str((json or {}).get("query", "")))
+        return True
+
+    def _pace(self, method: str, path: str, *, write: bool, best_effort: bool) -> None:
+        """Wait for this identity's turn (a write slot, the primary limit's reset), or raise
+        RateLimited when that is further away than is worth holding a thread for."""
+        if self._pacer is None:
+            return
+        limit = min(self._max_wait, BEST_EFFORT_WAIT if best_effort else WRITE_SLOT_WAIT)
+        wait = self._pacer.primary_wait(self._identity, write=write)
+        if wait > self._max_wait:
+            raise RateLimited(
+                f"GitHub {method} {path} held: the token's primary rate limit is nearly spent "
+                f"until its reset in {wait:.0f} s",
+                retry_after=wait,
+            )
+        if wait > 0:
+            logger.info("github primary limit nearly spent, waiting %.0fs for its reset", wait)
+            metrics.observe_rate_limit_wait(self._identity_kind, wait)
+            self._sleep(wait)
+        if not write:
+            return
+        keep_free = int(self._pacer.limits.per_minute * BEST_EFFORT_KEEP_FREE) if best_effort else 0
+        slot = self._pacer.reserve(self._identity, max_wait=limit, keep_free=keep_free)
+        if not slot.granted:
+            raise RateLimited(
+                f"GitHub {method} {path} held: this token's writes are paced under GitHub's "
+                f"secondary limits; the next slot is in {slot.wait:.0f} s",
+                retry_after=slot.wait,
+            )
+        if slot.wait > 0:
+            metrics.observe_rate_limit_wait(self._identity_kind, slot.wait)
+            self._sleep(slot.wait)
+
+    def _observe(self, response: requests.Response) -> None:
+        remaining = _number(response.headers.get("x-ratelimit-remaining"))
+        reset = _number(response.headers.get("x-ratelimit-reset"))
+        if self._pacer is not None and remaining is not None and reset is not None:
+            self._pacer.observe(self._identity, remaining=int(remaining), reset=reset)
+
+    @staticmethod
+    def _secondary(response: requests.Response) -> bool:
+        """A secondary limit (L2, L3): a retry-after, or GitHub's message naming it."""
+        return (
+            response.headers.get("retry-after") is not None
+            or SECONDARY_LIMIT_TEXT in error_message(response).lower()
+        )
 
     def _attempt(
         self,
@@ -257,6 +348,8 @@ class Transport:
             text += f" ({errors})"
         # GitHub has no reason to echo the token, but an exception text must never hold it.
         text = text.replace(self._token, "[token]")[:MAX_ERROR_TEXT]
+        if retry_after is not None and not permanent:
+            return RateLimited(text, status=response.status_code, retry_after=retry_after)
         return GitHubError(
             text, status=response.status_code, permanent=permanent, retry_after=retry_after
         )

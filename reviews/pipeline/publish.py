@@ -17,7 +17,7 @@ from reviews import clients, ledger, selectors, services
 from reviews.commands import names
 from reviews.comments import check_run as check_texts
 from reviews.comments import render
-from reviews.github.client import GitHubClient, GitHubError
+from reviews.github.client import GitHubClient, GitHubError, RateLimited
 from reviews.github.resources import Comment
 from reviews.models import Analysis, Finding, StickyComment
 from reviews.pipeline import checks, sticky, threads
@@ -36,14 +36,21 @@ STATUS_CONTEXT = "prism/review"
 FINGERPRINT = re.compile(r"<!-- prism:finding:([0-9a-f]{16}) -->")
 
 
-def publish_review(analysis_id: int, github: GitHubClient) -> bool:
-    """Post a completed review. True when everything it meant to post was posted."""
+def publish_review(analysis_id: int, github: GitHubClient, *, resume: bool = False) -> bool:
+    """Post a completed review. True when everything it meant to post was posted.
+
+    Raises RateLimited when GitHub's limit for the token stops it part way: the caller posts
+    it again later (reviews/pipeline/deferred.py) with `resume`, which spends no write on a
+    summary comment already showing this review; inline comments are never posted twice.
+    """
     analysis = Analysis.objects.get(id=analysis_id)
     if analysis.status != Analysis.Status.COMPLETED:
         logger.info("not publishing analysis_id=%s status=%s", analysis.id, analysis.status)
         return False
     errors: list[str] = []
-    comment = _attempt(errors, "summary comment", post_summary, analysis, github)
+    comment = _shown(analysis) if resume else None
+    if comment is None:
+        comment = _attempt(errors, "summary comment", post_summary, analysis, github, limits=True)
     if comment is None and not errors:
         # A newer review of this pull request is already on it: this one stays unposted,
         # and says so where the operator looks.
@@ -54,7 +61,8 @@ def publish_review(analysis_id: int, github: GitHubClient) -> bool:
         )
         return True
     if settings.POST_INLINE_COMMENTS:
-        _attempt(errors, "inline comments", post_inline_comments, analysis, github)
+        _attempt(errors, "inline comments", post_inline_comments, analysis, github, limits=True)
+        # Best effort even at the rate limit: threads left open are tidied on the next push.
         _attempt(errors, "review threads", tidy_threads, analysis, github)
     if settings.POST_COMMIT_STATUS:
         state, description = final_status(
@@ -63,7 +71,17 @@ def publish_review(analysis_id: int, github: GitHubClient) -> bool:
             threshold=analysis.policy.get("fail_on_severity") or settings.FAIL_ON_SEVERITY,
         )
         target = comment.html_url if comment else None
-        _attempt(errors, "commit status", _set_status, analysis, github, state, description, target)
+        _attempt(
+            errors,
+            "commit status",
+            _set_status,
+            analysis,
+            github,
+            state,
+            description,
+            target,
+            limits=True,
+        )
     if checks.enabled():
         standing = selectors.standing_of(analysis)
         url = comment.html_url if comment else ""
@@ -78,7 +96,10 @@ def publish_review(analysis_id: int, github: GitHubClient) -> bool:
 def report_pending(analysis: Analysis, github: GitHubClient) -> None:
     """Tell the pull request a review is under way (best effort: a status is not the review)."""
     if settings.POST_COMMIT_STATUS:
-        _attempt([], "pending status", _set_status, analysis, github, "pending", "Reviewing…")
+        # Best effort: under a burst of reviews the token's writes go to results, not to this.
+        _attempt(
+            [], "pending status", _set_status, analysis, github, "pending", "Reviewing…", None, True
+        )
     if checks.enabled():
         _attempt([], "check run", checks.start, analysis, github)
 
@@ -155,13 +176,24 @@ def report_failure(analysis_id: int, github: GitHubClient) -> None:
 
 
 def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool:
-    """Post a completed review again (after `comment_error`): `manage.py repost_comment`."""
+    """Post a completed review again (after `comment_error`): `manage.py repost_comment`.
+
+    An operator's action: GitHub's rate limit is reported for them to try again, not queued.
+    """
     if github is None:
         analysis = Analysis.objects.get(id=analysis_id)
         github = clients.github_client_for(analysis.repo_full_name, analysis.installation_id)
     # GitHub appends each update's annotations to a run's: a new run, not the same ones twice.
     services.analysis_record_check_run(analysis_id=analysis_id, check_run_id=None)
-    return publish_review(analysis_id, github)
+    try:
+        return publish_review(analysis_id, github)
+    except RateLimited as exc:
+        services.analysis_record_comment(
+            analysis_id=analysis_id,
+            comment=None,
+            error=f"GitHub's rate limit: try again in {exc.retry_after or 60:.0f} s ({exc})",
+        )
+        return False
 
 
 def comment_context(analysis: Analysis) -> render.CommentContext:
@@ -209,6 +241,19 @@ def finding_ids(analysis: Analysis) -> dict[str, int]:
         plain[key] = None if key in plain else pk
     ids.update((key, pk) for key, pk in plain.items() if pk is not None and key not in ids)
     return ids
+
+
+def _shown(analysis: Analysis) -> Comment | None:
+    """The pull request's summary comment, if it already shows this very review."""
+    row = StickyComment.objects.filter(
+        repo_full_name=analysis.repo_full_name,
+        pr_number=analysis.pr_number,
+        analysis_id=analysis.id,
+        comment_id__isnull=False,
+    ).first()
+    if row is None or row.comment_id is None:
+        return None
+    return Comment(id=row.comment_id, body="", html_url=row.comment_url, author="")
 
 
 def post_summary(analysis: Analysis, github: GitHubClient) -> Comment | None:
@@ -379,6 +424,7 @@ def _set_status(
     state: str,
     description: str,
     target_url: str | None = None,
+    best_effort: bool = False,
 ) -> None:
     github.create_commit_status(
         analysis.repo_full_name,
@@ -387,13 +433,23 @@ def _set_status(
         description=description,
         context=STATUS_CONTEXT,
         target_url=target_url,
+        best_effort=best_effort,
     )
 
 
-def _attempt(errors: list[str], what: str, action: Any, *args: Any) -> Any:
-    """Run one publishing step; a GitHub failure (or a busy comment) is recorded, not raised."""
+def _attempt(errors: list[str], what: str, action: Any, *args: Any, limits: bool = False) -> Any:
+    """Run one publishing step; a GitHub failure (or a busy comment) is recorded, not raised.
+
+    `limits`: GitHub's rate limit (RateLimited) is raised instead, so the whole posting is
+    done later rather than recorded as failed.
+    """
     try:
         return action(*args)
+    except RateLimited:
+        if limits:
+            raise
+        logger.info("publishing %s skipped by GitHub's rate limit analysis_id=%s", what, args[0].id)
+        return None
     except (GitHubError, sticky.StickyBusy) as exc:
         logger.warning("publishing %s failed analysis_id=%s: %s", what, args[0].id, exc)
         errors.append(f"{what}: {exc}")

@@ -34,7 +34,7 @@ from reviews.llm.client import LLMError, ReviewOutput
 from reviews.llm.fallback import Reviewer
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
-from reviews.pipeline import gate, leaks, publish, push, spending
+from reviews.pipeline import deferred, gate, leaks, publish, push, spending
 from reviews.pipeline import policy as repo_policy
 from reviews.results import ChunkModel, Coverage, Finding, ReviewResult, Skipped, Usage
 
@@ -105,7 +105,7 @@ def run(
         analysis_id=analysis.id, step="store", seconds=time.perf_counter() - started
     )
     if post:
-        publish.publish_review(analysis.id, github)
+        deferred.publish_or_defer(analysis.id, github)
 
 
 def _asked(analysis: Analysis) -> str:

@@ -22,6 +22,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -74,9 +75,26 @@ class Request:
     headers: dict[str, str]
     body: bytes
     status: int = 0
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    @property
+    def creates_content(self) -> bool:
+        """What GitHub's secondary limit counts (docs/github-facts.md L3): a REST write, or
+        a GraphQL mutation."""
+        if self.method not in {"POST", "PATCH", "PUT", "DELETE"}:
+            return False
+        if self.path == "/graphql":
+            return str(self.json().get("query", "")).lstrip().startswith("mutation")
+        return True
+
+    @property
+    def identity(self) -> str:
+        """Who GitHub counts the request against: its token, hashed."""
+        token = self.headers.get("authorization", "")
+        return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -377,6 +395,21 @@ class FakeGitHub(LocalServer):
                 for r in self.requests
                 if r.body and r.path.startswith(prefix)
             ]
+
+    def max_writes_in_window(self, window: float = 60.0, since: float = 0.0) -> dict[str, int]:
+        """Per identity, the most content-creating requests that arrived in any `window`
+        seconds (from `since`, a time.monotonic()), as GitHub's secondary limit counts them."""
+        with self.lock:
+            writes = [r for r in self.requests if r.at >= since and r.creates_content]
+        most: dict[str, int] = {}
+        for who in {r.identity for r in writes}:
+            times = sorted(r.at for r in writes if r.identity == who)
+            first = 0
+            for last, at in enumerate(times):
+                while at - times[first] >= window:
+                    first += 1
+                most[who] = max(most.get(who, 0), last - first + 1)
+        return most
 
     def count(self, status_from: int, status_to: int = 599) -> int:
         with self.lock:

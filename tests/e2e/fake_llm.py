@@ -64,6 +64,7 @@ class FakeLLM(LocalServer):
         self.plans: dict[str, Plan] = {}
         self.calls: list[Call] = []
         self.stopping = threading.Event()
+        self.latency = 0.0  # seconds every answer takes (a slow model), on top of any hold
         self._listen(_handler(self))
 
     def stop(self) -> None:
@@ -97,8 +98,8 @@ class FakeLLM(LocalServer):
                 plan.holds_left -= 1
                 plan.held += 1
                 hold = plan.hold
-        if hold:
-            self.stopping.wait(hold)
+        if hold or self.latency:
+            self.stopping.wait(hold + self.latency)
         model = str(json.loads(call.body).get("model", ""))
         if plan and model in plan.down:
             return _json(503, {"error": {"message": f"{model} is overloaded", "code": 503}})

@@ -316,13 +316,12 @@ class Prism:
         beat_args: list[str] | None = None,
     ) -> None:
         self.env, self.log_dir = env, log_dir
+        # docker-compose.yml's worker: its pool and concurrency are the settings' defaults.
         self.worker_args = worker_args or [
             str(BIN / "celery"),
             "-A",
             "prism",
             "worker",
-            "--concurrency",
-            "2",
             "-l",
             "info",
             "--without-gossip",
@@ -350,8 +349,8 @@ class Prism:
             log_dir,
         )
         self.worker = self._worker()
-        # Beat runs beside the worker, as in docker-compose.yml, so every child of the
-        # worker's main process is a pool process (scenario 3 kills exactly those).
+        # Beat runs beside the worker, as in docker-compose.yml, so the worker's own children
+        # are its pool's (the threads pool has none; scenario 3 checks).
         beat_args = beat_args or [str(BIN / "celery"), "-A", "prism", "beat", "-l", "info"]
         self.beat = Process(
             "beat",

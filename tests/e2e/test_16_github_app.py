@@ -10,29 +10,16 @@ finishes; a repository removed from the App has its next delivery ignored with t
 `sync_installations` heals a missed delivery.
 """
 
-import contextlib
-import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-import redis
 import requests
 
-from tests.e2e.conftest import (
-    admin_database_url,
-    new_secrets,
-    prism_env,
-    shared_redis_url,
-    unavailable,
-)
+from tests.e2e.app_mode import app_mode_stack, compact, for_installation, install
 from tests.e2e.fake_github_app import FakeGitHubApp
-from tests.e2e.fake_llm import FakeLLM
 from tests.e2e.helpers import Stack, diff_or_fixture, needle, pull_request_event, sha
-from tests.e2e.processes import Database, Prism, RedisProxy, RedisServer, wait_until
+from tests.e2e.processes import wait_until
 from tests.fixtures import payload
 
 pytestmark = pytest.mark.e2e
@@ -46,75 +33,27 @@ GLOBEX_REPOS = ("globex/web", "globex/site")
 @pytest.fixture(scope="module")
 def app_stack(tmp_path_factory: pytest.TempPathFactory, app_private_key):
     """Prism in GitHub App mode, with the App installed on acme and globex."""
-    admin_url = admin_database_url()
-    try:
-        psycopg.connect(admin_url, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        unavailable(f"no PostgreSQL at {admin_url.split('@')[-1]}: {type(exc).__name__}")
-    log_dir = tmp_path_factory.mktemp("e2e-github-app")
-    pem, public_key = app_private_key
-    key_file = log_dir / "app.pem"
-    key_file.write_text(pem)
-    key_file.chmod(0o600)
-    if shutil.which("redis-server"):
-        redis_server: RedisServer | RedisProxy = RedisServer(log_dir)
-        cache_url = redis_server.url.rsplit("/", 1)[0] + "/1"
-    else:
-        redis_server = RedisProxy(shared_redis_url(), db=14)
-        if not redis_server.available():
-            unavailable(f"no redis-server binary and no Redis at {redis_server.upstream}")
-        cache_url = redis_server.url.rsplit("/", 1)[0] + "/15"
-    keys = new_secrets()
-    db = Database(admin_url, f"prism_e2e_app_{os.getpid()}")
-    github = FakeGitHubApp(app_id=APP_ID, slug=SLUG, public_key=public_key)
-    llm = FakeLLM(keys.llm_key)
-    env = prism_env(keys, github, llm, database_url=db.url, broker_url=redis_server.url)
-    env.update(
-        GITHUB_APP_ID=str(APP_ID),
-        GITHUB_APP_PRIVATE_KEY_FILE=str(key_file),
-        GITHUB_TOKEN="",  # nothing may fall back to a personal token
-        CACHE_URL=cache_url,
-        AUTO_ENABLE_NEW_REPOS="true",
-        # The commit status is off by default in App mode (the check run says the same);
-        # this scenario reads the statuses.
-        POST_COMMIT_STATUS="true",
-    )
-    prism = Prism(env, log_dir)
-    with contextlib.ExitStack() as cleanup:
-        db.create()
-        cleanup.callback(db.drop)
-        redis_server.start()
-        cleanup.callback(redis_server.stop)
-        redis.Redis.from_url(cache_url).flushdb()  # no token cached by an earlier run
-        github.start()
-        cleanup.callback(github.stop)
-        llm.start()
-        cleanup.callback(llm.stop)
-        cleanup.callback(prism.stop)
-        prism.start()
-        stack = Stack(github, llm, prism, db, redis_server, keys, log_dir, [])
-        install(stack, ACME, "acme", ACME_REPOS[:2])
-        install(stack, GLOBEX, "globex", GLOBEX_REPOS)
-        github.install(ACME, "acme", *ACME_REPOS[:2])
-        github.install(GLOBEX, "globex", *GLOBEX_REPOS)
+    with app_mode_stack(
+        tmp_path_factory.mktemp("e2e-github-app"),
+        app_private_key,
+        name="app",
+        app_id=APP_ID,
+        slug=SLUG,
+        proxy_dbs=(14, 15),
+        settings={
+            "AUTO_ENABLE_NEW_REPOS": "true",
+            # The commit status is off by default in App mode (the check run says the same);
+            # this scenario reads the statuses.
+            "POST_COMMIT_STATUS": "true",
+        },
+    ) as stack:
+        install(stack, APP_ID, ACME, "acme", ids(ACME_REPOS[:2]))
+        install(stack, APP_ID, GLOBEX, "globex", ids(GLOBEX_REPOS))
         yield stack
 
 
-def install(stack: Stack, installation_id: int, account: str, repos: tuple[str, ...]) -> None:
-    """The real `installation.created` delivery, for this account and its repositories."""
-    data = payload("installation.created.json")
-    data["installation"].update(id=installation_id, app_id=APP_ID)
-    data["installation"]["account"].update(login=account, type="Organization")
-    data["repositories"] = [
-        {"id": repository_id(name), "full_name": name, "name": name.split("/")[1]} for name in repos
-    ]
-    response = stack.deliver(compact(data), event="installation")
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "applied"
-
-
-def compact(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+def ids(repos: tuple[str, ...]) -> dict[str, int]:
+    return {name: repository_id(name) for name in repos}
 
 
 def open_pull(stack: Stack, repo: str, installation_id: int, diff: str) -> tuple[str, Any]:
@@ -129,10 +68,8 @@ def open_pull(stack: Stack, repo: str, installation_id: int, diff: str) -> tuple
 def opened(repo: str, installation_id: int, head: str) -> bytes:
     """The real `pull_request.opened` payload for the stand-in's pull request #1 of `repo`,
     as the App's installation receives it."""
-    data = json.loads(pull_request_event("opened", repo, 1, head, needle(repo, 1)))
-    data["installation"] = {"id": installation_id, "node_id": f"MDIz{installation_id}"}
-    data["repository"]["id"] = repository_id(repo)
-    return compact(data)
+    body = pull_request_event("opened", repo, 1, head, needle(repo, 1))
+    return for_installation(body, installation_id, repository_id(repo))
 
 
 def repository_id(repo: str) -> int:

@@ -8,29 +8,15 @@ review, a neutral check and no model call; a review with 120 findings annotates 
 requests; the check run's "Re-run review" button queues a new analysis, once per delivery.
 """
 
-import contextlib
 import html
 import json
-import os
-import shutil
 from decimal import Decimal
-from typing import Any
 
-import psycopg
 import pytest
-import redis
 
-from tests.e2e.conftest import (
-    admin_database_url,
-    new_secrets,
-    prism_env,
-    shared_redis_url,
-    unavailable,
-)
-from tests.e2e.fake_github_app import FakeGitHubApp
-from tests.e2e.fake_llm import FakeLLM
+from tests.e2e.app_mode import app_mode_stack, compact, for_installation, install
 from tests.e2e.helpers import Stack, needle, pull_request_event, sha
-from tests.e2e.processes import Database, Prism, RedisProxy, RedisServer, wait_until
+from tests.e2e.processes import wait_until
 from tests.fixtures import payload
 
 pytestmark = pytest.mark.e2e
@@ -48,81 +34,24 @@ PRICES = {"openai/gpt-4o-mini": {"input": 3, "output": 15}}
 @pytest.fixture(scope="module")
 def checks_stack(tmp_path_factory: pytest.TempPathFactory, app_private_key):
     """Prism in App mode with prices, the App installed on initech's two repositories."""
-    admin_url = admin_database_url()
-    try:
-        psycopg.connect(admin_url, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        unavailable(f"no PostgreSQL at {admin_url.split('@')[-1]}: {type(exc).__name__}")
-    log_dir = tmp_path_factory.mktemp("e2e-checks")
-    pem, public_key = app_private_key
-    key_file = log_dir / "app.pem"
-    key_file.write_text(pem)
-    key_file.chmod(0o600)
-    if shutil.which("redis-server"):
-        redis_server: RedisServer | RedisProxy = RedisServer(log_dir)
-        cache_url = redis_server.url.rsplit("/", 1)[0] + "/1"
-    else:
-        redis_server = RedisProxy(shared_redis_url(), db=11)
-        if not redis_server.available():
-            unavailable(f"no redis-server binary and no Redis at {redis_server.upstream}")
-        cache_url = redis_server.url.rsplit("/", 1)[0] + "/12"
-    keys = new_secrets()
-    db = Database(admin_url, f"prism_e2e_checks_{os.getpid()}")
-    github = FakeGitHubApp(app_id=APP_ID, slug=SLUG, public_key=public_key)
-    llm = FakeLLM(keys.llm_key)
-    env = prism_env(keys, github, llm, database_url=db.url, broker_url=redis_server.url)
-    env.update(
-        GITHUB_APP_ID=str(APP_ID),
-        GITHUB_APP_PRIVATE_KEY_FILE=str(key_file),
-        GITHUB_TOKEN="",
-        CACHE_URL=cache_url,
-        LLM_PRICES=json.dumps(PRICES),
-        PRISM_PUBLIC_URL=PUBLIC,
-    )
-    prism = Prism(env, log_dir)
-    with contextlib.ExitStack() as cleanup:
-        db.create()
-        cleanup.callback(db.drop)
-        redis_server.start()
-        cleanup.callback(redis_server.stop)
-        redis.Redis.from_url(cache_url).flushdb()
-        github.start()
-        cleanup.callback(github.stop)
-        llm.start()
-        cleanup.callback(llm.stop)
-        cleanup.callback(prism.stop)
-        prism.start()
-        stack = Stack(github, llm, prism, db, redis_server, keys, log_dir, [])
-        install(stack)
-        github.install(INITECH, "initech", CAPPED, BUSY)
+    with app_mode_stack(
+        tmp_path_factory.mktemp("e2e-checks"),
+        app_private_key,
+        name="checks",
+        app_id=APP_ID,
+        slug=SLUG,
+        proxy_dbs=(11, 12),
+        settings={"LLM_PRICES": json.dumps(PRICES), "PRISM_PUBLIC_URL": PUBLIC},
+    ) as stack:
+        install(stack, APP_ID, INITECH, "initech", REPO_IDS)
         yield stack
-
-
-def install(stack: Stack) -> None:
-    """The real `installation.created` delivery: the App on initech's two repositories."""
-    data = payload("installation.created.json")
-    data["installation"].update(id=INITECH, app_id=APP_ID)
-    data["installation"]["account"].update(login="initech", type="Organization")
-    data["repositories"] = [
-        {"id": REPO_IDS[name], "full_name": name, "name": name.split("/")[1]}
-        for name in (CAPPED, BUSY)
-    ]
-    response = stack.deliver(compact(data), event="installation")
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "applied"
-
-
-def compact(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def opened(repo: str, head: str) -> bytes:
     """The real `pull_request.opened` payload for pull request #1 of `repo`, as the App's
     installation receives it (with the repository's id, which the allow-list checks)."""
-    data = json.loads(pull_request_event("opened", repo, 1, head, needle(repo, 1)))
-    data["installation"] = {"id": INITECH, "node_id": f"MDIz{INITECH}"}
-    data["repository"]["id"] = REPO_IDS[repo]
-    return compact(data)
+    body = pull_request_event("opened", repo, 1, head, needle(repo, 1))
+    return for_installation(body, INITECH, REPO_IDS[repo])
 
 
 def open_pull(stack: Stack, repo: str, diff: str) -> str:

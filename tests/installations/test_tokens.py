@@ -229,3 +229,26 @@ def test_an_unreachable_cache_costs_a_token_per_client_not_the_review(
 
     assert first != second
     assert len(token_server.server.issued) == 2
+
+
+def test_an_installation_is_paced_as_one_identity_whatever_token_it_holds(
+    token_server, clock, monkeypatch
+):
+    # GitHub counts an App's writes per installation: a new token (every hour, or after a
+    # 401) must not open a fresh window of 80 writes.
+    monkeypatch.setattr(tokens, "installation_token", _with(tokens.installation_token, clock))
+    cache.set(f"prism:github-app:{APP_ID}:bot-login", "prism-review[bot]")
+
+    first = clients.github_client(11)
+    clock.now += 2 * HOUR  # the first token has expired: the next client holds a new one
+    later = clients.github_client(11)
+    other = clients.github_client(22)
+
+    assert [token for _, token in token_server.server.issued][:2] == [
+        first._token,
+        later._token,
+    ]
+    assert first._token != later._token
+    assert first._pacer is later._pacer is clients.github_pacer()
+    assert first._identity == later._identity != other._identity
+    assert first._token not in first._identity
