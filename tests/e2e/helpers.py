@@ -166,8 +166,10 @@ class Stack:
         association: str = "NONE",
         comment_id: int | None = None,
         delivery_id: str | None = None,
+        installation: tuple[int, int] | None = None,
     ) -> tuple[requests.Response, int]:
-        """Someone's conversation comment on the pull request, delivered as GitHub does."""
+        """Someone's conversation comment on the pull request, delivered as GitHub does;
+        `installation`: (installation id, repository id), as a GitHub App receives it."""
         comment_id = comment_id or next(_COMMENT_IDS)
         data = issue_comment(
             body,
@@ -178,6 +180,9 @@ class Stack:
             repo=repo,
             number=number,
         )
+        if installation is not None:
+            data["installation"] = {"id": installation[0], "node_id": f"MDIz{installation[0]}"}
+            data["repository"]["id"] = installation[1]
         response = self.deliver(as_bytes(data), event="issue_comment", delivery_id=delivery_id)
         return response, comment_id
 
