@@ -71,6 +71,12 @@ def run(
         publish.report_pending(analysis, github)
     with timings("fetch"):
         files = fetch_files(github, analysis.repo_full_name, analysis.pr_number)
+        current = _read_at_head(analysis, github)
+    if not current:
+        if post:
+            publish.report_superseded(analysis.id, github)
+        return
+    with timings("fetch"):
         plan = push.plan_review(github, pr, previous, on_push=rules.on_push.value)
     repo_policy.record(analysis, rules, files)
 
@@ -194,6 +200,27 @@ def _still_wanted(analysis: Analysis, pr: PullRequest) -> bool:
         )
         return False
     return True
+
+
+def _read_at_head(analysis: Analysis, github: GitHubClient) -> bool:
+    """Whether the changes just read are this review's head's; if not, it is superseded.
+
+    GitHub serves a pull request's diff (and its files) at whatever the head is when asked,
+    not at a commit: a push landing between the read of the head and the read of the diff
+    would hand this review the newer head's changes, stored as this head's. The ledger would
+    then be brought up to date with changes this head never had, and a later push whose tree
+    is this head's again would find nothing new and outdate every finding. The head read
+    again after the diff closes that window: a head that did not move means the diff was its.
+    """
+    pr = github.get_pull_request(analysis.repo_full_name, analysis.pr_number)
+    if pr.head_sha == analysis.head_sha:
+        return True
+    services.analysis_finish(
+        analysis_id=analysis.id,
+        status=Status.SUPERSEDED,
+        error=f"The head moved to {pr.head_sha[:12]} while this review read its changes.",
+    )
+    return False
 
 
 def fetch_files(github: GitHubClient, repo: str, number: int) -> list[parser.FileDiff]:
