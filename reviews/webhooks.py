@@ -72,13 +72,20 @@ def _answer(request: Request) -> Response:
             return Response({"detail": refusal.detail}, status=refusal.code)
         if decision is None:
             return Response({"status": "pong"})
+        if not (decision.review or decision.feedback):
+            return Response({"status": "ignored", "reason": decision.reason})
+        # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
+        verdict = gate.check(
+            decision.repo_full_name, decision.installation_id, decision.repository_id
+        )
+        if not verdict.allowed:
+            logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+            return Response({"status": "ignored", "reason": verdict.reason})
         if decision.feedback:
             return _record_feedback(delivery_id, decision)
-        if not decision.review:
-            return Response({"status": "ignored", "reason": decision.reason})
         if decision.rerun is not None:
             return _record_rerun(delivery_id, decision)
-        return _record(delivery_id, event, decision)
+        return _record(delivery_id, event, decision, verdict.installation_id)
 
 
 def _verified_body(request: Request) -> bytes:
@@ -173,23 +180,18 @@ def _command(event: str, body: bytes, request: Request, delivery_id: str) -> Res
     )
 
 
-def _record(delivery_id: str, event: str, decision: events.Decision) -> Response:
+def _record(
+    delivery_id: str, event: str, decision: events.Decision, installation_id: int | None
+) -> Response:
     pull_request = decision.pull_request
     assert pull_request is not None  # a decision to review always carries its pull request
-    # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
-    verdict = gate.check(
-        pull_request.repo_full_name, decision.installation_id, decision.repository_id
-    )
-    if not verdict.allowed:
-        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
-        return Response({"status": "ignored", "reason": verdict.reason})
     with logs.bound(repo=pull_request.repo_full_name, pr=pull_request.number):
         recorded = services.analysis_record_delivery(
             delivery_id=delivery_id,
             event=event,
             action=decision.action,
             pull_request=pull_request,
-            installation_id=verdict.installation_id,
+            installation_id=installation_id,
         )
         if not recorded.queued:
             return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
@@ -212,11 +214,6 @@ def _record_rerun(delivery_id: str, decision: events.Decision) -> Response:
     """A re-run asked for on Prism's check run: queued once per delivery id."""
     request = decision.rerun
     assert request is not None  # a re-run decision carries its request
-    # GitHub App mode: installations are the allow-list (reviews/installations/gate.py).
-    verdict = gate.check(request.repo_full_name, decision.installation_id, decision.repository_id)
-    if not verdict.allowed:
-        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
-        return Response({"status": "ignored", "reason": verdict.reason})
     recorded = services.analysis_record_rerun_request(
         delivery_id=delivery_id,
         analysis_id=request.analysis_id,
@@ -244,11 +241,6 @@ def _record_feedback(delivery_id: str, decision: events.Decision) -> Response:
     """A closed pull request: record the delivery once; a worker reads the reactions."""
     pull_request = decision.pull_request
     assert pull_request is not None  # a feedback decision always carries its pull request
-    verdict = gate.check(
-        pull_request.repo_full_name, decision.installation_id, decision.repository_id
-    )
-    if not verdict.allowed:  # App mode: the allow-list covers feedback reads too
-        return Response({"status": "ignored", "reason": verdict.reason})
     recorded = feedback_records.feedback_record_delivery(
         delivery_id=delivery_id, pull_request=pull_request, merged=decision.merged
     )

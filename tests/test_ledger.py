@@ -12,8 +12,8 @@ from django.db import connection
 from reviews import ledger
 from reviews.api.serializers import AnalysisDetailSerializer
 from reviews.diffs import parser
+from reviews.diffs.anchoring import anchor, new_side
 from reviews.models import Analysis, Finding
-from reviews.pipeline.review import anchor, new_side
 from reviews.results import finding_fingerprint
 from tests.factories import feedback, finding, review_result
 from tests.fixtures import diff_text

@@ -3,7 +3,6 @@ findings, then the comment as it will be posted; and the overview page."""
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -28,8 +27,7 @@ from reviews.admin.common import (
     findings_by_file,
     safe_url,
 )
-from reviews.admin.overview import bar_rows, day_columns, day_query, feedback_rows, overview_row
-from reviews.feedback import figures
+from reviews.admin.overview import overview_context
 from reviews.models import Analysis
 from reviews.pipeline import publish
 
@@ -394,80 +392,10 @@ class AnalysisAdmin(admin.ModelAdmin):
     def overview_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        overview = selectors.analysis_overview(days=30)
-        changelist = reverse("admin:reviews_analysis_changelist")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Review overview, last 30 days",
-            "overview": overview,
-            "totals": overview_row(overview.totals),
-            "per_day": day_columns(overview.per_day, changelist),
-            "days_table": [
-                overview_row(row, link=f"{changelist}?{day_query(row['day'])}")
-                for row in reversed(overview.per_day)
-                if row["attempts"]
-            ],
-            "repositories": [
-                overview_row(
-                    row,
-                    label=row["repo_full_name"],
-                    link=f"{changelist}?{urlencode({'repo_full_name': row['repo_full_name']})}",
-                )
-                for row in overview.per_repository
-            ],
-            "models": [
-                overview_row(
-                    row,
-                    label=row["model"] or "(none)",
-                    link=f"{changelist}?{urlencode({'llm_model': row['model']})}",
-                )
-                for row in overview.per_model
-            ],
-            "categories": bar_rows(overview.by_category.items()),
-            "severities": bar_rows(
-                overview.by_severity.items(),
-                link=lambda s: f"{changelist}?{urlencode({'min_severity': s})}",
-            ),
-            "changelist_url": changelist,
-            **_feedback_context(),
+            **overview_context(days=30),
         }
         return TemplateResponse(request, "admin/reviews/analysis/overview.html", context)
-
-
-def _feedback_context() -> dict[str, Any]:
-    """The overview's feedback tables: which kinds of finding people reject."""
-    feedback = figures.finding_feedback(days=30)
-    findings = reverse("admin:reviews_finding_changelist")
-
-    def linker(parameter: str) -> Any:
-        def link(key: str, dismissed: bool = False) -> str:
-            query = {parameter: key, **({"state__exact": "dismissed"} if dismissed else {})}
-            return f"{findings}?{urlencode(query)}"
-
-        return link
-
-    return {
-        "feedback": feedback,
-        "feedback_totals": feedback_rows([feedback.totals])[0],
-        "feedback_tables": [
-            (
-                "category",
-                "By category",
-                feedback_rows(feedback.by_category, link=linker("category__exact")),
-            ),
-            (
-                "severity",
-                "By severity",
-                feedback_rows(feedback.by_severity, link=linker("severity__exact")),
-            ),
-            (
-                "model",
-                "By model",
-                feedback_rows(
-                    feedback.by_model, label=lambda key: key or "(none)", link=linker("model")
-                ),
-            ),
-        ],
-        "feedback_reads_url": reverse("admin:reviews_feedbackread_changelist"),
-    }

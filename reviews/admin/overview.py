@@ -4,8 +4,11 @@ inline SVG by the template."""
 from typing import Any
 from urllib.parse import urlencode
 
-from reviews import presentation
+from django.urls import reverse
+
+from reviews import presentation, selectors
 from reviews.admin.common import NONE, SEVERITY_COLORS
+from reviews.feedback import figures
 
 
 def percent(rate: float | None) -> str:
@@ -127,4 +130,81 @@ def day_columns(days: list[dict[str, Any]], changelist: str = "") -> dict[str, A
         "top": f"{top:,}",
         "total": sum(c["total"] for c in columns),
         "failed": sum(c["failed"] for c in columns),
+    }
+
+
+def overview_context(*, days: int) -> dict[str, Any]:
+    """The overview page's figures over the last `days`, each linked to the list it counts."""
+    overview = selectors.analysis_overview(days=days)
+    changelist = reverse("admin:reviews_analysis_changelist")
+    return {
+        "overview": overview,
+        "totals": overview_row(overview.totals),
+        "per_day": day_columns(overview.per_day, changelist),
+        "days_table": [
+            overview_row(row, link=f"{changelist}?{day_query(row['day'])}")
+            for row in reversed(overview.per_day)
+            if row["attempts"]
+        ],
+        "repositories": [
+            overview_row(
+                row,
+                label=row["repo_full_name"],
+                link=f"{changelist}?{urlencode({'repo_full_name': row['repo_full_name']})}",
+            )
+            for row in overview.per_repository
+        ],
+        "models": [
+            overview_row(
+                row,
+                label=row["model"] or "(none)",
+                link=f"{changelist}?{urlencode({'llm_model': row['model']})}",
+            )
+            for row in overview.per_model
+        ],
+        "categories": bar_rows(overview.by_category.items()),
+        "severities": bar_rows(
+            overview.by_severity.items(),
+            link=lambda s: f"{changelist}?{urlencode({'min_severity': s})}",
+        ),
+        "changelist_url": changelist,
+        **_feedback_context(days),
+    }
+
+
+def _feedback_context(days: int) -> dict[str, Any]:
+    """The overview's feedback tables: which kinds of finding people reject."""
+    feedback = figures.finding_feedback(days=days)
+    findings = reverse("admin:reviews_finding_changelist")
+
+    def linker(parameter: str) -> Any:
+        def link(key: str, dismissed: bool = False) -> str:
+            query = {parameter: key, **({"state__exact": "dismissed"} if dismissed else {})}
+            return f"{findings}?{urlencode(query)}"
+
+        return link
+
+    return {
+        "feedback": feedback,
+        "feedback_totals": feedback_rows([feedback.totals])[0],
+        "feedback_tables": [
+            (
+                "category",
+                "By category",
+                feedback_rows(feedback.by_category, link=linker("category__exact")),
+            ),
+            (
+                "severity",
+                "By severity",
+                feedback_rows(feedback.by_severity, link=linker("severity__exact")),
+            ),
+            (
+                "model",
+                "By model",
+                feedback_rows(
+                    feedback.by_model, label=lambda key: key or "(none)", link=linker("model")
+                ),
+            ),
+        ],
+        "feedback_reads_url": reverse("admin:reviews_feedbackread_changelist"),
     }

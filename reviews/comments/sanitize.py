@@ -96,7 +96,10 @@ def _after_spaces(text: str, at: int) -> int:
     return spaces.end() if spaces else at
 
 
-_MENTION = re.compile(r"@(?=[A-Za-z0-9])")
+# An @ before a name pings its owner; before a domain, an email address is autolinked
+# (mailto:, off GitHub). A zero-width joiner after it defuses both; renderers differ on
+# which characters may start the domain, so "." "-" "_" count too.
+_MENTION = re.compile(r"@(?=[A-Za-z0-9._-])")
 
 _BACKTICKS = re.compile(r"`+")
 _FENCE_OPEN = re.compile(r"( {0,3})(`{3,}(?=[^`]*$)|~{3,})(.*)")

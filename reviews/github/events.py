@@ -57,6 +57,13 @@ class Decision:
     feedback: bool = False
     merged: bool = False
 
+    @property
+    def repo_full_name(self) -> str:
+        """The repository the delivery would act on ("" when it acts on none)."""
+        if self.rerun is not None:
+            return self.rerun.repo_full_name
+        return self.pull_request.repo_full_name if self.pull_request is not None else ""
+
 
 def load_payload(body: bytes, content_type: str) -> dict[str, Any]:
     """The JSON payload of a delivery sent as `application/json` or as a form.

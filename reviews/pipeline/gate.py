@@ -13,7 +13,7 @@ from reviews.commands.parse import opted_out
 from reviews.github.client import GitHubClient
 from reviews.github.resources import PullRequest
 from reviews.models import Analysis
-from reviews.pipeline import publish
+from reviews.pipeline import publish, push
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,15 @@ def is_automatic(analysis: Analysis) -> bool:
 def is_manual(analysis: Analysis) -> bool:
     """A review asked for with `@prism review`, `full review` or `resume`."""
     return analysis.event == Analysis.MANUAL_EVENT
+
+
+def asked(analysis: Analysis) -> str:
+    """How a review asked for with a command reads the pull request: `full` or `incremental`
+    (when the ledger allows; a push's on_push=off does not stop a review someone asked for);
+    "" for any other review."""
+    if not is_manual(analysis):
+        return ""
+    return push.ASKED_FULL if analysis.action == "full_review" else push.ASKED_INCREMENTAL
 
 
 def skip_if_turned_off(analysis: Analysis, pr: PullRequest, github: GitHubClient | None) -> bool:

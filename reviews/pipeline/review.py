@@ -27,7 +27,7 @@ from reviews import (
     selectors,
     services,
 )
-from reviews.diffs import chunking, file_filter, incremental, parser
+from reviews.diffs import anchoring, chunking, file_filter, incremental, parser
 from reviews.github.client import DiffTooLarge, GitHubClient
 from reviews.github.resources import PullRequest
 from reviews.llm.client import LLMError, ReviewOutput
@@ -76,8 +76,14 @@ def run(
         publish.report_pending(analysis, github)
     with timings("fetch"):
         files = fetch_files(github, analysis.repo_full_name, analysis.pr_number)
+        current = _read_at_head(analysis, github)
+    if not current:
+        if post:
+            publish.report_superseded(analysis.id, github)
+        return
+    with timings("fetch"):
         plan = push.plan_review(
-            github, pr, previous, on_push=rules.on_push.value, asked=_asked(analysis)
+            github, pr, previous, on_push=rules.on_push.value, asked=gate.asked(analysis)
         )
     repo_policy.record(analysis, rules, files)
 
@@ -106,14 +112,6 @@ def run(
     )
     if post:
         deferred.publish_or_defer(analysis.id, github)
-
-
-def _asked(analysis: Analysis) -> str:
-    """How a review asked for with a command reads the pull request: `full` or `incremental`
-    (when the ledger allows; a push's on_push=off does not stop a review someone asked for)."""
-    if not gate.is_manual(analysis):
-        return ""
-    return push.ASKED_FULL if analysis.action == "full_review" else push.ASKED_INCREMENTAL
 
 
 def review_files(
@@ -179,12 +177,14 @@ def review_files(
     return ReviewResult(
         summary=_summary(outputs, len(chunks), plan),
         # The leaked-secret findings are Prism's own: a policy's categories never drop them.
-        findings=tuple(anchor(merge([*secret_findings, *_model_findings(outputs, rules)]), shown)),
+        findings=tuple(
+            anchoring.anchor(merge([*secret_findings, *_model_findings(outputs, rules)]), shown)
+        ),
         coverage=replace(coverage, scope=push.scope(plan, files)),
         usage=_usage([answer for _, answer in answers]),
         timings=timings.seconds,
         changed_lines=plan.changed_lines if plan is not None and plan.incremental else None,
-        new_side=new_side(shown),
+        new_side=anchoring.new_side(shown),
         chunks=tuple(
             ChunkModel(part=index, model=answer.model, fallback=answer.fallback, tried=answer.tried)
             for index, (_, answer) in enumerate(answers, start=1)
@@ -209,6 +209,27 @@ def _still_wanted(analysis: Analysis, pr: PullRequest) -> bool:
         )
         return False
     return True
+
+
+def _read_at_head(analysis: Analysis, github: GitHubClient) -> bool:
+    """Whether the changes just read are this review's head's; if not, it is superseded.
+
+    GitHub serves a pull request's diff (and its files) at whatever the head is when asked,
+    not at a commit: a push landing between the read of the head and the read of the diff
+    would hand this review the newer head's changes, stored as this head's. The ledger would
+    then be brought up to date with changes this head never had, and a later push whose tree
+    is this head's again would find nothing new and outdate every finding. The head read
+    again after the diff closes that window: a head that did not move means the diff was its.
+    """
+    pr = github.get_pull_request(analysis.repo_full_name, analysis.pr_number)
+    if pr.head_sha == analysis.head_sha:
+        return True
+    services.analysis_finish(
+        analysis_id=analysis.id,
+        status=Status.SUPERSEDED,
+        error=f"The head moved to {pr.head_sha[:12]} while this review read its changes.",
+    )
+    return False
 
 
 def fetch_files(github: GitHubClient, repo: str, number: int) -> list[parser.FileDiff]:
@@ -323,55 +344,6 @@ def merge(found: list[Finding]) -> list[Finding]:
         if current is None or finding.rank > current.rank:
             kept[key] = finding
     return results.most_severe_first(kept.values())
-
-
-def new_side(files: list[parser.FileDiff]) -> results.NewSide:
-    """Each file's new side as the diff shows it: context and added lines, per hunk."""
-    return results.NewSide(
-        {
-            file.path: tuple(
-                (
-                    hunk.new_start,
-                    tuple(results.same_code(ln.text) for ln in hunk.lines if ln.kind != "-"),
-                )
-                for hunk in file.hunks
-                if hunk.new_count
-            )
-            for file in files
-            if file.new_path is not None  # a removed file has no new side to anchor on
-        }
-    )
-
-
-def anchor(found: list[Finding], files: list[parser.FileDiff]) -> list[Finding]:
-    """Mark each finding anchored when GitHub would accept a comment on its line, and give
-    it the text of its lines (its identity across pushes, see `results.finding_fingerprint`).
-
-    A finding off the diff is kept (the summary still shows it) but never posted inline,
-    where it would make GitHub reject the whole review (docs/github-facts.md C4).
-    """
-    by_path = {file.path: file for file in files}
-    shown = new_side(files)
-    anchored = []
-    for finding in found:
-        file = by_path.get(finding.path)
-        line, end_line = finding.line, finding.end_line
-        ok = file is not None and line > 0 and file.commentable(line)
-        if not (
-            ok
-            and file is not None
-            and end_line is not None
-            and end_line > line
-            and _same_hunk(file, line, end_line)
-        ):
-            end_line = None
-        text = shown.text(finding.path, line, end_line) if ok else ""
-        anchored.append(replace(finding, end_line=end_line, anchored=ok, anchor_text=text))
-    return anchored
-
-
-def _same_hunk(file: parser.FileDiff, start: int, end: int) -> bool:
-    return any(first <= start and end <= last for first, last in file.right_ranges)
 
 
 def _summary(

@@ -7,7 +7,13 @@ import uuid
 import pytest
 
 from reviews.github import signatures
-from reviews.models import Analysis, Installation, InstallationEvent, Repository
+from reviews.models import (
+    Analysis,
+    FeedbackRead,
+    Installation,
+    InstallationEvent,
+    Repository,
+)
 from tests.fixtures import payload, payload_bytes
 
 pytestmark = pytest.mark.django_db
@@ -261,6 +267,23 @@ def test_a_pull_request_outside_the_allow_list_is_ignored_with_its_reason(
     assert response.status_code == 200
     assert response.json() == {"status": "ignored", "reason": reason}
     assert not Analysis.objects.exists()
+    broker.assert_not_called()
+
+
+def test_a_closed_pull_request_outside_the_allow_list_has_no_feedback_read(
+    app_mode, deliver, broker
+):
+    # The allow-list covers every delivery that would make Prism act, not only reviews.
+    body = payload(PR)
+    body["action"] = "closed"
+    body["pull_request"]["state"] = "closed"
+
+    response = deliver(json.dumps(body).encode(), event="pull_request")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+    assert "not installed" in response.json()["reason"]
+    assert not FeedbackRead.objects.exists()
     broker.assert_not_called()
 
 
