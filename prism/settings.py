@@ -286,6 +286,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two models have a `status` with other choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "AnalysisStatusEnum": "reviews.models.Analysis.Status",
+        "CommandStatusEnum": "reviews.models.Command.Status",
+    },
 }
 
 # text: one readable line per record (`make run`); json: one JSON object per line carrying the
@@ -440,6 +445,16 @@ POST_CHECK_RUNS = env.bool("POST_CHECK_RUNS", default=True)
 SEVERITIES = ("low", "medium", "high", "critical")
 INLINE_MIN_SEVERITY = _choice("INLINE_MIN_SEVERITY", "medium", SEVERITIES)
 FAIL_ON_SEVERITY = _choice("FAIL_ON_SEVERITY", "never", ("never", *SEVERITIES))
+# Commands on pull requests (`@prism review`, README "Talk to Prism"): the name they address
+# (the App's slug once App mode exists), and the manual reviews and questions one pull
+# request may ask for.
+# Empty: `prism`, and in App mode the App's slug too (reviews/commands/names.py).
+PRISM_BOT_NAME = env.str("PRISM_BOT_NAME", default="").strip().lstrip("@")
+if PRISM_BOT_NAME and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*(\[bot\])?", PRISM_BOT_NAME):
+    raise ImproperlyConfigured(
+        f"PRISM_BOT_NAME must be a GitHub login (letters, digits, hyphens); got {PRISM_BOT_NAME!r}."
+    )
+MANUAL_RUNS_PER_PR = _positive_int("MANUAL_RUNS_PER_PR", 10)
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reviews import services
-from reviews.models import Analysis, Repository
+from reviews.models import Analysis, Command, Repository
 from reviews.pricing import Price, dollars, price_of
 
 DAILY, MONTHLY = "daily", "monthly"
@@ -106,19 +106,29 @@ def caps_for(repo: str) -> list[Cap]:
 
 
 def spent(cap: Cap, now: datetime) -> Decimal:
-    """What counts against `cap` in its current period: spent, plus reserved by running reviews."""
+    """What counts against `cap` in its current period: spent, plus reserved by running
+    reviews, plus what questions (`@prism ask`) cost."""
     rows = _in_window(cap, now)
     totals = rows.aggregate(
         cost=Sum("cost"),
         reserved=Sum("cost_estimate", filter=Q(status=Analysis.Status.RUNNING)),
     )
-    return (totals["cost"] or Decimal(0)) + (totals["reserved"] or Decimal(0))
+    asked = _questions_in_window(cap, now).aggregate(cost=Sum("cost"))["cost"]
+    return (totals["cost"] or Decimal(0)) + (totals["reserved"] or Decimal(0)) + (asked or 0)
 
 
 def _in_window(cap: Cap, now: datetime) -> QuerySet[Analysis]:
     start, end = cap.window(now)
     rows = Analysis.objects.alias(at=Coalesce("started_at", "created_at")).filter(
         at__gte=start, at__lt=end
+    )
+    return rows.filter(repo_full_name__iexact=cap.repo) if cap.repo else rows
+
+
+def _questions_in_window(cap: Cap, now: datetime) -> QuerySet[Command]:
+    start, end = cap.window(now)
+    rows = Command.objects.alias(at=Coalesce("started_at", "created_at")).filter(
+        at__gte=start, at__lt=end, cost__isnull=False
     )
     return rows.filter(repo_full_name__iexact=cap.repo) if cap.repo else rows
 
@@ -162,6 +172,35 @@ def admit(
                 f"{dollars(cap.limit)}; this review was estimated at up to {dollars(cost)} "
                 f"({prompt_tokens:,} prompt tokens in {calls:,} call{'s' if calls != 1 else ''} "
                 f"to {model}).",
+            )
+    return None
+
+
+def admit_question(*, repo: str, model: str, prompt_tokens: int) -> Refusal | None:
+    """Whether a question (`@prism ask`: one call to `model`) may be asked; None: go ahead.
+
+    Held to the same caps as a review, with its estimate (the whole prompt, the longest
+    answer) added to what was spent. Unlike a review's, the estimate is not reserved: two
+    questions deciding at the same instant may both pass, each one call."""
+    caps = caps_for(repo)
+    if not caps:
+        return None
+    now = clock()
+    price = price_of(settings.LLM_PRICES, model)
+    if price is None:
+        return Refusal(
+            title=f"Not answered: no price for {model} in LLM_PRICES",
+            detail=f"{caps[0].owner} has a {caps[0].period} budget, and without the model's "
+            "price a question's cost cannot be checked against it.",
+        )
+    cost = estimate(price, prompt_tokens=prompt_tokens, calls=1)
+    for cap in caps:
+        total = spent(cap, now)
+        if total + cost > cap.limit:
+            return Refusal(
+                title=f"Not answered: {cap.reason(now)}",
+                detail=f"Spent {dollars(total)} this {_period_noun(cap)} of "
+                f"{dollars(cap.limit)}; the question was estimated at up to {dollars(cost)}.",
             )
     return None
 

@@ -32,8 +32,8 @@ def mode_description() -> str:
 
 def bot_login() -> str:
     """The login Prism's comments appear under: in App mode `<slug>[bot]` (from GET /app),
-    else the personal token's user. The hook for a display name: a PRISM_BOT_NAME setting
-    would default to the App's slug, `bot_login().removesuffix("[bot]")`."""
+    else the personal token's user. The name commands address is reviews/commands/names.py
+    (PRISM_BOT_NAME, else `prism` and the App's slug)."""
     if app_mode():
         return tokens.bot_login()
     return github_client().authenticated_login()

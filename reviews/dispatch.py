@@ -32,12 +32,14 @@ from django.db import transaction
 
 from prism.celery import app
 from reviews import services
+from reviews.commands import services as command_services
 from reviews.models import Analysis, FeedbackRead
 
 logger = logging.getLogger(__name__)
 
 # The task's registered name: sending by name keeps this module below the tasks module.
 REVIEW_TASK = "reviews.tasks.review_pull_request"
+COMMAND_TASK = "reviews.tasks.run_command"
 FEEDBACK_TASK = "reviews.tasks.read_feedback"
 PUBLISH_TASK = "reviews.tasks.publish_review"
 
@@ -112,6 +114,22 @@ def dispatch_on_commit(analysis_id: int) -> None:
     transaction.on_commit(partial(dispatch_review, analysis_id))
 
 
+def dispatch_command(command_id: int) -> bool:
+    """Hand a command to the broker. Never raises: a command the broker refused or lost stays
+    queued, and the sweep dispatches it again (within the hour: a command is a request of
+    the moment, not one to be caught up on days later)."""
+    try:
+        app.tasks[COMMAND_TASK].apply_async((command_id,))
+    except Exception:  # any broker failure
+        logger.warning("broker unavailable; command left queued command_id=%s", command_id)
+        return False
+    return True
+
+
+def dispatch_command_on_commit(command_id: int) -> None:
+    transaction.on_commit(partial(dispatch_command, command_id))
+
+
 def dispatch_feedback(read_id: int, *, redispatch: bool = False) -> bool:
     return dispatch(FEEDBACK_READS, read_id, redispatch=redispatch)
 
@@ -137,6 +155,11 @@ def sweep() -> int:
         if pks:
             logger.info("sweep dispatched %s of %s stale %s", sent, len(pks), kind.plural)
         dispatched += sent
+    # Commands keep their own protocol (reviews/commands/services.py): a duplicate message
+    # finds the command claimed (or finished) and does nothing.
+    command_services.commands_fail_abandoned()
+    commands = command_services.commands_needing_dispatch()
+    dispatched += sum(dispatch_command(command_id) for command_id in commands)
     overdue = services.analyses_needing_publish()
     posted = sum(dispatch_publish(pk, countdown=0) for pk in overdue)
     if overdue:

@@ -266,3 +266,19 @@ def findings_record_threads(*, analysis: Analysis, thread_ids: Mapping[str, str]
         rows.filter(fingerprint=fingerprint).exclude(thread_node_id=thread_id).update(
             thread_node_id=thread_id
         )
+
+
+def finding_dismiss(*, finding: Finding, login: str, reason: str) -> bool:
+    """A person dismisses a finding: it is never raised on this pull request again
+    (reviews/ledger.py leaves a dismissed row alone). False if it was dismissed already."""
+    return bool(
+        Finding.objects.filter(pk=finding.pk)
+        .exclude(state=Finding.State.DISMISSED)
+        .update(
+            state=Finding.State.DISMISSED,
+            dismissed_by=login[:100],
+            dismiss_reason=scrub(reason)[:2000],
+            dismissed_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+    )

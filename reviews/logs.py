@@ -21,7 +21,7 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 from reviews.scrub import scrub
 
 # The fields, in the order a JSON line shows them.
-FIELDS = ("analysis_id", "delivery_id", "repo", "pr")
+FIELDS = ("analysis_id", "command_id", "delivery_id", "repo", "pr")
 
 # An immutable mapping: a block adds fields by setting a new one, never by changing this one.
 _context: contextvars.ContextVar[MappingProxyType[str, Any]] = contextvars.ContextVar(

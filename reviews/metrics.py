@@ -100,7 +100,11 @@ RATE_LIMIT_WAIT = Histogram(
 
 # Bounded label values: anything else is recorded as "other".
 REVIEW_STATUSES = frozenset({"completed", "failed", "skipped", "superseded"})
-DELIVERY_EVENTS = frozenset({"pull_request", "ping"})
+# The events Prism acts on (a comment may be a command: reviews/commands); GitHub's others, and
+# any made-up header, count as "other".
+DELIVERY_EVENTS = frozenset(
+    {"pull_request", "ping", "issue_comment", "pull_request_review_comment"}
+)
 DELIVERY_OUTCOMES = frozenset({"queued", "duplicate", "ignored", "pong", "refused"})
 MODEL_OUTCOMES = frozenset(
     {"ok", "rate_limited", "server_error", "unreachable", "rejected", "format_rejected"}

@@ -26,6 +26,10 @@ class Analysis(models.Model):
         "base_sha",
     )
 
+    # The event of a review someone asked for with a command (`@prism review`); its action is
+    # the verb. Not bound by "one automatic review per head": the command's row is the guard.
+    MANUAL_EVENT = "command"
+
     class Status(models.TextChoices):
         QUEUED = "queued"
         RUNNING = "running"
@@ -407,3 +411,123 @@ class FeedbackRead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repo_full_name}#{self.pr_number} feedback ({self.status})"
+
+
+class PullRequestState(models.Model):
+    """What people said about one pull request through commands: paused or not, by whom.
+
+    While `paused`, automatic reviews (pushes) are recorded as skipped and the head's status
+    says it was not reviewed. Its row is also what serialises a pull request's commands'
+    cap (MANUAL_RUNS_PER_PR), locked while one is counted.
+    """
+
+    repo_full_name = models.CharField("repository", max_length=200)
+    pr_number = models.PositiveIntegerField("PR number")
+    paused = models.BooleanField(default=False)
+    paused_by = models.CharField(max_length=100, blank=True)  # a GitHub login
+    paused_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.CharField(max_length=100, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "pull request state"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repo_full_name", "pr_number"], name="one_state_per_pull_request"
+            )
+        ]
+
+    def __str__(self) -> str:
+        paused = f"paused by @{self.paused_by}" if self.paused else "active"
+        return f"{self.repo_full_name}#{self.pr_number} ({paused})"
+
+
+class Command(models.Model):
+    """One command someone wrote on a pull request (`@prism review`), and what came of it.
+
+    One row per comment, however often GitHub delivers it: the comment's id (per kind of
+    comment: conversation or review thread) is unique, so a redelivery or a replay finds
+    the row and runs nothing again.
+    """
+
+    class Source(models.TextChoices):
+        ISSUE_COMMENT = "issue_comment", "conversation comment"
+        REVIEW_COMMENT = "pull_request_review_comment", "review comment"
+
+    class Verb(models.TextChoices):
+        REVIEW = "review"
+        FULL_REVIEW = "full_review", "full review"
+        PAUSE = "pause"
+        RESUME = "resume"
+        DISMISS = "dismiss"
+        ASK = "ask"
+        HELP = "help"
+        UNKNOWN = "unknown"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        REFUSED = "refused"  # not allowed, unknown, over the cap, or not applicable
+        FAILED = "failed"
+        IGNORED = "ignored"  # Prism's own comment
+
+    source = models.CharField(max_length=32, choices=Source.choices)
+    comment_id = models.BigIntegerField("comment id")
+    comment_url = models.URLField("comment URL", max_length=500, blank=True)
+    in_reply_to_id = models.BigIntegerField("in reply to", null=True, blank=True)
+    delivery_id = models.CharField("delivery id", max_length=64, blank=True)
+    # GitHub App mode: the installation whose token answers it (the delivery's
+    # `installation.id`), passed on to the reviews it queues. Null in personal-token mode.
+    installation_id = models.BigIntegerField("installation id", null=True, blank=True)
+
+    repo_full_name = models.CharField("repository", max_length=200)
+    pr_number = models.PositiveIntegerField("PR number")
+    pr_author = models.CharField("PR author", max_length=100, blank=True)
+    author = models.CharField(max_length=100)  # the commenter's login
+    author_association = models.CharField(max_length=32, blank=True)
+
+    verb = models.CharField(max_length=16, choices=Verb.choices)
+    arguments = models.TextField(blank=True)
+    # A review comment's place (for `ask` in a thread).
+    path = models.CharField(max_length=1000, blank=True)
+    line = models.PositiveIntegerField(null=True, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    outcome = models.TextField(blank=True)  # what happened, in a sentence, for the operator
+    reply = models.TextField(blank=True)  # what Prism answered on the pull request
+    error = models.TextField(blank=True)
+    analysis = models.ForeignKey(
+        Analysis, null=True, blank=True, on_delete=models.SET_NULL, related_name="commands"
+    )
+    finding = models.ForeignKey(
+        Finding, null=True, blank=True, on_delete=models.SET_NULL, related_name="commands"
+    )
+    # A manual review or question granted under MANUAL_RUNS_PER_PR (counted once, when granted).
+    counted = models.BooleanField(default=False)
+    # A question's model usage.
+    llm_model = models.CharField("LLM model", max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "comment_id"], name="one_command_per_comment")
+        ]
+        indexes = [
+            models.Index(fields=["repo_full_name", "pr_number"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.repo_full_name}#{self.pr_number} {self.verb} by @{self.author} ({self.status})"
+        )

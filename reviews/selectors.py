@@ -16,7 +16,7 @@ from django.db.models import CharField, Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Cast, Coalesce, Substr
 from django.utils import timezone
 
-from reviews.models import Analysis, Finding
+from reviews.models import Analysis, Command, Finding, PullRequestState
 from reviews.results import CATEGORIES, SEVERITIES, ReviewResult, Standing
 
 
@@ -271,6 +271,11 @@ def standing_of(analysis: Analysis) -> Standing | None:
     )
 
 
+def pull_request_state(repo: str, number: int) -> PullRequestState | None:
+    """What commands set on a pull request (paused or not); None when none ever did."""
+    return PullRequestState.objects.filter(repo_full_name=repo, pr_number=number).first()
+
+
 @dataclass(frozen=True)
 class QueueState:
     queued: int  # waiting for a worker, due or waiting out a retry's countdown
@@ -305,3 +310,14 @@ def analysis_log_fields(*, analysis_id: int) -> dict[str, Any]:
     )
     delivery_id, repo, pr = row if row is not None else (None, None, None)
     return {"analysis_id": analysis_id, "delivery_id": delivery_id, "repo": repo, "pr": pr}
+
+
+def command_log_fields(*, command_id: int) -> dict[str, Any]:
+    """What every log line of this command carries (reviews/logs.py)."""
+    row = (
+        Command.objects.filter(id=command_id)
+        .values_list("delivery_id", "repo_full_name", "pr_number")
+        .first()
+    )
+    delivery_id, repo, pr = row if row is not None else (None, None, None)
+    return {"command_id": command_id, "delivery_id": delivery_id or None, "repo": repo, "pr": pr}

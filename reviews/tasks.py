@@ -10,6 +10,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from reviews import dispatch, logs, selectors, services
+from reviews.commands import run as commands
+from reviews.commands import services as command_services
 from reviews.errors import ServiceError
 from reviews.feedback import reactions
 from reviews.feedback import records as feedback_records
@@ -143,3 +145,35 @@ def publish_review(analysis_id: int) -> None:
 def sweep_stale_analyses() -> int:
     """Dispatch reviews the broker lost or never had, and those held by dead workers."""
     return dispatch.sweep()
+
+
+@shared_task(bind=True, name=dispatch.COMMAND_TASK, acks_late=True, max_retries=MAX_RETRIES)
+def run_command(self, command_id: int) -> None:
+    """One command from a pull request's comment: claimed once, however often delivered."""
+    # Every line logged while it runs names the command (reviews/logs.py).
+    with logs.bound(**selectors.command_log_fields(command_id=command_id)):
+        _run_command(self, command_id)
+
+
+def _run_command(self: Any, command_id: int) -> None:  # self: the bound Celery task
+    if not command_services.command_claim(command_id=command_id):
+        logger.info("command not claimed command_id=%s", command_id)
+        return
+    try:
+        commands.run(command_id)
+    except ServiceError as exc:
+        if exc.permanent or self.request.retries >= self.max_retries:
+            _fail_command(command_id, str(exc))
+            return
+        countdown = exc.retry_after or _backoff(self.request.retries)
+        command_services.command_release(command_id=command_id, error=f"Will retry: {exc}")
+        logger.warning("command will retry command_id=%s in %.0fs: %s", command_id, countdown, exc)
+        raise self.retry(countdown=countdown) from exc
+    except Exception as exc:
+        _fail_command(command_id, f"Internal error: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _fail_command(command_id: int, error: str) -> None:
+    if command_services.command_fail(command_id=command_id, error=error):
+        commands.report_failure(command_id, error)

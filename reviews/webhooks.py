@@ -14,8 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviews import dispatch, logs, metrics, services
+from reviews.commands import intake, names
+from reviews.commands import services as command_services
 from reviews.feedback import records as feedback_records
-from reviews.github import events, signatures
+from reviews.github import comment_events, events, signatures
 from reviews.installations import gate
 from reviews.installations import services as installations
 
@@ -63,6 +65,8 @@ def _answer(request: Request) -> Response:
         try:
             if event in installations.EVENTS:
                 return _installation_event(event, body, request, delivery_id)
+            if event in comment_events.EVENTS:
+                return _command(event, body, request, delivery_id)
             decision = _decide(event, body, request, delivery_id)
         except Refused as refusal:
             return Response({"detail": refusal.detail}, status=refusal.code)
@@ -133,6 +137,47 @@ def _installation_event(event: str, body: bytes, request: Request, delivery_id: 
         raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
     key = "reason" if outcome.status == "ignored" else "detail"
     return Response({"status": outcome.status, key: outcome.detail})
+
+
+def _command(event: str, body: bytes, request: Request, delivery_id: str) -> Response:
+    """A comment on a pull request: a command is recorded once per comment and queued."""
+    try:
+        payload = events.load_payload(body, request.META.get("CONTENT_TYPE", ""))
+        decision = intake.decide(event, payload, names.accepted())
+    except events.PayloadError as exc:
+        logger.info("webhook rejected delivery_id=%s: %s", delivery_id, exc)
+        raise Refused(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    comment, command = decision.comment, decision.command
+    if comment is None or command is None:
+        return Response({"status": "ignored", "reason": decision.reason})
+    # GitHub App mode: installations are the allow-list for commands too
+    # (reviews/installations/gate.py); only a command costs this query, not every comment.
+    verdict = gate.check(comment.repo_full_name, comment.installation_id, comment.repository_id)
+    if not verdict.allowed:
+        logger.info("webhook ignored delivery_id=%s: %s", delivery_id, verdict.reason)
+        return Response({"status": "ignored", "reason": verdict.reason})
+    with logs.bound(repo=comment.repo_full_name, pr=comment.pr_number):
+        recorded = command_services.command_record_delivery(
+            delivery_id=delivery_id,
+            comment=comment,
+            command=command,
+            installation_id=verdict.installation_id,
+        )
+        if not recorded.queued:
+            return Response({"status": "duplicate", "command_id": recorded.command_id})
+        with logs.bound(command_id=recorded.command_id):
+            dispatch.dispatch_command_on_commit(recorded.command_id)
+            logger.info(
+                "command queued delivery_id=%s command_id=%s repo=%s pr=%s verb=%s",
+                delivery_id,
+                recorded.command_id,
+                comment.repo_full_name,
+                comment.pr_number,
+                command.verb.value,
+            )
+    return Response(
+        {"status": "queued", "command_id": recorded.command_id}, status=status.HTTP_202_ACCEPTED
+    )
 
 
 def _record(

@@ -21,7 +21,7 @@ from tests import stubs
 from tests.e2e.processes import BIN, Process, free_port, wait_until
 from tests.test_settings import run_python
 
-CONTEXT = {"analysis_id", "delivery_id", "repo", "pr"}
+CONTEXT = {"analysis_id", "command_id", "delivery_id", "repo", "pr"}
 
 
 @pytest.fixture

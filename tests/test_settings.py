@@ -71,6 +71,10 @@ def test_settings_refuse_a_bad_value_with_a_clear_message():
     assert "INLINE_MIN_SEVERITY must be one of" in result.stderr
     result = run_settings({"SECRET_KEY": "x", "REVIEW_ON_PUSH": "sometimes"})
     assert "REVIEW_ON_PUSH must be one of incremental, full, off" in result.stderr
+    result = run_settings({"SECRET_KEY": "x", "PRISM_BOT_NAME": "prism review"})
+    assert "PRISM_BOT_NAME must be a GitHub login" in result.stderr
+    result = run_settings({"SECRET_KEY": "x", "MANUAL_RUNS_PER_PR": "0"})
+    assert "MANUAL_RUNS_PER_PR must be a positive whole number" in result.stderr
 
 
 def test_settings_start_with_nothing_but_a_secret_key():

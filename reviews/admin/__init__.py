@@ -13,7 +13,14 @@ from django.http import HttpRequest
 from reviews import clients
 
 # Importing them registers them.
-from reviews.admin import analyses, feedback, findings, installations, tokens  # noqa: F401
+from reviews.admin import (  # noqa: F401
+    analyses,
+    commands,
+    feedback,
+    findings,
+    installations,
+    tokens,
+)
 
 # Branded as Prism; "View site" leads to the overview (Prism has no public site). The app
 # sidebar is off: four models are a click away on the home page, and its 280 px are what

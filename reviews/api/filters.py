@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
 from reviews import results, selectors
-from reviews.models import Analysis, Finding
+from reviews.models import Analysis, Command, Finding
 
 BAD_DATE = (
     "Enter an ISO 8601 date or date-time, e.g. 2025-01-31, 2025-01-31T12:00:00 or "
@@ -132,3 +132,35 @@ class FindingFilter(filters.FilterSet):
         self, queryset: QuerySet[Finding], name: str, value: str
     ) -> QuerySet[Finding]:
         return queryset.filter(severity__in=results.severities_at_least(value))
+
+
+class CommandFilter(filters.FilterSet):
+    repo = filters.CharFilter(field_name="repo_full_name", help_text="Repository as owner/name.")
+    pr_number = IntegerFilter(min_value=1, max_value=MAX_INT, help_text="Pull request number.")
+    verb = filters.ChoiceFilter(choices=Command.Verb.choices, help_text="The command.")
+    status = filters.ChoiceFilter(choices=Command.Status.choices, help_text="What came of it.")
+    author = filters.CharFilter(help_text="The commenter's GitHub login, exactly.")
+    created_after = InstantFilter(
+        field_name="created_at",
+        lookup_expr="gte",
+        error_messages={"invalid": BAD_DATE},
+        help_text="Created at or after this date or date-time.",
+    )
+    created_before = InstantFilter(
+        field_name="created_at",
+        lookup_expr="lt",
+        error_messages={"invalid": BAD_DATE},
+        help_text="Created before this date or date-time (a date means its midnight).",
+    )
+
+    class Meta:
+        model = Command
+        fields = [
+            "repo",
+            "pr_number",
+            "verb",
+            "status",
+            "author",
+            "created_after",
+            "created_before",
+        ]

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reviews import results, selectors
-from reviews.models import Analysis, Finding
+from reviews.models import Analysis, Command, Finding
 from reviews.results import ReviewResult
 
 
@@ -184,6 +184,42 @@ class FindingSerializer(serializers.ModelSerializer):
             "reactions_read_at",
             "created_at",
             "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CommandSerializer(serializers.ModelSerializer):
+    """A command someone wrote on a pull request (`@prism review`), and what came of it."""
+
+    class Meta:
+        model = Command
+        fields = [
+            "id",
+            "repo_full_name",
+            "pr_number",
+            "pr_author",
+            "source",
+            "comment_id",
+            "comment_url",
+            "in_reply_to_id",
+            "delivery_id",
+            "author",
+            "author_association",
+            "verb",
+            "arguments",
+            "status",
+            "outcome",
+            "reply",
+            "error",
+            "analysis",
+            "finding",
+            "llm_model",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
         read_only_fields = fields
 

@@ -25,10 +25,10 @@ from rest_framework.views import APIView
 
 from reviews import audit, clients, dispatch, policy
 from reviews.api import serializers
-from reviews.api.filters import AnalysisFilter, FindingFilter
+from reviews.api.filters import AnalysisFilter, CommandFilter, FindingFilter
 from reviews.feedback import figures
 from reviews.github.client import GitHubError
-from reviews.models import Analysis, Finding
+from reviews.models import Analysis, Command, Finding
 from reviews.pipeline import policy as repository_policy
 
 
@@ -108,6 +108,18 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(serializers.FeedbackFiguresSerializer(found).data)
 
 
+class CommandViewSet(viewsets.ReadOnlyModelViewSet):
+    """Commands written on pull requests (`@prism review`, `pause`, `dismiss`, `ask`…), newest
+    first, with who wrote them and what came of them. Filter with the query parameters; page
+    with limit and offset."""
+
+    queryset = Command.objects.order_by("-created_at", "-id")
+    serializer_class = serializers.CommandSerializer
+    pagination_class = AnalysisPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CommandFilter
+
+
 class RepositoryPolicyView(APIView):
     """The review policy a repository's pull requests follow now: each key's value and where
     it came from (the operator, the repository's `.github/prism.yml`, or the default)."""
@@ -146,6 +158,7 @@ def only_api_endpoints(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
 router = routers.DefaultRouter()
 router.register("analyses", AnalysisViewSet, basename="analysis")
 router.register("findings", FindingViewSet, basename="finding")
+router.register("commands", CommandViewSet, basename="command")
 
 
 class DocsView(SpectacularSwaggerView):

@@ -79,6 +79,10 @@ class CommentContext:
     analysis_id: int
     pull_request: PullRequest
     policy: Mapping[str, Any] = field(default_factory=dict)  # the analysis's policy record
+    # Each finding's id in the ledger (by fingerprint), shown so people can dismiss it by id
+    # with `@<bot_name> dismiss <id>`; empty: no id column.
+    finding_ids: Mapping[str, int] = field(default_factory=dict)
+    bot_name: str = ""
 
     @property
     def pr_url(self) -> str:
@@ -160,7 +164,19 @@ def render_inline(f: Finding, *, ctx: CommentContext | None = None) -> str:
     title = sanitize_inline(f.title, hosts=hosts, limit=TITLE_CHARS * 6) or "(untitled)"
     badge = f"**{f.severity.capitalize()} · {CATEGORY_LABELS[f.category]}:** {title}"
     body = sanitize_block(f.body, hosts=hosts, limit=INLINE_BODY_CHARS)
-    return _document([badge, body, _suggestion_block(f)])
+    return _document([badge, body, _suggestion_block(f), _inline_commands(f, ctx)])
+
+
+def _inline_commands(f: Finding, ctx: CommentContext | None) -> str:
+    """How to dismiss or ask about this finding from its thread."""
+    finding_id = ctx.finding_ids.get(f.fingerprint) if ctx else None
+    if ctx is None or finding_id is None or not ctx.bot_name:
+        return ""
+    at = f"@{ctx.bot_name}"
+    return (
+        f"<sub>Finding `{finding_id}` · reply `{at} dismiss reason` to dismiss it, "
+        f"`{at} ask question` to ask about it</sub>"
+    )
 
 
 def _suggestion_block(f: Finding) -> str:
@@ -267,9 +283,13 @@ def _tables(entries: list[Entry]) -> str:
 
 
 def _table(rows: list[list[str]]) -> str:
-    columns = ["Line", "Severity", "Issue", "Suggestion"]
-    if not any(cells[3] for cells in rows):
-        columns, rows = columns[:3], [cells[:3] for cells in rows]
+    columns = ["ID", "Line", "Severity", "Issue", "Suggestion"]
+    kept = [
+        i
+        for i, name in enumerate(columns)
+        if name not in ("ID", "Suggestion") or any(r[i] for r in rows)
+    ]
+    columns, rows = [columns[i] for i in kept], [[cells[i] for i in kept] for cells in rows]
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
@@ -282,7 +302,9 @@ def _cells(f: Finding, ctx: CommentContext, new: bool = False) -> list[str]:
     issue = f"**{title}**<br>{body}" if body else f"**{title}**"
     if new:
         issue = f"New: {issue}"
-    return [_line_cell(f, ctx), f.severity.capitalize(), issue, _suggestion_cell(f)]
+    finding_id = ctx.finding_ids.get(f.fingerprint)
+    id_cell = f"`{finding_id}`" if finding_id is not None else ""
+    return [id_cell, _line_cell(f, ctx), f.severity.capitalize(), issue, _suggestion_cell(f)]
 
 
 def _line_cell(f: Finding, ctx: CommentContext) -> str:
@@ -322,6 +344,12 @@ def _footer(
         f"Prism analysis {ctx.analysis_id}",
     ]
     lines = f"<sub>{_coverage_line(coverage)}</sub><br>\n<sub>{' · '.join(run)}</sub>"
+    if ctx.finding_ids and ctx.bot_name:
+        at = f"@{ctx.bot_name}"
+        lines += (
+            f"<br>\n<sub>Dismiss a finding: `{at} dismiss ID reason` (or `{at} dismiss` in its "
+            f"thread) · `{at} help` lists the commands</sub>"
+        )
     if coverage.scope is not None:
         lines = f"<sub>{_scope_line(coverage.scope, ctx)}</sub><br>\n{lines}"
     for line in reversed(policy_lines(ctx.policy, hosts=ctx.hosts)):

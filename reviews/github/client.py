@@ -35,6 +35,9 @@ CHECK_TEXT_CHARS = 65535  # output.summary and output.text
 _LOGINS: dict[str, str] = {}
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
+# The reactions GitHub accepts on a comment.
+REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 
 
 class GitHubClient(Transport):
@@ -159,6 +162,51 @@ class GitHubClient(Transport):
         """https://docs.github.com/rest/issues/comments#update-an-issue-comment"""
         url = self._repo_url(repo, f"issues/comments/{_id(comment_id)}")
         return resources.comment(self._request("PATCH", url, json={"body": _body(body)}).json())
+
+    # Commands: acknowledging them, who may run them, answering in a review thread
+
+    def add_reaction(
+        self, repo: str, comment_id: int, content: str, *, review_comment: bool
+    ) -> None:
+        """https://docs.github.com/rest/reactions/reactions#create-reaction-for-an-issue-comment
+        https://docs.github.com/rest/reactions/reactions#create-reaction-for-a-pull-request-review-comment
+
+        GitHub answers 200 when the reaction was there already: adding one is idempotent.
+        """
+        if content not in REACTIONS:
+            raise ValueError(f"reaction must be one of {sorted(REACTIONS)}, not {content!r}")
+        kind = "pulls" if review_comment else "issues"
+        url = self._repo_url(repo, f"{kind}/comments/{_id(comment_id)}/reactions")
+        self._request("POST", url, json={"content": content})
+
+    def collaborator_role(self, repo: str, username: str) -> str:
+        """https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user
+
+        The user's role on the repository (`admin`, `maintain`, `write`, `triage`, `read`),
+        "" when GitHub knows no such collaborator (404).
+        """
+        if not _LOGIN.fullmatch(username or ""):
+            raise ValueError(f"not a GitHub login: {username!r}")
+        url = self._repo_url(repo, f"collaborators/{username}/permission")
+        try:
+            data = json_object(self._request("GET", url))
+        except GitHubError as exc:
+            if exc.status == 404:
+                return ""
+            raise
+        role = data.get("role_name") or data.get("permission") or ""
+        return role if isinstance(role, str) else ""
+
+    def reply_to_review_comment(
+        self, repo: str, number: int, comment_id: int, body: str
+    ) -> resources.ReviewComment:
+        """https://docs.github.com/rest/pulls/comments#create-a-reply-for-a-review-comment
+
+        `comment_id` must be the thread's first comment: GitHub takes no reply to a reply.
+        """
+        url = self._repo_url(repo, f"pulls/{_id(number)}/comments/{_id(comment_id)}/replies")
+        data = self._request("POST", url, json={"body": _body(body)}).json()
+        return resources.review_comment(data)
 
     # Reviews and statuses
 

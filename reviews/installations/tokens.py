@@ -68,7 +68,17 @@ def bot_login(*, clock: Clock = time.time) -> str:
     if not isinstance(login, str) or not login:
         login = app_client(clock=clock).bot_login()
         _cache_call(cache.set, key, login, timeout=BOT_LOGIN_SECONDS)
+        # Kept without expiry for `known_bot_login` (the webhook's, which never asks GitHub).
+        _cache_call(cache.set, f"{key}:known", login, timeout=None)
     return login
+
+
+def known_bot_login() -> str:
+    """`<slug>[bot]` as some process last learnt it from GitHub; "" when none has yet. No
+    GitHub call: for the webhook, which must answer at once."""
+    key = f"prism:github-app:{settings.GITHUB_APP_ID}:bot-login:known"
+    login = _cache_call(cache.get, key)
+    return login if isinstance(login, str) else ""
 
 
 def _issue(installation_id: int, clock: Clock) -> str:

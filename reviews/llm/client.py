@@ -131,6 +131,13 @@ class ReviewOutput:
         return Usage.total([self.spent, own], model=self.model)
 
 
+@dataclass(frozen=True)
+class TextAnswer:
+    text: str
+    truncated: bool
+    usage: Usage
+
+
 class LLMClient:
     def __init__(
         self,
@@ -166,6 +173,17 @@ class LLMClient:
             exc.usage = tally.usage()
             raise
 
+    def answer(self, messages: list[dict]) -> "TextAnswer":
+        """Ask for prose (a person's question about the change): no response format, and
+        no repair round; an empty or truncated answer is still an answer, said as such."""
+        tally = _Tally(model=self.config.model)
+        try:
+            answer = self._complete(messages, tally, structured=False)
+        except LLMError as exc:
+            exc.usage = tally.usage()
+            raise
+        return TextAnswer(text=answer.text, truncated=answer.truncated, usage=tally.usage())
+
     def _review(self, messages: list[dict], tally: "_Tally") -> ReviewOutput:
         answer = self._complete(messages, tally)
         try:
@@ -186,24 +204,28 @@ class LLMClient:
 
     # --- one completion, with format fallback and transient retries ------------------------
 
-    def _complete(self, messages: list[dict], tally: "_Tally") -> Answer:
+    def _complete(
+        self, messages: list[dict], tally: "_Tally", *, structured: bool = True
+    ) -> Answer:
         while True:
             try:
-                payload = self._post(self._body(messages), tally)
+                payload = self._post(self._body(messages, structured=structured), tally)
             except _FormatRejected as exc:
                 self._step_down(exc)
                 continue
             tally.add(payload)
             return Answer.of(payload)
 
-    def _body(self, messages: list[dict]) -> dict[str, Any]:
+    def _body(self, messages: list[dict], *, structured: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": messages,
             "temperature": self.config.temperature,
             "max_tokens": self.config.max_output_tokens,
         }
-        if self.response_format == "json_schema":
+        if not structured:
+            pass
+        elif self.response_format == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": FINDINGS_SCHEMA},

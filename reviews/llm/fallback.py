@@ -14,20 +14,28 @@ the way it always did with one (transient: retried later), naming the models tri
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from reviews.llm.client import LLMClient, LLMError, ReviewOutput
+from reviews.llm.client import LLMClient, LLMError, ReviewOutput, TextAnswer
 from reviews.results import Usage
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Reviewer(Protocol):
     """What the pipeline asks about a chunk: one model's client, or a chain of them."""
 
     def review(self, messages: list[dict]) -> ReviewOutput: ...
+
+
+class Answerer(Protocol):
+    """What a question asks (reviews/commands/ask.py): one model's client, or a chain."""
+
+    def answer(self, messages: list[dict]) -> TextAnswer: ...
 
 
 class ModelChain:
@@ -43,11 +51,34 @@ class ModelChain:
         return tuple(client.config.model for client in self.clients)
 
     def review(self, messages: list[dict]) -> ReviewOutput:
+        output, failed = self._first_available(lambda client: client.review(messages))
+        return replace(
+            output,
+            requested=self.models[0],
+            tried=tuple(name for name, _ in failed),
+            spent=Usage.total(error.usage for _, error in failed),
+        )
+
+    def answer(self, messages: list[dict]) -> TextAnswer:
+        """A question in prose (reviews/commands/ask.py), with the same fallbacks as a review:
+        only unavailability moves on to the next model. Its usage counts every model's calls,
+        the unavailable ones' included."""
+        output, failed = self._first_available(lambda client: client.answer(messages))
+        if not failed:
+            return output
+        usages = [*(error.usage for _, error in failed), output.usage]
+        return replace(output, usage=Usage.total(usages, model=output.usage.model))
+
+    def _first_available(
+        self, ask: Callable[[LLMClient], T]
+    ) -> tuple[T, list[tuple[str, LLMError]]]:
+        """`ask`'s answer from the first model that is available, and the models that were
+        not (with their errors)."""
         failed: list[tuple[str, LLMError]] = []
         for client, following in zip(self.clients, [*self.clients[1:], None], strict=True):
             model = client.config.model
             try:
-                output = client.review(messages)
+                output = ask(client)
             except LLMError as exc:
                 if not failed and (not exc.unavailable or following is None):
                     raise  # as without fallbacks
@@ -62,12 +93,7 @@ class ModelChain:
                         exc,
                     )
                 continue
-            return replace(
-                output,
-                requested=self.models[0],
-                tried=tuple(name for name, _ in failed),
-                spent=Usage.total(error.usage for _, error in failed),
-            )
+            return output, failed
         raise _exhausted(failed)
 
 

@@ -105,7 +105,7 @@ def build_messages(
     own rules and the output contract, fenced like the pull request's text.
     """
     pr_title, pr_body = pr_title or "", pr_body or ""  # GitHub sends null for an empty body
-    begin, end = _delimiters(pr_title, pr_body, chunk_text)
+    begin, end = delimiters(pr_title, pr_body, chunk_text)
     user = USER_PROMPT.format(
         begin=begin,
         end=end,
@@ -132,7 +132,7 @@ def _policy_block(policy: Sequence[tuple[str, str]]) -> str:
     return POLICY_PROMPT.format(begin=begin, end=end, text=text)
 
 
-def _delimiters(*texts: str) -> tuple[str, str]:
+def delimiters(*texts: str) -> tuple[str, str]:
     # The tag is derived from the data it encloses, so the author cannot write the closing
     # line into the pull request to escape the block; unlike a random tag it keeps the prompt
     # stable, which keeps tests and provider-side prompt caching working.

@@ -17,7 +17,7 @@ from reviews.comments import check_run as texts
 from reviews.comments import render
 from reviews.github.client import MAX_ANNOTATIONS, GitHubClient
 from reviews.models import Analysis, Finding
-from reviews.results import Standing
+from reviews.results import ReviewResult, Standing
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +58,16 @@ def start(analysis: Analysis, github: GitHubClient) -> None:
 
 
 def complete(
-    analysis: Analysis, github: GitHubClient, standing: Standing | None, comment_url: str = ""
+    analysis: Analysis,
+    github: GitHubClient,
+    standing: Standing | None,
+    comment_url: str = "",
+    result: ReviewResult | None = None,
 ) -> None:
     """Complete the check run of a completed review, annotating every anchored open finding
-    this review reported, at most MAX_ANNOTATIONS a request."""
-    result = analysis.result
+    this review reported, at most MAX_ANNOTATIONS a request. `result`: the review as the pull
+    request shows it (without findings dismissed since); else as it was stored."""
+    result = result or analysis.result
     findings = list(standing.open if standing else result.findings)
     threshold = analysis.policy.get("fail_on_severity") or settings.FAIL_ON_SEVERITY
     output = {

@@ -7,12 +7,14 @@ completed with its findings and records `comment_error`, which `repost_comment` 
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 
 from reviews import clients, ledger, selectors, services
+from reviews.commands import names
 from reviews.comments import check_run as check_texts
 from reviews.comments import render
 from reviews.github.client import GitHubClient, GitHubError, RateLimited
@@ -64,7 +66,7 @@ def publish_review(analysis_id: int, github: GitHubClient, *, resume: bool = Fal
         _attempt(errors, "review threads", tidy_threads, analysis, github)
     if settings.POST_COMMIT_STATUS:
         state, description = final_status(
-            analysis.result,
+            shown_result(analysis),
             selectors.standing_of(analysis),
             threshold=analysis.policy.get("fail_on_severity") or settings.FAIL_ON_SEVERITY,
         )
@@ -83,7 +85,8 @@ def publish_review(analysis_id: int, github: GitHubClient, *, resume: bool = Fal
     if checks.enabled():
         standing = selectors.standing_of(analysis)
         url = comment.html_url if comment else ""
-        _attempt(errors, "check run", checks.complete, analysis, github, standing, url)
+        shown = shown_result(analysis)
+        _attempt(errors, "check run", checks.complete, analysis, github, standing, url, shown)
     services.analysis_record_comment(
         analysis_id=analysis.id, comment=comment, error="; ".join(errors)
     )
@@ -195,8 +198,49 @@ def repost_comment(analysis_id: int, github: GitHubClient | None = None) -> bool
 
 def comment_context(analysis: Analysis) -> render.CommentContext:
     return render.CommentContext(
-        analysis_id=analysis.id, pull_request=analysis.pull_request, policy=analysis.policy
+        analysis_id=analysis.id,
+        pull_request=analysis.pull_request,
+        policy=analysis.policy,
+        finding_ids=finding_ids(analysis),
+        bot_name=names.shown(),
     )
+
+
+def shown_result(analysis: Analysis) -> ReviewResult:
+    """The review as the pull request shows it now: without the findings dismissed since
+    (`@prism dismiss`). A later push's comment lists the ledger's open findings anyway."""
+    dismissed = set(
+        Finding.objects.filter(
+            repo_full_name=analysis.repo_full_name,
+            pr_number=analysis.pr_number,
+            state=Finding.State.DISMISSED,
+        ).values_list("id", flat=True)
+    )
+    result = analysis.result
+    if not dismissed:
+        return result
+    ids = finding_ids(analysis)
+    kept = tuple(f for f in result.findings if ids.get(f.fingerprint) not in dismissed)
+    return replace(result, findings=kept)
+
+
+def finding_ids(analysis: Analysis) -> dict[str, int]:
+    """Each ledger finding's id by fingerprint, for the comment to show.
+
+    A review's stored findings carry no anchor text, so they are known by the fingerprint
+    without it too; one such fingerprint shared by two findings (same file, kind and title)
+    names neither, rather than show one finding's id beside the other.
+    """
+    rows = Finding.objects.filter(
+        repo_full_name=analysis.repo_full_name, pr_number=analysis.pr_number
+    ).values_list("id", "fingerprint", "path", "category", "title")
+    ids = {fingerprint: pk for pk, fingerprint, *_ in rows}
+    plain: dict[str, int | None] = {}
+    for pk, _, path, category, title in rows:
+        key = finding_fingerprint(path, category, title)
+        plain[key] = None if key in plain else pk
+    ids.update((key, pk) for key, pk in plain.items() if pk is not None and key not in ids)
+    return ids
 
 
 def _shown(analysis: Analysis) -> Comment | None:
@@ -214,7 +258,7 @@ def _shown(analysis: Analysis) -> Comment | None:
 
 def post_summary(analysis: Analysis, github: GitHubClient) -> Comment | None:
     standing = selectors.standing_of(analysis)
-    body = render.render_review(analysis.result, comment_context(analysis), standing)
+    body = render.render_review(shown_result(analysis), comment_context(analysis), standing)
     return sticky.write(analysis, github, body)
 
 

@@ -25,8 +25,19 @@ def is_push(analysis: Analysis) -> bool:
     return analysis.event == "pull_request" and analysis.action == "synchronize"
 
 
+# How a review asked for with a command reads the pull request (reviews/pipeline/gate.py).
+ASKED_FULL = "full"
+ASKED_INCREMENTAL = "incremental"
+ASKED_FULL_REASON = "a full review was asked for on the pull request"
+
+
 def plan_review(
-    github: GitHubClient, pr: PullRequest, previous: Analysis | None, *, on_push: str = ""
+    github: GitHubClient,
+    pr: PullRequest,
+    previous: Analysis | None,
+    *,
+    on_push: str = "",
+    asked: str = "",
 ) -> incremental.PushPlan | None:
     """How to review this head: None for a first review, else a full or incremental plan.
 
@@ -36,6 +47,15 @@ def plan_review(
     """
     if previous is None:
         return None
+    if asked == ASKED_FULL:
+        return incremental.PushPlan(
+            incremental.FULL,
+            ASKED_FULL_REASON,
+            last_reviewed_head=previous.head_sha,
+            head=pr.head_sha,
+        )
+    if asked == ASKED_INCREMENTAL and (on_push or settings.REVIEW_ON_PUSH) == "off":
+        on_push = "incremental"  # off stops pushes' reviews, not one a person asked for
     if (on_push or settings.REVIEW_ON_PUSH) == "full":
         return incremental.PushPlan(
             incremental.FULL,

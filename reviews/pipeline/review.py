@@ -34,7 +34,7 @@ from reviews.llm.client import LLMError, ReviewOutput
 from reviews.llm.fallback import Reviewer
 from reviews.llm.prompt import build_messages
 from reviews.models import Analysis
-from reviews.pipeline import deferred, leaks, publish, push, spending
+from reviews.pipeline import deferred, gate, leaks, publish, push, spending
 from reviews.pipeline import policy as repo_policy
 from reviews.results import ChunkModel, Coverage, Finding, ReviewResult, Skipped, Usage
 
@@ -57,14 +57,19 @@ def run(
     if not _still_wanted(analysis, pr):
         return
     services.analysis_supersede_older(analysis=analysis)
+    if gate.skip_if_turned_off(analysis, pr, github if post else None):
+        return  # paused, or the author opted out: no model call
     with timings("fetch"):
         rules = repo_policy.for_review(analysis, pr, github)
     if rules is None:  # the repository's policy skips this pull request: no model call
         if post:
             publish.report_skipped_by_policy(analysis.id, github)
         return
-    previous = selectors.last_completed_review(analysis) if push.is_push(analysis) else None
-    if previous is not None and rules.on_push.value == "off":
+    manual = gate.is_manual(analysis)
+    previous = (
+        selectors.last_completed_review(analysis) if push.is_push(analysis) or manual else None
+    )
+    if previous is not None and rules.on_push.value == "off" and not manual:
         push.skip_push(analysis, github if post else None, push.off_reason(rules))
         return
     if post:
@@ -77,15 +82,17 @@ def run(
             publish.report_superseded(analysis.id, github)
         return
     with timings("fetch"):
-        plan = push.plan_review(github, pr, previous, on_push=rules.on_push.value)
+        plan = push.plan_review(
+            github, pr, previous, on_push=rules.on_push.value, asked=gate.asked(analysis)
+        )
     repo_policy.record(analysis, rules, files)
 
     llm = llm or clients.llm_client(rules.model.value)
     # Budgets, before the first model call: priced at the model asked first.
-    gate = spending.gate(analysis, clients.llm_models(rules.model.value)[0])
+    budget = spending.gate(analysis, clients.llm_models(rules.model.value)[0])
     try:
         result = review_files(
-            files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules, before_model=gate
+            files, pr=pr, llm=llm, timings=timings, plan=plan, rules=rules, before_model=budget
         )
     except budgets.OverBudget as over:
         spending.skip_over_budget(analysis, github if post else None, over.refusal)

@@ -52,10 +52,14 @@ _ROUTES = [
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments"), "create_comment"),
     ("PATCH", re.compile(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)"), "update_comment"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/statuses/([0-9a-f]{40})"), "create_status"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/(issues|pulls)/comments/(\d+)/reactions"), "react"),
+    ("GET", re.compile(r"/repos/([^/]+/[^/]+)/collaborators/([^/]+)/permission"), "permission"),
+    ("POST", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/comments/(\d+)/replies"), "reply"),
     ("POST", re.compile(r"/repos/([^/]+/[^/]+)/check-runs"), "create_check_run"),
     ("PATCH", re.compile(r"/repos/([^/]+/[^/]+)/check-runs/(\d+)"), "update_check_run"),
     ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/comments/(\d+)/reactions"), "reactions"),
 ]
+REACTIONS = {"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"}
 # Check runs, as GitHub's REST description has them (docs/github-facts.md C6).
 MAX_ANNOTATIONS = 50
 CONCLUSIONS = {"action_required", "cancelled", "failure", "neutral", "success", "skipped",
@@ -210,7 +214,12 @@ class FakeGitHub(LocalServer):
         self.comments: dict[int, dict[str, Any]] = {}
         self.review_comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.resolved_threads: set[str] = set()
-        self.reactions: dict[int, list[dict[str, Any]]] = {}  # by review comment id
+        # People's reactions on review comments, by comment id (what a feedback read finds).
+        self.reactions: dict[int, list[dict[str, Any]]] = {}
+        # (repo, "issues" or "pulls", comment id) -> the reactions Prism added, in order.
+        self.added_reactions: dict[tuple[str, str, int], list[str]] = {}
+        # (repo, login) -> the role GitHub reports; anyone else is no collaborator (404).
+        self.roles: dict[tuple[str, str], str] = {}
         self.commits: dict[tuple[str, str], Commit] = {}  # (repo, sha)
         self.check_runs: dict[int, dict[str, Any]] = {}
         self.requests: list[Request] = []
@@ -630,6 +639,45 @@ class FakeGitHub(LocalServer):
         if data.get("state") not in {"error", "failure", "pending", "success"}:
             return _json(422, {"message": "Validation Failed"})
         return _json(201, {"id": next(self._ids), "state": data["state"], "context": "x"})
+
+    def _react(self, request: Request, repo: str, kind: str, comment_id: str) -> tuple:
+        """Reactions on a conversation or a review comment; a repeated one answers 200."""
+        content = request.json().get("content")
+        if content not in REACTIONS:
+            return _json(422, {"message": "Validation Failed"})
+        added = self.added_reactions.setdefault((repo, kind, int(comment_id)), [])
+        again = content in added
+        added.append(content)
+        body = {"id": next(self._ids), "content": content, "user": {"login": BOT_LOGIN}}
+        return _json(200 if again else 201, body)
+
+    def _permission(self, request: Request, repo: str, login: str) -> tuple:
+        role = self.roles.get((repo, login))
+        if role is None:
+            return _json(404, {"message": "Not Found"})
+        permission = {"maintain": "write", "triage": "read"}.get(role, role)
+        return _json(200, {"permission": permission, "role_name": role, "user": {"login": login}})
+
+    def _reply(self, request: Request, repo: str, number: str, comment_id: str) -> tuple:
+        """A reply in a review thread: only to the thread's first comment, as on GitHub."""
+        stored = self.review_comments.get((repo, int(number)), [])
+        root = next((c for c in stored if c["id"] == int(comment_id)), None)
+        if root is None or root.get("in_reply_to_id"):
+            return _json(404, {"message": "Not Found"})
+        body = request.json().get("body")
+        if not isinstance(body, str) or len(body) > MAX_COMMENT_CHARS:
+            return _json(422, _too_long())
+        reply = {
+            "id": next(self._ids),
+            "in_reply_to_id": root["id"],
+            "path": root.get("path"),
+            "line": root.get("line"),
+            "side": root.get("side", "RIGHT"),
+            "body": body,
+            "user": {"login": BOT_LOGIN},
+        }
+        stored.append(reply)
+        return _json(201, reply)
 
     def _create_check_run(self, request: Request, repo: str) -> tuple:
         if not self.serves_check_runs:

@@ -24,6 +24,8 @@ _ADDED = re.compile(r"^ *(\d+) \+ (.*)$")
 # The stack's LLM_FALLBACK_MODELS; LLM_MODEL is Prism's default.
 PRIMARY_MODEL, FALLBACK_MODEL = "openai/gpt-4o-mini", "fake/e2e-fallback"
 NON_JSON = "Sure! I looked at the change and it seems fine to me overall."
+# What Prism's prompt for a question says (reviews/llm/questions.py): answered in prose.
+QUESTION = "asked you a question about it"
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Plan:
     held: int = 0  # requests that were held (so a test knows a review is mid-call)
     findings_per_chunk: int = 1  # one finding per added line, up to this many per chunk
     flag: str | None = None  # only on added lines containing this text
+    answer: str = "The change validates its input before use."  # to a question (@prism ask)
     down: tuple[str, ...] = ()  # models that answer 503 every time (a fallback's primary)
 
 
@@ -106,6 +109,8 @@ class FakeLLM(LocalServer):
             return _json(500, {"error": {"message": "Internal server error", "code": 500}})
         if failure == "nonjson" or (plan and plan.always == "nonjson"):
             return _json(200, completion(NON_JSON, model))
+        if QUESTION in prompt:
+            return _json(200, completion((plan or Plan()).answer, model))
         findings = list(_findings(prompt, plan or Plan()))
         summary = "The change looks reasonable; one line deserves a second look."
         if plan and plan.echo:

@@ -1,6 +1,7 @@
 """What the scenarios share: the running stack, webhook deliveries as GitHub sends them."""
 
 import hashlib
+import itertools
 import json
 import threading
 import uuid
@@ -15,8 +16,11 @@ from tests.e2e.fake_github import FakeGitHub
 from tests.e2e.fake_llm import FakeLLM
 from tests.e2e.processes import Database, Prism, RedisProxy, RedisServer, wait_until
 from tests.fixtures import diff_text, payload
+from tests.pr_commands.payloads import as_bytes, issue_comment, review_comment
 
 FINISHED = {"completed", "failed", "skipped", "superseded"}
+# Ids of the comments people write in the scenarios, apart from the fake GitHub's own.
+_COMMENT_IDS = itertools.count(900_001)
 
 
 @dataclass
@@ -151,6 +155,73 @@ class Stack:
 
     def analyses(self, repo: str) -> list[dict[str, Any]]:
         return self.db.analyses(repo)
+
+    def comment(
+        self,
+        repo: str,
+        number: int,
+        body: str,
+        *,
+        login: str,
+        association: str = "NONE",
+        comment_id: int | None = None,
+        delivery_id: str | None = None,
+        installation: tuple[int, int] | None = None,
+    ) -> tuple[requests.Response, int]:
+        """Someone's conversation comment on the pull request, delivered as GitHub does;
+        `installation`: (installation id, repository id), as a GitHub App receives it."""
+        comment_id = comment_id or next(_COMMENT_IDS)
+        data = issue_comment(
+            body,
+            comment_id=comment_id,
+            login=login,
+            association=association,
+            pr_author=repo.split("/")[0],  # the fake's pull requests are opened by their owner
+            repo=repo,
+            number=number,
+        )
+        if installation is not None:
+            data["installation"] = {"id": installation[0], "node_id": f"MDIz{installation[0]}"}
+            data["repository"]["id"] = installation[1]
+        response = self.deliver(as_bytes(data), event="issue_comment", delivery_id=delivery_id)
+        return response, comment_id
+
+    def reply_in_thread(
+        self, repo: str, number: int, root_id: int, body: str, *, login: str, association: str
+    ) -> tuple[requests.Response, int]:
+        """Someone's reply in a review thread: stored at the fake GitHub, then delivered."""
+        reply_id = self.github.reply_to_review_comment(repo, number, root_id, body, login=login)
+        root = next(c for c in self.github.review_comments[repo, number] if c["id"] == root_id)
+        data = review_comment(
+            body,
+            comment_id=reply_id,
+            in_reply_to=root_id,
+            login=login,
+            association=association,
+            path=root.get("path", ""),
+            line=root.get("line") or 1,
+            pr_author=repo.split("/")[0],
+            repo=repo,
+            number=number,
+        )
+        return self.deliver(as_bytes(data), event="pull_request_review_comment"), reply_id
+
+    def commands(self, repo: str) -> list[dict[str, Any]]:
+        return self.db.rows(
+            "SELECT * FROM reviews_command WHERE repo_full_name = %s ORDER BY id", repo
+        )
+
+    def wait_for_commands(self, repo: str, count: int, *, timeout: float = 60) -> list[dict]:
+        """The repository's commands once `count` of them exist and all are finished."""
+
+        def finished() -> list[dict[str, Any]] | None:
+            rows = self.commands(repo)
+            done = len(rows) >= count and all(
+                r["status"] not in {"queued", "running"} for r in rows
+            )
+            return rows if done else None
+
+        return wait_until(finished, timeout=timeout, what=f"{count} finished commands of {repo}")
 
     def settled(self, row: dict[str, Any], shown: int | None) -> bool:
         """Finished, and a completed review also published: the row records where it posted

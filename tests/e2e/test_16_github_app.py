@@ -7,7 +7,9 @@ accepts each token only for its own organisation's repositories. The installatio
 signed `installation` deliveries. Two organisations' pull requests are reviewed at the same
 time, each with its own token; a token that dies mid-review is replaced and the review
 finishes; a repository removed from the App has its next delivery ignored with the reason;
-`sync_installations` heals a missed delivery.
+`sync_installations` heals a missed delivery. A collaborator's `@prism review` acts with its
+delivery's installation, and so does the review it queues; a command sent for an
+installation that does not grant the repository is ignored with the reason.
 """
 
 from pathlib import Path
@@ -216,3 +218,45 @@ def test_sync_installations_heals_a_missed_delivery(app_stack):
     [row] = app_stack.wait_for_reviews("acme/late", 1)
     assert row["status"] == "completed", row["error"]
     assert row["installation_id"] == ACME
+
+
+def test_a_command_acts_with_its_installation_and_one_the_allow_list_refuses_is_ignored(
+    app_stack,
+):
+    github, repo = app_stack.github, "acme/api"
+    head = sha(f"{repo}#1 app")
+    if (repo, 1) not in github.pulls:  # this test alone: the pull request and its review
+        _, opened_response = open_pull(app_stack, repo, ACME, "01-plain-modification")
+        assert opened_response.status_code == 202, opened_response.text
+        app_stack.wait_for_reviews(repo, 1)
+    reviews_before = len(app_stack.analyses(repo))
+
+    response, comment_id = app_stack.comment(
+        repo, 1, "@prism review", login="carol", association="COLLABORATOR",
+        installation=(ACME, repository_id(repo)),
+    )  # fmt: skip
+
+    assert response.status_code == 202, response.text
+    [command] = app_stack.wait_for_commands(repo, 1)
+    assert command["status"] == "done", command["error"] or command["outcome"]
+    assert command["installation_id"] == ACME
+    rows = app_stack.wait_for_reviews(repo, reviews_before + 1)
+    [manual] = [row for row in rows if row["event"] == "command"]
+    assert (manual["status"], manual["installation_id"]) == ("completed", ACME), manual["error"]
+    assert manual["head_sha"] == head
+    assert github.added_reactions[repo, "issues", comment_id] == ["eyes", "rocket"]
+    sent = requests_to(app_stack, repo)
+    assert {github.installation_of_request(r) for r in sent} == {ACME}
+    assert not refusals(sent), refusals(sent)
+
+    # globex's repository, delivered as if for acme's installation: not recorded at all.
+    refused, _ = app_stack.comment(
+        "globex/web", 1, "@prism review", login="carol", association="COLLABORATOR",
+        installation=(ACME, repository_id("globex/web")),
+    )  # fmt: skip
+    assert refused.status_code == 200
+    assert refused.json() == {
+        "status": "ignored",
+        "reason": f"repository globex/web is not installed for installation {ACME}",
+    }
+    assert app_stack.commands("globex/web") == []

@@ -211,6 +211,40 @@ CALLS = [
         {"json": openapi_example("commit-comparison")},
     ),
 ]
+CALLS += [
+    Call(
+        "add_reaction",
+        "POST",
+        f"/repos/{REPO}/issues/comments/42/reactions",
+        lambda c: c.add_reaction(REPO, 42, "eyes", review_comment=False),
+        {
+            "json": github_response("reactions.create-for-issue-comment.201.default.json"),
+            "status": 201,
+        },
+    ),
+    Call(
+        "add_reaction_on_a_review_comment",
+        "POST",
+        f"/repos/{REPO}/pulls/comments/42/reactions",
+        lambda c: c.add_reaction(REPO, 42, "rocket", review_comment=True),
+        {
+            "json": github_response(
+                "reactions.create-for-pull-request-review-comment.201.default.json"
+            ),
+            "status": 201,
+        },
+    ),
+    Call(
+        "reply_to_review_comment",
+        "POST",
+        f"/repos/{REPO}/pulls/{NUMBER}/comments/42/replies",
+        lambda c: c.reply_to_review_comment(REPO, NUMBER, 42, "It is reachable from the API."),
+        {
+            "json": github_response("pulls.create-reply-for-review-comment.201.default.json"),
+            "status": 201,
+        },
+    ),
+]
 each_call = pytest.mark.parametrize("call", CALLS, ids=[call.name for call in CALLS])
 
 
@@ -1002,3 +1036,37 @@ def test_compare_takes_only_commit_shas(api, client) -> None:
         client.compare(REPO, "main", SHA)
     with pytest.raises(ValueError, match="SHA"):
         client.compare(REPO, OLD_HEAD, "../../user")
+
+
+PERMISSION = (
+    "repos.get-collaborator-permission-level.200.response-if-user-has-admin-permissions.json"
+)
+
+
+def test_collaborator_role_reads_the_role_name(api, client) -> None:
+    api.get(
+        f"{API}/repos/{REPO}/collaborators/octocat/permission", json=github_response(PERMISSION)
+    )
+
+    assert client.collaborator_role(REPO, "octocat") == "admin"
+
+
+def test_collaborator_role_is_empty_for_someone_github_does_not_know(api, client) -> None:
+    api.get(
+        f"{API}/repos/{REPO}/collaborators/nobody/permission",
+        status=404,
+        json={"message": "Not Found"},
+    )
+
+    assert client.collaborator_role(REPO, "nobody") == ""
+
+
+def test_collaborator_role_refuses_what_is_not_a_login(client) -> None:
+    for login in ("../../user", "a/b", "", "x" * 60):
+        with pytest.raises(ValueError, match="not a GitHub login"):
+            client.collaborator_role(REPO, login)
+
+
+def test_a_reaction_github_does_not_know_is_refused_before_sending(client) -> None:
+    with pytest.raises(ValueError, match="reaction must be one of"):
+        client.add_reaction(REPO, 42, "thumbsup", review_comment=False)

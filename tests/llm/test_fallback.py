@@ -243,3 +243,59 @@ def test_what_each_model_cost_is_kept_per_model():
         (PRIMARY, 1, 300, 0.003),
         (SECOND, 1, 100, 0.001),
     ]
+
+
+# --- a question (`@prism ask`) falls back the same way -------------------------------------
+
+
+def prose(model: str, text: str, *, cost: float) -> tuple[int, dict, str]:
+    body = {
+        "model": model,
+        "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "cost": cost},
+    }
+    return 200, {}, json.dumps(body)
+
+
+def ask(provider: Provider, *models: str):
+    with responses.RequestsMock() as http:
+        http.add_callback(responses.POST, CHAT, callback=provider)
+        return chain(FakeClock(), *models).answer(MESSAGES)
+
+
+def test_a_question_goes_to_the_next_model_when_the_first_is_unavailable():
+    provider = Provider(
+        {
+            PRIMARY: [failure(429, retry_after="1")],
+            SECOND: [prose(SECOND, "It checks the input.", cost=0.002)],
+        }
+    )
+
+    reply = ask(provider, PRIMARY, SECOND)
+
+    assert provider.asked == [PRIMARY] * 3 + [SECOND]
+    assert reply.text == "It checks the input."
+    # Refused calls are not billed: the answer's usage is the model that answered.
+    assert (reply.usage.model, reply.usage.calls) == (SECOND, 1)
+    assert reply.usage.cost == pytest.approx(0.002)
+
+
+def test_a_question_the_first_model_answers_asks_no_other():
+    provider = Provider(
+        {PRIMARY: [prose(PRIMARY, "Yes.", cost=0.001)], SECOND: [prose(SECOND, "No.", cost=1)]}
+    )
+
+    reply = ask(provider, PRIMARY, SECOND)
+
+    assert provider.asked == [PRIMARY]
+    assert (reply.text, reply.usage.model, reply.usage.calls) == ("Yes.", PRIMARY, 1)
+
+
+def test_a_permanent_error_on_a_question_does_not_fall_back():
+    provider = Provider({PRIMARY: [failure(401, "bad key")], SECOND: [prose(SECOND, "x", cost=0)]})
+
+    with pytest.raises(LLMError) as raised:
+        ask(provider, PRIMARY, SECOND)
+
+    assert raised.value.permanent
+    assert provider.asked == [PRIMARY]
