@@ -45,6 +45,7 @@ _ENTITIES = {
     "$": "&#36;",  # GitHub renders $...$ as math
 }
 _ESCAPE = str.maketrans(_ENTITIES)
+_TILDE_FENCE = re.compile(r"~{3,}")
 
 # ![label](target), label and target on one line. A stretch that only begins like an image is
 # matched too and left as it was (_drop_image): every "![" inside it would stop at the same "]"
@@ -315,6 +316,10 @@ def _prose(text: str, hosts: Collection[str]) -> str:
     if "@" in text:
         text = _MENTION.sub("@" + ZWJ, text)
     text = text.translate(_ESCAPE)
+    if "~~~" in text:
+        # Three tildes open a code fence inside a list item or a quote ("1. ~~~{"), where the
+        # top-level fences above never see it; "~~" (strikethrough) is left as it is.
+        text = _TILDE_FENCE.sub(lambda m: "&#126;" * len(m[0]), text)
     if not kept:
         return text
     # A "!" that ends up just before a kept link would make it an image: dropping "![]()" from
