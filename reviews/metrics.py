@@ -18,6 +18,7 @@ model_call_in_flight.
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, values
 
@@ -196,3 +197,22 @@ def observe_rate_limit_wait(identity_kind: str, seconds: float) -> None:
     as a countdown. `identity_kind`: "token" (GITHUB_TOKEN), "installation" or "app" (a GitHub
     App), "llm" (the model provider)."""
     RATE_LIMIT_WAIT.labels(_bounded(identity_kind, IDENTITY_KINDS)).observe(max(seconds, 0.0))
+
+
+def observe_model_answer(model: str, outcome: str, seconds: float, usage: dict[str, Any]) -> None:
+    """The metrics of one request: its outcome and time, the tokens and the cost its answer
+    reported (the provider's own `usage.cost`, as OpenRouter sends it)."""
+    observe_model_call(
+        model=model,
+        outcome=outcome,
+        seconds=seconds,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+    )
+    cost = usage.get("cost")
+    if isinstance(cost, int | float) and not isinstance(cost, bool):
+        observe_model_cost(model, float(cost))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -11,7 +11,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,9 +29,10 @@ from reviews.llm.answers import (
     retry_after_of,
     user,
 )
+from reviews.llm.outputs import ReviewOutput, Tally, TextAnswer
 from reviews.llm.response import FINDINGS_SCHEMA, InvalidOutput, parse_review
 from reviews.redaction import redact
-from reviews.results import Finding, Usage
+from reviews.results import Usage
 
 logger = logging.getLogger(__name__)
 
@@ -97,47 +98,6 @@ class LLMError(ServiceError):
         self.unavailable = unavailable and not permanent
 
 
-@dataclass(frozen=True)
-class ReviewOutput:
-    summary: str
-    findings: list[Finding]
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float | None
-    calls: int
-    # Set by reviews.llm.fallback: the model asked first and the ones that were unavailable
-    # before this answer, and what their calls cost before they failed.
-    requested: str = ""
-    tried: tuple[str, ...] = ()
-    spent: Usage = field(default_factory=Usage)
-    waited: float = 0.0  # seconds spent waiting for a call slot or a rate limit's gate
-
-    @property
-    def fallback(self) -> bool:
-        """Answered by a fallback model: the model asked first was unavailable."""
-        return bool(self.tried)
-
-    @property
-    def usage(self) -> Usage:
-        """Every call made for this answer, per model (a failed model's included)."""
-        own = Usage(
-            model=self.model,
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            cost=self.cost,
-            calls=self.calls,
-        )
-        return Usage.total([self.spent, own], model=self.model)
-
-
-@dataclass(frozen=True)
-class TextAnswer:
-    text: str
-    truncated: bool
-    usage: Usage
-
-
 class LLMClient:
     def __init__(
         self,
@@ -166,7 +126,7 @@ class LLMClient:
 
     def review(self, messages: list[dict]) -> ReviewOutput:
         """Ask for a review; if the answer is not valid review JSON, ask once more saying why."""
-        tally = _Tally(model=self.config.model)
+        tally = Tally(model=self.config.model)
         try:
             return self._review(messages, tally)
         except LLMError as exc:
@@ -176,7 +136,7 @@ class LLMClient:
     def answer(self, messages: list[dict]) -> "TextAnswer":
         """Ask for prose (a person's question about the change): no response format, and
         no repair round; an empty or truncated answer is still an answer, said as such."""
-        tally = _Tally(model=self.config.model)
+        tally = Tally(model=self.config.model)
         try:
             answer = self._complete(messages, tally, structured=False)
         except LLMError as exc:
@@ -184,7 +144,7 @@ class LLMClient:
             raise
         return TextAnswer(text=answer.text, truncated=answer.truncated, usage=tally.usage())
 
-    def _review(self, messages: list[dict], tally: "_Tally") -> ReviewOutput:
+    def _review(self, messages: list[dict], tally: Tally) -> ReviewOutput:
         answer = self._complete(messages, tally)
         try:
             summary, findings = parse_review(answer.text, truncated=answer.truncated)
@@ -204,9 +164,7 @@ class LLMClient:
 
     # --- one completion, with format fallback and transient retries ------------------------
 
-    def _complete(
-        self, messages: list[dict], tally: "_Tally", *, structured: bool = True
-    ) -> Answer:
+    def _complete(self, messages: list[dict], tally: Tally, *, structured: bool = True) -> Answer:
         while True:
             try:
                 payload = self._post(self._body(messages, structured=structured), tally)
@@ -253,7 +211,7 @@ class LLMClient:
             self.response_format,
         )
 
-    def _post(self, body: dict[str, Any], tally: "_Tally") -> dict[str, Any]:
+    def _post(self, body: dict[str, Any], tally: Tally) -> dict[str, Any]:
         attempt = 1
         while True:
             try:
@@ -287,9 +245,7 @@ class LLMClient:
             return exc.retry_after
         return min(self.config.max_wait, 2.0 ** (attempt - 1))
 
-    def _post_when_open(
-        self, body: dict[str, Any], tally: "_Tally", attempt: int
-    ) -> dict[str, Any]:
+    def _post_when_open(self, body: dict[str, Any], tally: Tally, attempt: int) -> dict[str, Any]:
         """One call, once the model's gate is open and a call slot is free."""
         gated = 0.0
         while True:
@@ -361,7 +317,9 @@ class LLMClient:
             outcome = "rejected"
             raise
         finally:
-            _observe(self.config.model, outcome, time.perf_counter() - started, usage)
+            metrics.observe_model_answer(
+                self.config.model, outcome, time.perf_counter() - started, usage
+            )
 
     def _exchange(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -425,25 +383,6 @@ class LLMClient:
         return message[:300] or "(no message)"
 
 
-def _observe(model: str, outcome: str, seconds: float, usage: dict[str, Any]) -> None:
-    """The metrics of one request: its outcome and time, the tokens and the cost its answer
-    reported (the provider's own `usage.cost`, as OpenRouter sends it)."""
-    metrics.observe_model_call(
-        model=model,
-        outcome=outcome,
-        seconds=seconds,
-        prompt_tokens=_count(usage.get("prompt_tokens")),
-        completion_tokens=_count(usage.get("completion_tokens")),
-    )
-    cost = usage.get("cost")
-    if isinstance(cost, int | float) and not isinstance(cost, bool):
-        metrics.observe_model_cost(model, float(cost))
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 class _Transient(Exception):
     def __init__(
         self,
@@ -465,45 +404,3 @@ class _FormatRejected(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass
-class _Tally:
-    """Usage summed over every answered call of one review, the repair call included."""
-
-    model: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float | None = None
-    calls: int = 0
-    waited: float = 0.0
-
-    def add(self, payload: dict[str, Any]) -> None:
-        usage = payload.get("usage") or {}
-        self.calls += 1
-        self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-        self.completion_tokens += int(usage.get("completion_tokens") or 0)
-        if isinstance(usage.get("cost"), int | float):
-            self.cost = (self.cost or 0.0) + usage["cost"]
-        self.model = payload.get("model") or self.model
-
-    def usage(self) -> Usage:
-        return Usage(
-            model=self.model,
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            cost=self.cost,
-            calls=self.calls,
-        )
-
-    def output(self, summary: str, findings: list[Finding]) -> ReviewOutput:
-        return ReviewOutput(
-            summary=summary,
-            findings=findings,
-            model=self.model,
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            cost=self.cost,
-            calls=self.calls,
-            waited=round(self.waited, 3),
-        )
