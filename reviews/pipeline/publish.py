@@ -83,7 +83,9 @@ def publish_review(analysis_id: int, github: GitHubClient, *, resume: bool = Fal
     if checks.enabled():
         standing = selectors.standing_of(analysis)
         url = comment.html_url if comment else ""
-        _attempt(errors, "check run", checks.complete, analysis, github, standing, url)
+        # At the rate limit the whole posting is done later, as for the status: a skipped
+        # completion would leave the check in progress for good.
+        _attempt(errors, "check run", checks.complete, analysis, github, standing, url, limits=True)
     services.analysis_record_comment(
         analysis_id=analysis.id, comment=comment, error="; ".join(errors)
     )
