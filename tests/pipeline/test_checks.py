@@ -448,8 +448,8 @@ def test_a_completion_met_by_the_rate_limit_is_posted_later_not_left_in_progress
     http.replace(responses.GET, stubs.REVIEW_COMMENTS_API, json=listed)
     deferred.publish_due(analysis.id, github)
 
-    done.refresh_from_db()
-    assert done.comment_error == "" and done.publish_due_at is None
+    posted_later = Analysis.objects.get(id=analysis.id)
+    assert posted_later.comment_error == "" and posted_later.publish_due_at is None
     # The completion sent again, and nothing else twice.
     assert [c["conclusion"] for c in sent(http, "PATCH")] == ["success", "success"]
     assert len(sent(http, "POST")) == 1
