@@ -86,7 +86,19 @@ def publish_review(analysis_id: int, github: GitHubClient, *, resume: bool = Fal
         standing = selectors.standing_of(analysis)
         url = comment.html_url if comment else ""
         shown = shown_result(analysis)
-        _attempt(errors, "check run", checks.complete, analysis, github, standing, url, shown)
+        # At the rate limit the whole posting is done later, as for the status: a skipped
+        # completion would leave the check in progress for good.
+        _attempt(
+            errors,
+            "check run",
+            checks.complete,
+            analysis,
+            github,
+            standing,
+            url,
+            shown,
+            limits=True,
+        )
     services.analysis_record_comment(
         analysis_id=analysis.id, comment=comment, error="; ".join(errors)
     )

@@ -5,18 +5,31 @@ checked against GitHub's REST description (tests/pipeline/conftest.py)."""
 
 import base64
 import html
+from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
+import responses
+from django.utils import timezone
 
 from reviews import services
 from reviews.github.client import GitHubClient
 from reviews.models import Analysis, Installation, Repository
-from reviews.pipeline import publish, review
+from reviews.pipeline import deferred, publish, review
 from tests import stubs
 from tests.factories import answer_finding, coverage, feedback, finding
 from tests.fixtures import openapi_example
-from tests.stubs import CHAT, COMMENTS_API, REPO, calls_to, serve_publishing, serve_pull_request
+from tests.github.test_client import SECONDARY_LIMIT
+from tests.stubs import (
+    CHAT,
+    COMMENTS_API,
+    REPO,
+    REVIEWS_API,
+    calls_to,
+    serve_publishing,
+    serve_pull_request,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -402,3 +415,43 @@ def test_a_reposted_review_gets_a_new_check_run_not_its_annotations_twice(
     assert not calls_to(http, "PATCH", f"{CHECK_RUNS}/77")
     analysis.refresh_from_db()
     assert analysis.check_run_id == 4
+
+
+def test_a_completion_met_by_the_rate_limit_is_posted_later_not_left_in_progress(
+    http, analysis, github
+):
+    serve_pull_request(http, analysis.head_sha)
+    serve_publishing(http)
+    serve_checks(http)
+    http.replace(
+        responses.PATCH, CHECK_RUN, status=403, json=SECONDARY_LIMIT, headers={"Retry-After": "60"}
+    )
+    http.post(CHAT, json=stubs.chat_completion([answer_finding(HELPERS, 550)]))
+
+    with mock.patch("reviews.tasks.publish_review.apply_async") as publish_queue:
+        done = run(analysis, github)
+
+    assert done.status == "completed", done.error
+    assert done.comment_error.startswith("Waiting for GitHub's rate limit")
+    assert done.publish_due_at is not None and publish_queue.call_count == 1
+
+    Analysis.objects.filter(id=analysis.id).update(
+        publish_due_at=timezone.now() - timedelta(seconds=1)
+    )
+    http.replace(responses.PATCH, CHECK_RUN, json=openapi_example("check-run"))
+    # GitHub lists back the inline comments the first round posted.
+    [posted] = calls_to(http, "POST", REVIEWS_API)
+    listed = [
+        {**comment, "id": 1000 + n, "side": "RIGHT", "user": {"login": "prism[bot]", "type": "Bot"}}
+        for n, comment in enumerate(stubs.sent_json(posted)["comments"])
+    ]
+    http.replace(responses.GET, stubs.REVIEW_COMMENTS_API, json=listed)
+    deferred.publish_due(analysis.id, github)
+
+    posted_later = Analysis.objects.get(id=analysis.id)
+    assert posted_later.comment_error == "" and posted_later.publish_due_at is None
+    # The completion sent again, and nothing else twice.
+    assert [c["conclusion"] for c in sent(http, "PATCH")] == ["success", "success"]
+    assert len(sent(http, "POST")) == 1
+    assert len(calls_to(http, "POST", COMMENTS_API)) == 1
+    assert len(calls_to(http, "POST", REVIEWS_API)) == 1
