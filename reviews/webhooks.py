@@ -4,6 +4,7 @@ GitHub gives a delivery 10 seconds (docs/github-facts.md W1); all real work is i
 """
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from rest_framework import status
@@ -163,21 +164,16 @@ def _command(event: str, body: bytes, request: Request, delivery_id: str) -> Res
             command=command,
             installation_id=verdict.installation_id,
         )
-        if not recorded.queued:
-            return Response({"status": "duplicate", "command_id": recorded.command_id})
         with logs.bound(command_id=recorded.command_id):
-            dispatch.dispatch_command_on_commit(recorded.command_id)
-            logger.info(
-                "command queued delivery_id=%s command_id=%s repo=%s pr=%s verb=%s",
-                delivery_id,
+            return _queued(
+                "command_id",
                 recorded.command_id,
-                comment.repo_full_name,
-                comment.pr_number,
-                command.verb.value,
+                queued=recorded.queued,
+                dispatch_on_commit=dispatch.dispatch_command_on_commit,
+                what=f"command queued delivery_id={delivery_id}",
+                detail=f"repo={comment.repo_full_name} pr={comment.pr_number} "
+                f"verb={command.verb.value}",
             )
-    return Response(
-        {"status": "queued", "command_id": recorded.command_id}, status=status.HTTP_202_ACCEPTED
-    )
 
 
 def _record(
@@ -193,21 +189,15 @@ def _record(
             pull_request=pull_request,
             installation_id=installation_id,
         )
-        if not recorded.queued:
-            return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
         with logs.bound(analysis_id=recorded.analysis_id):
-            dispatch.dispatch_on_commit(recorded.analysis_id)
-            logger.info(
-                "review queued delivery_id=%s analysis_id=%s repo=%s pr=%s",
-                delivery_id,
+            return _queued(
+                "analysis_id",
                 recorded.analysis_id,
-                pull_request.repo_full_name,
-                pull_request.number,
+                queued=recorded.queued,
+                dispatch_on_commit=dispatch.dispatch_on_commit,
+                what=f"review queued delivery_id={delivery_id}",
+                detail=f"repo={pull_request.repo_full_name} pr={pull_request.number}",
             )
-    return Response(
-        {"status": "queued", "analysis_id": recorded.analysis_id},
-        status=status.HTTP_202_ACCEPTED,
-    )
 
 
 def _record_rerun(delivery_id: str, decision: events.Decision) -> Response:
@@ -222,18 +212,13 @@ def _record_rerun(delivery_id: str, decision: events.Decision) -> Response:
     )
     if recorded is None:
         return Response({"status": "ignored", "reason": "the check run is not one of Prism's"})
-    if not recorded.queued:
-        return Response({"status": "duplicate", "analysis_id": recorded.analysis_id})
-    dispatch.dispatch_on_commit(recorded.analysis_id)
-    logger.info(
-        "re-run queued from a check run delivery_id=%s analysis_id=%s rerun_of=%s",
-        delivery_id,
+    return _queued(
+        "analysis_id",
         recorded.analysis_id,
-        request.analysis_id,
-    )
-    return Response(
-        {"status": "queued", "analysis_id": recorded.analysis_id},
-        status=status.HTTP_202_ACCEPTED,
+        queued=recorded.queued,
+        dispatch_on_commit=dispatch.dispatch_on_commit,
+        what=f"re-run queued from a check run delivery_id={delivery_id}",
+        detail=f"rerun_of={request.analysis_id}",
     )
 
 
@@ -244,20 +229,32 @@ def _record_feedback(delivery_id: str, decision: events.Decision) -> Response:
     recorded = feedback_records.feedback_record_delivery(
         delivery_id=delivery_id, pull_request=pull_request, merged=decision.merged
     )
-    if not recorded.queued:
-        return Response({"status": "duplicate", "feedback_read_id": recorded.read_id})
-    dispatch.dispatch_feedback_on_commit(recorded.read_id)
-    logger.info(
-        "feedback read queued delivery_id=%s feedback_read_id=%s repo=%s pr=%s",
-        delivery_id,
+    return _queued(
+        "feedback_read_id",
         recorded.read_id,
-        pull_request.repo_full_name,
-        pull_request.number,
+        queued=recorded.queued,
+        dispatch_on_commit=dispatch.dispatch_feedback_on_commit,
+        what=f"feedback read queued delivery_id={delivery_id}",
+        detail=f"repo={pull_request.repo_full_name} pr={pull_request.number}",
     )
-    return Response(
-        {"status": "queued", "feedback_read_id": recorded.read_id},
-        status=status.HTTP_202_ACCEPTED,
-    )
+
+
+def _queued(
+    key: str,
+    recorded_id: int,
+    *,
+    queued: bool,
+    dispatch_on_commit: Callable[[int], None],
+    what: str,
+    detail: str,
+) -> Response:
+    """The answer to a recorded delivery: queued (handed to the broker once the row is
+    committed), or a duplicate of one recorded before (GitHub's redelivery)."""
+    if not queued:
+        return Response({"status": "duplicate", key: recorded_id})
+    dispatch_on_commit(recorded_id)
+    logger.info("%s %s=%s %s", what, key, recorded_id, detail)
+    return Response({"status": "queued", key: recorded_id}, status=status.HTTP_202_ACCEPTED)
 
 
 def _read_body(request: Request, limit: int) -> bytes:
