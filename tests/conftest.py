@@ -2,8 +2,13 @@ import os
 from unittest import mock
 
 import pytest
+import responses
 from django.db import connection
 from hypothesis import settings as hypothesis_settings
+
+from tests import stubs
+from tests.graphql_schema import assert_valid_graphql_request
+from tests.openapi import assert_valid_request
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -150,3 +155,17 @@ def app_mode(settings, app_private_key):
     settings.GITHUB_APP_ID = APP_ID
     settings.GITHUB_APP_PRIVATE_KEY = app_private_key[0]
     return app_private_key[1]
+
+
+@pytest.fixture
+def http():
+    """GitHub and the model at the transport; every request sent to GitHub must be valid."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+        # Inside the block: leaving it resets the recorded calls.
+        for call in mock.calls:
+            url = call.request.url or ""
+            if url == stubs.GRAPHQL_API:
+                assert_valid_graphql_request(call.request)
+            elif url.startswith(stubs.API):
+                assert_valid_request(call.request)

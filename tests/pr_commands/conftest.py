@@ -1,29 +1,13 @@
 import copy
 
 import pytest
-import responses
 
 from reviews.commands import intake
 from reviews.commands import services as command_services
 from reviews.models import Command
 from tests import stubs
 from tests.fixtures import github_response
-from tests.graphql_schema import assert_valid_graphql_request
-from tests.openapi import assert_valid_request
 from tests.pr_commands.payloads import issue_comment, review_comment
-
-
-@pytest.fixture
-def http():
-    """GitHub and the model at the transport; every request sent to GitHub must be valid."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-        for call in mock.calls:
-            url = call.request.url or ""
-            if url == stubs.GRAPHQL_API:
-                assert_valid_graphql_request(call.request)
-            elif url.startswith(stubs.API):
-                assert_valid_request(call.request)
 
 
 @pytest.fixture
